@@ -1,0 +1,232 @@
+"""Benchmark cases (frozen values with stable ids), presets and filters. No TensorFlow here."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+
+from bench.errors import UserError
+from bench.impls.registry import (
+    DEVICES,
+    GRU_RESET_AFTER,
+    GRU_RESET_BEFORE,
+    LSTM,
+    REGISTRY,
+    RNN,
+    UNROLLS,
+    get_spec,
+)
+
+PHASES = ("forward", "backward", "train_step")
+DTYPES = ("fp32",)
+
+# Gates per family: the matmul width of one step is gates * hidden (DESIGN §4).
+_GATES = {LSTM: 4, GRU_RESET_BEFORE: 3, GRU_RESET_AFTER: 3, RNN: 1}
+# Phase cost in forward-pass units: backward ≈ 2× forward, so forward+backward ≈ 3×.
+_PHASE_FACTOR = {"forward": 1.0, "backward": 3.0, "train_step": 3.0}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The problem size of a case: batch, sequence length, input and hidden width, layers."""
+
+    batch: int
+    seq_len: int
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+
+    @property
+    def label(self) -> str:
+        """Short stable label, e.g. `b128-t28-i28-h128-l1` (`-bi` when bidirectional)."""
+        bi = "-bi" if self.bidirectional else ""
+        return (f"b{self.batch}-t{self.seq_len}-i{self.input_size}-h{self.hidden_size}"
+                f"-l{self.num_layers}{bi}")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One point of the benchmark matrix; `id` is the pytest id, result key and table label."""
+
+    impl: str
+    unroll: str
+    device: str
+    batch: int
+    seq_len: int
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    dtype: str = "fp32"
+    xla: bool = False
+    phase: str = "forward"
+
+    @property
+    def shape(self) -> Shape:
+        """The problem size of this case."""
+        return Shape(self.batch, self.seq_len, self.input_size, self.hidden_size,
+                     self.num_layers, self.bidirectional)
+
+    @property
+    def id(self) -> str:
+        """Stable id, e.g. `lstm_block_fused/fused/cpu/b128-t28-i28-h128-l1/fp32/train_step`."""
+        dtype = self.dtype + ("-xla" if self.xla else "")
+        return f"{self.impl}/{self.unroll}/{self.device}/{self.shape.label}/{dtype}/{self.phase}"
+
+    @property
+    def family(self) -> str:
+        """The weight family (lstm, gru_reset_before, gru_reset_after, rnn) of the impl."""
+        return get_spec(self.impl).family
+
+    @property
+    def directions(self) -> int:
+        """2 when bidirectional, else 1."""
+        return 2 if self.bidirectional else 1
+
+    def forward_flops(self) -> float:
+        """FLOPs of one forward pass from the matmul formula of DESIGN §4."""
+        gates = _GATES[self.family]
+        total = 0.0
+        in_size = self.input_size
+        for _ in range(self.num_layers):
+            per_dir = 2.0 * self.batch * self.seq_len * (in_size + self.hidden_size) * (
+                gates * self.hidden_size)
+            total += per_dir * self.directions
+            in_size = self.hidden_size * self.directions
+        return total
+
+    def flops(self) -> float:
+        """FLOPs of one timed call of this case's phase."""
+        return self.forward_flops() * _PHASE_FACTOR[self.phase]
+
+    def params(self) -> dict:
+        """The identity fields as a plain dict (what results store under `case`)."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict) -> Case:
+        """Rebuild a case from `params()` output, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+    def validate(self) -> Case:
+        """Raise a UserError if any field names an unknown value; return self."""
+        spec = get_spec(self.impl)
+        if self.unroll not in spec.unrolls:
+            raise UserError(f"{self.impl} does not support unroll={self.unroll!r}; "
+                            f"valid for it: {', '.join(spec.unrolls)}")
+        for name, value, valid in (("device", self.device, DEVICES),
+                                   ("phase", self.phase, PHASES),
+                                   ("dtype", self.dtype, DTYPES)):
+            if value not in valid:
+                raise UserError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+        return self
+
+
+# Shapes are defined once, here.
+SMOKE_SHAPE = Shape(batch=16, seq_len=10, input_size=8, hidden_size=32)
+ROW_MNIST = Shape(batch=128, seq_len=28, input_size=28, hidden_size=128)
+HEAVY = Shape(batch=64, seq_len=100, input_size=128, hidden_size=512)
+GPU_LARGE = Shape(batch=64, seq_len=100, input_size=128, hidden_size=1024)
+SCALING_BASE = Shape(batch=64, seq_len=50, input_size=64, hidden_size=256)
+SCALING_SWEEPS = {
+    "seq_len": (16, 32, 64, 128),
+    "hidden_size": (64, 128, 256, 512),
+    "batch": (16, 32, 64, 128),
+}
+SCALING_IMPLS = (("basic_lstm", "dynamic"), ("lstm_block", "dynamic"),
+                 ("lstm_block_fused", "fused"), ("keras_lstm", "dynamic"),
+                 ("cudnn_lstm", "fused"))
+
+
+def impl_unrolls(device: str | None = None) -> list[tuple[str, str]]:
+    """Every (impl, unroll) pair in registry order; only those that support `device` if given."""
+    return [(spec.name, unroll) for spec in REGISTRY.values()
+            if device is None or device in spec.devices
+            for unroll in spec.unrolls]
+
+
+def _matrix(pairs: Iterable[tuple[str, str]], device: str, shapes: Sequence[Shape],
+            phases: Sequence[str]) -> list[Case]:
+    return [Case(impl, unroll, device, s.batch, s.seq_len, s.input_size, s.hidden_size,
+                 s.num_layers, s.bidirectional, phase=phase)
+            for s in shapes for impl, unroll in pairs for phase in phases]
+
+
+def _smoke() -> list[Case]:
+    # GPU-only impls stay in on purpose: a CPU run must show them as skipped, with the reason.
+    return _matrix(impl_unrolls(), "cpu", [SMOKE_SHAPE], PHASES)
+
+
+def _cpu() -> list[Case]:
+    return _matrix(impl_unrolls(), "cpu", [ROW_MNIST, HEAVY], PHASES)
+
+
+def _gpu() -> list[Case]:
+    return _matrix(impl_unrolls("gpu"), "gpu", [ROW_MNIST, HEAVY, GPU_LARGE], PHASES)
+
+
+def _scaling() -> list[Case]:
+    cases = []
+    for field_name, values in SCALING_SWEEPS.items():
+        shapes = [replace(SCALING_BASE, **{field_name: v}) for v in values]
+        for device in DEVICES:
+            pairs = [p for p in SCALING_IMPLS if device in get_spec(p[0]).devices]
+            cases += _matrix(pairs, device, shapes, ("backward",))
+    return list(dict.fromkeys(cases))  # the base shape sits in every sweep: keep it once
+
+
+PRESETS = {
+    "smoke": _smoke,
+    "cpu": _cpu,
+    "gpu": _gpu,
+    "scaling": _scaling,
+}
+PRESET_HELP = {
+    "smoke": "tiny shape, every impl x unroll x phase on CPU (cuDNN shows as skipped); seconds",
+    "cpu": "row-MNIST B128 T28 I28 H128 and heavy B64 T100 I128 H512, all impls, all phases",
+    "gpu": "the cpu shapes plus H1024 on the GPU, cuDNN included",
+    "scaling": "backward-pass sweeps of seq_len, hidden and batch for the LSTM impls",
+}
+
+
+def preset(name: str) -> list[Case]:
+    """The cases of preset `name`, or a UserError listing the valid names."""
+    try:
+        factory = PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}") from None
+    return factory()
+
+
+def _check_values(kind: str, values: Sequence[str] | None, valid: Iterable[str]) -> None:
+    valid = tuple(valid)
+    for value in values or ():
+        if value not in valid:
+            raise UserError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
+
+
+def select(cases: Sequence[Case], *, impl: Sequence[str] | None = None,
+           unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
+           device: Sequence[str] | None = None, keyword: str | None = None) -> list[Case]:
+    """Filter cases; each filter is a list of accepted values, `keyword` a substring or glob."""
+    _check_values("implementation", impl, REGISTRY)
+    _check_values("unroll mode", unroll, UNROLLS)
+    _check_values("phase", phase, PHASES)
+    _check_values("device", device, DEVICES)
+    out = []
+    for case in cases:
+        if impl and case.impl not in impl:
+            continue
+        if unroll and case.unroll not in unroll:
+            continue
+        if phase and case.phase not in phase:
+            continue
+        if device and case.device not in device:
+            continue
+        if keyword and not (keyword in case.id or fnmatch.fnmatch(case.id, keyword)):
+            continue
+        out.append(case)
+    return out

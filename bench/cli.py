@@ -1,0 +1,69 @@
+"""The `rnnbench` command line: one subcommand per module, TensorFlow imported only on demand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from bench import __version__
+from bench.errors import UserError
+
+# (subcommand, module, one-line help). Each module defines add_arguments(parser) and
+# main(args) -> int, and imports TensorFlow inside main only when the command needs it.
+COMMANDS = (
+    ("list", "bench.listing", "list implementations, their devices and unroll modes"),
+    ("verify", "bench.verify", "check every implementation against the NumPy reference"),
+    ("run", "bench.runner", "run a step-time benchmark preset and write a report folder"),
+    ("tta", "bench.tta", "time-to-accuracy on sequential MNIST"),
+    ("report", "bench.report", "write report.md and figures for a run folder"),
+    ("compare", "bench.compare", "compare two or more runs side by side"),
+    ("check", "bench.check", "regression check: current run vs a baseline (exit 1 on regression)"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="rnnbench",
+        description="Benchmark TensorFlow RNN implementations: speed, equivalence, "
+                    "time-to-accuracy, cross-machine comparison and regression checks.",
+    )
+    parser.add_argument("--version", action="version", version=f"rnnbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or help_text).strip().splitlines()[0]
+        cmd = sub.add_parser(name, help=help_text, description=doc)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.main(args) or 0)
+    except UserError as exc:
+        print(f"rnnbench {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"rnnbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

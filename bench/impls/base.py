@@ -1,0 +1,95 @@
+"""The creator contract every implementation follows, and `build_layer`, the one factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.impls.registry import check_device, check_unroll, get_spec
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """What to build: implementation, unroll mode and layer sizes."""
+
+    impl: str
+    unroll: str
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+
+    @property
+    def directions(self) -> int:
+        """2 when bidirectional, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """Width of the layer's output at each step (hidden × directions)."""
+        return self.hidden_size * self.directions
+
+    def layer_input_size(self, layer: int) -> int:
+        """Input width of stacked layer `layer` (0-based)."""
+        return self.input_size if layer == 0 else self.output_size
+
+
+class RNNLayer:
+    """A built recurrent stack. Subclasses run one direction of one layer (`_run_direction`).
+
+    Contract (used by verify, the step-time runner and time-to-accuracy alike):
+    - `variables`: the trainable tf.Variables, in a fixed order;
+    - `__call__(x)`: x [batch, time, input] float32 → outputs [batch, time, output_size];
+      traceable inside tf.function; stacked layers feed the concatenated directions upward;
+    - `load(weights)`: set every variable from canonical weights (bench.weights);
+    - `canonical_grads(grads)`: gradients w.r.t. `variables` → canonical layout.
+    """
+
+    def __init__(self, config: LayerConfig):
+        self.config = config
+        self.spec = get_spec(config.impl)
+
+    # Subclass API -------------------------------------------------------------------
+    variables: list
+
+    def _run_direction(self, layer: int, direction: int, x_tm):
+        """Run one layer in one direction on time-major x [T, B, I]; return [T, B, H]."""
+        raise NotImplementedError
+
+    def load(self, weights) -> None:
+        """Assign canonical weights (bench.weights.CanonicalWeights) to the variables."""
+        raise NotImplementedError
+
+    def canonical_grads(self, grads):
+        """Map gradients aligned with `variables` to bench.weights.CanonicalWeights."""
+        raise NotImplementedError
+
+    # Shared driver ------------------------------------------------------------------
+    def __call__(self, x):
+        import tensorflow as tf
+
+        h = tf.transpose(x, [1, 0, 2])  # time-major inside
+        for layer in range(self.config.num_layers):
+            outs = [self._run_direction(layer, 0, h)]
+            if self.config.bidirectional:
+                backward = self._run_direction(layer, 1, tf.reverse(h, axis=[0]))
+                outs.append(tf.reverse(backward, axis=[0]))
+            h = outs[0] if len(outs) == 1 else tf.concat(outs, axis=-1)
+        return tf.transpose(h, [1, 0, 2])
+
+
+def build_layer(config: LayerConfig, device: str = "cpu", weights=None, seed: int = 0
+                ) -> RNNLayer:
+    """Build `config` on `device` through the registry; load `weights` or seeded random ones."""
+    from bench.devices import tf_device_name
+    from bench.weights import random_weights
+
+    spec = get_spec(config.impl)
+    check_unroll(spec, config.unroll)
+    check_device(device)
+    import tensorflow as tf
+
+    with tf.device(tf_device_name(device)):
+        layer = spec.load_factory()(config, device)
+        layer.load(weights if weights is not None else random_weights(
+            spec.family, config, seed=seed))
+    return layer

@@ -1,0 +1,239 @@
+"""Results files: schema, atomic save into a new run folder, validated load, tidy DataFrame.
+
+No TensorFlow here: report, compare and check read stored results only.
+
+Format history (`schema_version`):
+  1 — first version: `env`, `calibration`, `cases[]` (step time), `tta[]` (time-to-accuracy).
+Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UserError
+
+SCHEMA_VERSION = 1
+KIND = "rnnbench-results"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+TTA_CSV = "tta.csv"
+ENV_JSON = "env.json"
+STATUSES = ("ok", "skipped", "error")
+
+# Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
+_UPGRADES: dict[int, Callable[[dict], dict]] = {}
+
+STAT_KEYS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "rounds", "compile_s",
+             "flops", "gflops", "pct_peak")
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with a Z suffix, to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_id(label: str) -> str:
+    """A sortable run id: UTC timestamp plus a label, e.g. `20261122T150102Z-smoke`."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or "run"
+    return f"{stamp}-{safe}"
+
+
+def empty_document(*, run_id: str, env: dict, command: str, preset: str | None = None,
+                   calibration: dict | None = None) -> dict:
+    """A results document with no rows yet."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "run_id": run_id,
+        "created_utc": utc_now(),
+        "command": command,
+        "preset": preset,
+        "env": env,
+        "calibration": calibration or {},
+        "cases": [],
+        "tta": [],
+    }
+
+
+def make_run_dir(out: str | os.PathLike | None, run_id: str, root: str | os.PathLike = "reports"
+                 ) -> Path:
+    """Create a new run folder (`out`, or `root/run_id`); refuse one that already has results."""
+    path = Path(out) if out is not None else Path(root) / run_id
+    if (path / RESULTS_JSON).exists():
+        raise UserError(f"{path} already holds a run ({RESULTS_JSON}); results are never "
+                        "overwritten: choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` through a temp file in the same folder and os.replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    """Replace NaN/inf floats by None so the JSON stays standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
+    """Write results.json, results.csv, tta.csv (if any) and env.json atomically; return the dir.
+
+    Called again as rows arrive (so Ctrl-C keeps finished cases); each write replaces the
+    previous snapshot of the same run as a whole file, never a half-written one.
+    """
+    run_dir = Path(run_dir)
+    doc = _clean(json.loads(json.dumps(doc, default=_json_default)))
+    validate(doc, source=str(run_dir / RESULTS_JSON))
+    atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    atomic_write_text(run_dir / ENV_JSON, json.dumps(doc["env"], indent=1) + "\n")
+    atomic_write_text(run_dir / RESULTS_CSV, cases_frame(doc).to_csv(index=False))
+    if doc["tta"]:
+        atomic_write_text(run_dir / TTA_CSV, tta_frame(doc).to_csv(index=False))
+    return run_dir
+
+
+def _fail(source: str, what: str) -> UserError:
+    return UserError(f"{source}: {what}")
+
+
+def validate(doc: Any, source: str = "results") -> dict:
+    """Check the structure of a current-version document; raise a one-line UserError if not."""
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
+    for key, typ in (("schema_version", int), ("run_id", str), ("env", dict),
+                     ("cases", list), ("tta", list), ("calibration", dict)):
+        if not isinstance(doc.get(key), typ):
+            raise _fail(source, f"field {key!r} missing or not a {typ.__name__}")
+    for i, row in enumerate(doc["cases"]):
+        if not isinstance(row, dict):
+            raise _fail(source, f"cases[{i}] is not an object")
+        for key, typ in (("id", str), ("case", dict), ("status", str), ("stats", dict)):
+            if not isinstance(row.get(key), typ):
+                raise _fail(source, f"cases[{i}] field {key!r} missing or not a {typ.__name__}")
+        if row["status"] not in STATUSES:
+            raise _fail(source, f"cases[{i}] has unknown status {row['status']!r}")
+        samples = row["stats"].get("samples_s", [])
+        if not isinstance(samples, list) or not all(
+                isinstance(s, int | float) for s in samples):
+            raise _fail(source, f"cases[{i}] stats.samples_s is not a list of numbers")
+    for i, row in enumerate(doc["tta"]):
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(
+                row.get("status"), str):
+            raise _fail(source, f"tta[{i}] lacks an id or status")
+    return doc
+
+
+def upgrade(doc: dict, source: str = "results") -> dict:
+    """Bring a document to SCHEMA_VERSION step by step; reject newer or unknown versions."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if not isinstance(version, int) or version < 1:
+        raise _fail(source, f"schema_version {version!r} is not a known results version")
+    if version > SCHEMA_VERSION:
+        raise _fail(source, f"schema_version {version} is newer than this rnnbench understands "
+                            f"({SCHEMA_VERSION}); upgrade rnnbench to read it")
+    while version < SCHEMA_VERSION:
+        doc = _UPGRADES[version](doc)
+        version = doc["schema_version"]
+    return doc
+
+
+def resolve_results_path(path: str | os.PathLike) -> Path:
+    """Accept a run folder or a results.json path; raise a UserError if there is none."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_JSON
+    if not path.is_file():
+        raise UserError(f"{path}: no such results file (expected a run folder with "
+                        f"{RESULTS_JSON})")
+    return path
+
+
+def load_run(path: str | os.PathLike) -> dict:
+    """Load, upgrade and validate a run (folder or results.json); one-line UserError if bad."""
+    file = resolve_results_path(path)
+    source = str(file)
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise _fail(source, f"malformed JSON (line {exc.lineno}: {exc.msg}); the file may be "
+                            "half-written or not a results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(source, f"cannot read: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
+    return validate(upgrade(doc, source), source)
+
+
+def cases_frame(doc: dict):
+    """One tidy row per step-time case: id, case params, status, reason, stats (samples as JSON)."""
+    import pandas as pd
+
+    rows = []
+    for row in doc["cases"]:
+        flat = {"id": row["id"], **row["case"], "status": row["status"],
+                "reason": row.get("reason")}
+        stats = row["stats"]
+        for key in STAT_KEYS:
+            flat[key] = stats.get(key)
+        flat["samples_s"] = json.dumps(stats.get("samples_s", []))
+        flat["warnings"] = "; ".join(stats.get("warnings", []))
+        flat["code_version"] = row.get("code_version")
+        rows.append(flat)
+    columns = ["id", "impl", "unroll", "device", "batch", "seq_len", "input_size",
+               "hidden_size", "num_layers", "bidirectional", "dtype", "xla", "phase", "status",
+               "reason", *STAT_KEYS, "samples_s", "warnings", "code_version"]
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
+
+
+def tta_frame(doc: dict):
+    """One row per time-to-accuracy run: id, settings, status, reason, summary (no curve)."""
+    import pandas as pd
+
+    rows = []
+    for row in doc["tta"]:
+        flat = {"id": row["id"], **row.get("settings", {}), "status": row["status"],
+                "reason": row.get("reason")}
+        flat.update({k: v for k, v in row.get("stats", {}).items() if k != "curve"})
+        rows.append(flat)
+    return pd.DataFrame(rows)
