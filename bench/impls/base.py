@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from bench.impls.registry import check_device, check_unroll, get_spec
 
 
@@ -51,8 +53,8 @@ class RNNLayer:
     # Subclass API -------------------------------------------------------------------
     variables: list
 
-    def _run_direction(self, layer: int, direction: int, x_tm):
-        """Run one layer in one direction on time-major x [T, B, I]; return [T, B, H]."""
+    def _run_direction(self, layer: int, direction: int, x):
+        """Run one layer in one direction on x ([T, B, I] if time_major); same layout out."""
         raise NotImplementedError
 
     def load(self, weights) -> None:
@@ -64,17 +66,28 @@ class RNNLayer:
         raise NotImplementedError
 
     # Shared driver ------------------------------------------------------------------
+    time_major = True  # layout _run_direction works in; Keras layers prefer batch-major
+
     def __call__(self, x):
         import tensorflow as tf
 
-        h = tf.transpose(x, [1, 0, 2])  # time-major inside
+        axis = 0 if self.time_major else 1
+        h = tf.transpose(x, [1, 0, 2]) if self.time_major else x
         for layer in range(self.config.num_layers):
             outs = [self._run_direction(layer, 0, h)]
             if self.config.bidirectional:
-                backward = self._run_direction(layer, 1, tf.reverse(h, axis=[0]))
-                outs.append(tf.reverse(backward, axis=[0]))
+                backward = self._run_direction(layer, 1, tf.reverse(h, axis=[axis]))
+                outs.append(tf.reverse(backward, axis=[axis]))
             h = outs[0] if len(outs) == 1 else tf.concat(outs, axis=-1)
-        return tf.transpose(h, [1, 0, 2])
+        return tf.transpose(h, [1, 0, 2]) if self.time_major else h
+
+    def _grads_by_name(self, names, grads, rows):
+        """Split a flat gradient list into canonical dicts, `names` per layer-direction."""
+        from bench.weights import CanonicalWeights
+
+        it = iter(np.asarray(g) for g in grads)
+        return CanonicalWeights(self.spec.family, [
+            [{name: next(it) for name in names} for _ in row] for row in rows])
 
 
 def build_layer(config: LayerConfig, device: str = "cpu", weights=None, seed: int = 0

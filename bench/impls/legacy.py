@@ -1,0 +1,81 @@
+"""TF1 legacy cells (BasicLSTMCell, GRUCell, BasicRNNCell) from tf-keras, via static/dynamic_rnn."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from bench.impls.base import LayerConfig, RNNLayer
+from bench.impls.registry import LSTM
+
+# Canonical array names in the order the cell creates its variables.
+_VARIABLE_ORDER = {
+    "basic_lstm": ("kernel", "bias"),
+    "gru": ("gate_kernel", "gate_bias", "candidate_kernel", "candidate_bias"),
+    "basic_rnn": ("kernel", "bias"),
+}
+
+
+def _cell_class(impl: str):
+    # This path imports the legacy cells without switching tf.keras to Keras 2 globally.
+    from tf_keras.api._v1.keras.__internal__.legacy import rnn_cell
+
+    return {"basic_lstm": rnn_cell.BasicLSTMCell, "gru": rnn_cell.GRUCell,
+            "basic_rnn": rnn_cell.BasicRNNCell}[impl]
+
+
+class LegacyCellLayer(RNNLayer):
+    """A stack of legacy cells, one per layer and direction."""
+
+    def __init__(self, config: LayerConfig):
+        super().__init__(config)
+        import tensorflow as tf
+
+        cls = _cell_class(config.impl)
+        kwargs = {"forget_bias": 1.0} if self.spec.family == LSTM else {}
+        self.cells = []
+        for layer in range(config.num_layers):
+            in_size = config.layer_input_size(layer)
+            row = []
+            for direction in range(config.directions):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "deprecated" notice
+                    cell = cls(config.hidden_size, name=f"{config.impl}_l{layer}_d{direction}",
+                               **kwargs)
+                cell.build(tf.TensorShape([None, in_size]))
+                # One eager call before any tracing; otherwise later eager calls fail with
+                # "Caching devices is not yet supported" (DESIGN §2).
+                cell(tf.zeros([1, in_size]), cell.zero_state(1, tf.float32))
+                row.append(cell)
+            self.cells.append(row)
+        self.variables = [v for row in self.cells for cell in row
+                          for v in cell.trainable_weights]
+
+    def _run_direction(self, layer, direction, x_tm):
+        import tensorflow as tf
+
+        cell = self.cells[layer][direction]
+        if self.config.unroll == "static":
+            outputs, _ = tf.compat.v1.nn.static_rnn(cell, tf.unstack(x_tm, axis=0),
+                                                    dtype=x_tm.dtype)
+            return tf.stack(outputs, axis=0)
+        outputs, _ = tf.compat.v1.nn.dynamic_rnn(cell, x_tm, dtype=x_tm.dtype, time_major=True,
+                                                 swap_memory=False)
+        return outputs
+
+    def load(self, weights):
+        names = _VARIABLE_ORDER[self.config.impl]
+        for dirs, row in zip(weights.layers, self.cells, strict=True):
+            for arrays, cell in zip(dirs, row, strict=True):
+                for name, var in zip(names, cell.trainable_weights, strict=True):
+                    var.assign(np.asarray(arrays[name], np.float32))
+
+    def canonical_grads(self, grads):
+        return self._grads_by_name(_VARIABLE_ORDER[self.config.impl], grads, self.cells)
+
+
+def build(config: LayerConfig, device: str) -> RNNLayer:
+    """Build a legacy-cell stack (device placement is set by the caller)."""
+    del device
+    return LegacyCellLayer(config)
