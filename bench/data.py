@@ -58,7 +58,7 @@ SOURCE_DOWNLOAD = "download"
 
 @dataclass(frozen=True)
 class Mnist:
-    """Validated MNIST images (uint8 [N, 28, 28]) and labels (int64 [N]), and where they came from."""
+    """Validated MNIST images (uint8 [N, 28, 28]), labels (int64 [N]) and their source."""
 
     x_train: np.ndarray
     y_train: np.ndarray

@@ -64,20 +64,23 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
     panels = _ordered(frame[panel])
     impls = _ordered(frame["impl"])
     unrolls = [u for u in UNROLL_COLORS if u in set(frame["unroll"])]
-    width = 0.8 / max(len(unrolls), 1)
-    fig = _figure(max(4.0, 0.9 * len(impls) + 1.5) * len(panels) ** 0.5 * 1.6, 4.2)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    per_impl = {i: [u for u in unrolls if ((frame["impl"] == i) & (frame["unroll"] == u)).any()]
+                for i in impls}
+    width = 0.8 / max(len(v) for v in per_impl.values())
+    fig = _figure(max(5.0, 0.75 * len(impls) + 2.2), 1.0 + 2.6 * len(panels))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, key in zip(axes, panels, strict=True):
         sub = frame[frame[panel] == key]
         marks = blended_transform_factory(ax.transData, ax.transAxes)
         plotted = []
-        for j, unroll in enumerate(unrolls):
-            for x, impl in enumerate(impls):
+        for x, impl in enumerate(impls):
+            slots = per_impl[impl]
+            for j, unroll in enumerate(slots):
                 row = sub[(sub["impl"] == impl) & (sub["unroll"] == unroll)]
                 if row.empty:
                     continue
                 r = row.iloc[0]
-                pos = x - 0.4 + width * (j + 0.5)
+                pos = x + width * (j - (len(slots) - 1) / 2)
                 val = r.get(value)
                 if r["status"] == "ok" and val is not None and math.isfinite(val) and val > 0:
                     yerr = None
@@ -90,16 +93,16 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
                            else None)
                     plotted.append(val * scale)
                 else:
-                    text = "skip" if r["status"] == "skipped" else "error"
-                    ax.text(pos, 0.01, text, transform=marks, rotation=90, ha="center",
-                            va="bottom", fontsize=7, color="#888888")
+                    text = "skipped" if r["status"] == "skipped" else "error"
+                    ax.text(pos, 0.03, text, transform=marks, rotation=90, ha="center",
+                            va="bottom", fontsize=7, color="#777777")
         _log_if_wide(ax, plotted)
         ax.set_xticks(range(len(impls)))
-        ax.set_xticklabels(impls, rotation=35, ha="right", fontsize=8)
-        ax.set_title(str(key), fontsize=10)
-        ax.set_xlabel("implementation")
+        ax.set_xticklabels(impls, rotation=25, ha="right", fontsize=8)
+        ax.set_title(f"{panel}: {key}", fontsize=10)
+        ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(ylabel)
+    axes[-1].set_xlabel("implementation")
     handles = {}
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -135,11 +138,8 @@ def static_vs_dynamic(frame, *, title: str):
                 ys.append(ratio)
         ax.bar(xs, [y - 1.0 for y in ys], width, bottom=1.0, color=PHASE_COLORS[phase],
                label=phase)
-    ax.set_yscale("log")
     ax.axhline(1.0, color="black", lw=0.8)
-    lo = min(r[2] for r in ratios)
-    hi = max(r[2] for r in ratios)
-    ax.set_ylim(min(lo, 0.5) / 1.3, max(hi, 2.0) * 1.3)
+    _ratio_axis(ax, [r[2] for r in ratios], "y")
     ax.set_xticks(range(len(impls)))
     ax.set_xticklabels(impls, rotation=20, ha="right", fontsize=8)
     ax.set_xlabel("implementation")
@@ -149,6 +149,22 @@ def static_vs_dynamic(frame, *, title: str):
     ax.set_title(title + "\nbelow 1: static unrolling faster; above 1: dynamic faster",
                  fontsize=10)
     return to_png(fig)
+
+
+def _ratio_axis(ax, values, axis: str) -> None:
+    """Log axis for ratios with plain tick labels like 0.5×, 1×, 2×."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    lo = min([*values, 0.5]) / 1.25
+    hi = max([*values, 2.0]) * 1.25
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50,
+                         100) if lo <= t <= hi]
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(lo, hi)
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_minor_locator(NullLocator())
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
 
 
 def find_sweeps(frame) -> list[dict]:
@@ -209,7 +225,8 @@ def scaling_curves(sweeps: list[dict], *, title: str):
             if lab not in names:
                 handles.append(h)
                 names.append(lab)
-    fig.legend(handles, names, loc="outside right upper", fontsize=8, title="impl/unroll")
+    fig.legend(handles, names, loc="outside lower center", fontsize=8, title="impl/unroll",
+               ncols=min(len(names), 5))
     fig.suptitle(title, fontsize=11)
     return to_png(fig)
 
@@ -245,6 +262,8 @@ def tta_curves(rows: list[dict], *, title: str):
             ax.axhline(target, color="black", ls="--", lw=0.8)
             ax.annotate(f"target {target:g}", (0.01, target), xycoords=("axes fraction", "data"),
                         va="bottom", fontsize=7)
+        if targets:
+            ax.set_ylim(top=max(ax.get_ylim()[1], max(targets) + 0.05))
         ax.set_title(f"task: {task}", fontsize=10)
         ax.set_xlabel("wall-clock training time (s)")
         ax.set_ylabel("held-out accuracy")
@@ -256,7 +275,8 @@ def tta_curves(rows: list[dict], *, title: str):
                 handles.append(h)
                 names.append(lab)
     if handles:
-        fig.legend(handles, names, loc="outside right upper", fontsize=8, title="impl/unroll")
+        fig.legend(handles, names, loc="outside lower center", fontsize=8, title="impl/unroll",
+                   ncols=min(len(names), 4))
     fig.suptitle(title, fontsize=11)
     return to_png(fig)
 
@@ -279,10 +299,7 @@ def speedup_bars(labels: Sequence[str], speedups: dict[str, Sequence[float]], *,
         finite += xs
         ax.barh(ys, [x - 1.0 for x in xs], height, left=1.0,
                 color=RUN_COLORS[j % len(RUN_COLORS)], label=run)
-    ax.set_xscale("log")
-    lo = min([*finite, 0.5])
-    hi = max([*finite, 2.0])
-    ax.set_xlim(lo / 1.3, hi * 1.3)
+    _ratio_axis(ax, finite, "x")
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(range(n))
     ax.set_yticklabels(labels, fontsize=7)

@@ -90,9 +90,12 @@ class RNNLayer:
             [{name: next(it) for name in names} for _ in row] for row in rows])
 
 
-def build_layer(config: LayerConfig, device: str = "cpu", weights=None, seed: int = 0
-                ) -> RNNLayer:
-    """Build `config` on `device` through the registry; load `weights` or seeded random ones."""
+def build_layer(config: LayerConfig, device: str = "cpu", weights=None, seed: int = 0,
+                factory=None) -> RNNLayer:
+    """Build `config` on `device` through the registry; load `weights` or seeded random ones.
+
+    `factory` replaces the registry's builder (verify uses it to run cuDNN layers without cuDNN).
+    """
     from bench.devices import tf_device_name
     from bench.weights import random_weights
 
@@ -102,7 +105,7 @@ def build_layer(config: LayerConfig, device: str = "cpu", weights=None, seed: in
     import tensorflow as tf
 
     with tf.device(tf_device_name(device)):
-        layer = spec.load_factory()(config, device)
+        layer = (factory or spec.load_factory())(config, device)
         layer.load(weights if weights is not None else random_weights(
             spec.family, config, seed=seed))
     return layer

@@ -18,11 +18,11 @@ class KerasLayer(RNNLayer):
 
     time_major = False
 
-    def __init__(self, config: LayerConfig):
+    def __init__(self, config: LayerConfig, use_cudnn: bool | None = None):
         super().__init__(config)
         import keras
 
-        cudnn = config.impl.startswith("cudnn_")
+        cudnn = config.impl.startswith("cudnn_") if use_cudnn is None else use_cudnn
         cls = keras.layers.LSTM if self.spec.family == LSTM else keras.layers.GRU
         extra = {} if self.spec.family == LSTM else {"reset_after": True}
         self.layers = []
@@ -71,3 +71,13 @@ def build(config: LayerConfig, device: str) -> RNNLayer:
     """Build a Keras LSTM/GRU stack (device placement is set by the caller)."""
     del device
     return KerasLayer(config)
+
+
+def build_without_cudnn(config: LayerConfig, device: str) -> RNNLayer:
+    """The cuDNN impl's exact Keras layers and weight conversion, run with use_cudnn=False.
+
+    This is how a machine without a GPU checks the cuDNN weight layout: same layers, same
+    converters, the generic kernel instead of CudnnRNNV3.
+    """
+    del device
+    return KerasLayer(config, use_cudnn=False)

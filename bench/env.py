@@ -1,0 +1,138 @@
+"""Environment fingerprint of a run (versions, CPU, GPU, threads, git) and the thread setting."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from bench import __version__
+from bench.errors import UserError
+
+_REPO_HINT = Path(__file__).resolve().parent
+
+
+def _dist_version(*names: str) -> str | None:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str | None:
+    """The CPU model name from /proc/cpuinfo, else platform.processor(), else None."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _run(cmd: list[str], cwd: str | os.PathLike | None = None) -> str | None:
+    try:
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10,
+                             check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_commit(path: str | os.PathLike = _REPO_HINT) -> str | None:
+    """The HEAD commit of the git repository containing `path`, or None if not in one."""
+    return _run(["git", "rev-parse", "HEAD"], cwd=path) or None
+
+
+def git_dirty(path: str | os.PathLike = _REPO_HINT) -> bool | None:
+    """True when the working tree at `path` has uncommitted changes; None outside a repo."""
+    out = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path)
+    return None if out is None else bool(out)
+
+
+def nvidia_smi_gpus() -> list[dict]:
+    """GPUs reported by nvidia-smi (name, memory, driver); [] if it is absent or fails."""
+    out = _run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                "--format=csv,noheader"])
+    gpus = []
+    for line in (out or "").splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            gpus.append({"name": parts[0], "memory": parts[1], "driver": parts[2]})
+    return gpus
+
+
+def tf_gpus() -> list[dict]:
+    """GPUs TensorFlow can use, with memory and driver from nvidia-smi where it has them."""
+    import tensorflow as tf
+
+    smi = nvidia_smi_gpus()
+    gpus = []
+    for i, device in enumerate(tf.config.list_physical_devices("GPU")):
+        try:
+            details = tf.config.experimental.get_device_details(device)
+        except (ValueError, RuntimeError):
+            details = {}
+        row = smi[i] if i < len(smi) else {}
+        gpus.append({"name": details.get("device_name") or row.get("name") or device.name,
+                     "memory": row.get("memory"), "driver": row.get("driver"),
+                     "compute_capability": details.get("compute_capability")})
+    return gpus
+
+
+def apply_threads(n: int | None) -> None:
+    """Set TensorFlow's intra-op thread count to `n` (None: leave TF's default) before any op."""
+    if n is None:
+        return
+    if n < 1:
+        raise UserError(f"--threads must be a positive integer, got {n}")
+    import tensorflow as tf
+
+    if tf.config.threading.get_intra_op_parallelism_threads() == n:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+    except RuntimeError:
+        raise UserError(f"cannot set --threads {n}: TensorFlow already ran an op in this "
+                        "process (threads must be set before the first op)") from None
+
+
+def collect_env(threads: int | None = None) -> dict:
+    """The environment fingerprint stored with every run (env.json); never fails on a missing GPU.
+
+    `intra_op_threads` / `inter_op_threads` are TensorFlow's settings (0 = TF's default, all
+    cores); `threads_requested` is what --threads asked for (None when not given).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    build = dict(tf.sysconfig.get_build_info())
+    uname = platform.uname()
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "os": f"{uname.system} {uname.release}",
+        "machine": uname.machine,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": _dist_version("keras"),
+        "tf_keras": _dist_version("tf-keras", "tf_keras"),
+        "numpy": np.__version__,
+        "cuda": build.get("cuda_version"),
+        "cudnn": build.get("cudnn_version"),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "threads_requested": threads,
+        "gpus": tf_gpus(),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "rnnbench": __version__,
+    }

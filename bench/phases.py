@@ -1,0 +1,128 @@
+"""The timed callable of a Case: forward, backward or train step, built through the registry.
+
+Rules (DESIGN §4): inputs and weights are tf.Variables (never constants, so static graphs cannot
+be constant-folded); every call ends by fetching one scalar to the host (`.numpy()`), so GPU
+timings include the work; the first call (trace + compile + run) is timed by the caller as
+`compile_s`, outside the timed rounds.
+
+- forward: outputs of the whole sequence, reduced to a scalar;
+- backward: forward + gradients of a scalar loss (mean square of the outputs) w.r.t. the inputs
+  and every weight; all gradients are folded into the returned scalar so none is pruned;
+- train_step: backward + a plain SGD update of the layer's variables (`assign_sub`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.cases import Case
+from bench.impls.base import LayerConfig, build_layer
+from bench.impls.registry import get_spec
+
+LEARNING_RATE = 1e-3
+
+
+@dataclass
+class Step:
+    """A built case: `call()` runs one timed step and returns a host float."""
+
+    case: Case
+    call: Callable[[], float]
+    layer: Any
+    inputs: Any
+
+
+def layer_config(case: Case) -> LayerConfig:
+    """The LayerConfig a case builds."""
+    return LayerConfig(case.impl, case.unroll, case.input_size, case.hidden_size,
+                       case.num_layers, case.bidirectional)
+
+
+def _loss_and_grads(tf, layer, x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(layer(x)))
+    grads = tape.gradient(loss, [x, *layer.variables])
+    return loss, grads
+
+
+def _checksum(tf, loss, grads):
+    """One scalar that depends on every gradient, so graph pruning keeps them all."""
+    return tf.add_n([loss] + [tf.reduce_sum(g) for g in grads if g is not None])
+
+
+def forward(tf, layer, x) -> Callable[[], Any]:
+    """The forward phase: the whole output sequence, summed."""
+    def fn():
+        return tf.reduce_sum(layer(x))
+    return fn
+
+
+def backward(tf, layer, x) -> Callable[[], Any]:
+    """The backward phase: forward + gradients w.r.t. inputs and all weights."""
+    def fn():
+        loss, grads = _loss_and_grads(tf, layer, x)
+        return _checksum(tf, loss, grads)
+    return fn
+
+
+def train_step(tf, layer, x) -> Callable[[], Any]:
+    """The train step: backward + an SGD update of every layer variable."""
+    def fn():
+        loss, grads = _loss_and_grads(tf, layer, x)
+        for var, grad in zip(layer.variables, grads[1:], strict=True):
+            if grad is not None:
+                var.assign_sub(LEARNING_RATE * grad)
+        return _checksum(tf, loss, grads)
+    return fn
+
+
+# phase name → builder(tf, layer, inputs) -> python function to wrap in tf.function.
+BUILDERS: dict[str, Callable[..., Callable[[], Any]]] = {
+    "forward": forward,
+    "backward": backward,
+    "train_step": train_step,
+}
+
+
+def build_step(case: Case, seed: int = 0) -> Step:
+    """Build the layer, the input variable and the compiled step of `case` (not yet traced)."""
+    import tensorflow as tf
+
+    from bench.devices import tf_device_name
+
+    case.validate()
+    device = tf_device_name(case.device)
+    layer = build_layer(layer_config(case), device=case.device, seed=seed)
+    with tf.device(device):
+        x = tf.Variable(tf.random.stateless_normal(
+            [case.batch, case.seq_len, case.input_size], seed=[seed, 1]), name="inputs")
+    body = BUILDERS[case.phase](tf, layer, x)
+
+    def placed():
+        with tf.device(device):
+            return body()
+
+    compiled = tf.function(placed, jit_compile=case.xla, reduce_retracing=True)
+
+    def call() -> float:
+        return float(compiled().numpy())
+
+    return Step(case=case, call=call, layer=layer, inputs=x)
+
+
+def _source_hash(module_name: str) -> str:
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        return "missing"
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:12]
+
+
+def code_version(case: Case) -> str:
+    """Hash of the impl module's source and of this module (STYLE §13): changes mark a case."""
+    impl_module = get_spec(case.impl).factory.partition(":")[0]
+    return f"{_source_hash(impl_module)}-{_source_hash(__name__)}"

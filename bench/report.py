@@ -1,0 +1,360 @@
+"""Write report.md and figures/*.png into a run folder from its results.json (no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.results import atomic_write_text, load_run, resolve_results_path
+
+REPORT_MD = "report.md"
+FIGURES = "figures"
+ENV_FIELDS = ("hostname", "platform", "python", "tensorflow", "keras", "cuda", "cudnn",
+              "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads", "gpus",
+              "git_commit")
+MAX_BAR_GROUPS = 4
+
+
+def add_arguments(parser) -> None:
+    """Register `rnnbench report` options."""
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="run folder holding results.json (or the results.json itself)")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="write report.md only, without figures/*.png")
+
+
+def main(args) -> int:
+    """Run `rnnbench report`."""
+    path = write_report(args.run_dir, figures=not args.no_figures)
+    print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- formatting helpers
+
+
+def fmt_num(value, digits: int = 3) -> str:
+    """A number with about `digits` significant figures; '–' for missing or NaN."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if value == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - mag)
+    if mag >= 6 or mag < -4:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:,.{decimals}f}" if mag >= 4 else f"{value:.{decimals}f}"
+
+
+def fmt_ms(seconds) -> str:
+    """Seconds shown as milliseconds with 3 significant figures."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    return fmt_num(seconds * 1e3)
+
+
+def fmt_pm(median_s, iqr_s) -> str:
+    """`median ± IQR` in milliseconds, the IQR to the median's decimals."""
+    text = fmt_ms(median_s)
+    if iqr_s is None or not math.isfinite(iqr_s) or text == "–":
+        return text
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{text} ± {iqr_s * 1e3:.{decimals}f}"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        text = fmt_num(value)
+    elif value is None:
+        text = "–"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame, index: bool = False) -> str:
+    """A GitHub Markdown table of a DataFrame (numbers right-aligned, floats to 3 figures)."""
+    import pandas as pd
+
+    if index:
+        frame = frame.reset_index()
+    headers = [str(c) for c in frame.columns]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
+        frame[c]) for c in frame.columns]
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in headers) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- data
+
+
+def case_table(doc: dict):
+    """The step-time rows as a DataFrame with `samples` (list), `shape` and filled-in medians."""
+    from bench.results import cases_frame
+    from bench.stats import median
+
+    frame = cases_frame(doc)
+    frame["samples"] = [json.loads(s) if isinstance(s, str) else [] for s in frame["samples_s"]]
+    frame["median_s"] = [m if m is not None and m == m else (median(s) if s else math.nan)
+                         for m, s in zip(frame["median_s"], frame["samples"], strict=True)]
+    frame["rounds"] = [r if r is not None and r == r else len(s)
+                       for r, s in zip(frame["rounds"], frame["samples"], strict=True)]
+    frame["shape"] = [_shape_label(r) for r in frame.to_dict("records")]
+    frame["precision"] = [f"{d}-xla" if x is True else str(d)
+                          for d, x in zip(frame["dtype"], frame["xla"], strict=True)]
+    for col in ("median_s", "iqr_s", "gflops", "pct_peak"):
+        frame[col] = frame[col].astype(float)
+    return frame
+
+
+def _shape_label(row: dict) -> str:
+    try:
+        bi = "-bi" if row.get("bidirectional") else ""
+        return (f"b{int(row['batch'])}-t{int(row['seq_len'])}-i{int(row['input_size'])}"
+                f"-h{int(row['hidden_size'])}-l{int(row['num_layers'])}{bi}")
+    except (KeyError, TypeError, ValueError):
+        return "?"
+
+
+def step_time_groups(frame) -> list[tuple[tuple, object]]:
+    """(phase, device, shape, precision) groups, in order of first appearance."""
+    if frame.empty:
+        return []
+    keys = ["phase", "device", "shape", "precision"]
+    return list(frame.groupby(keys, sort=False, dropna=False))
+
+
+def step_time_frame(group):
+    """One table: impl, unroll, median ± IQR (ms), rounds, GFLOP/s, % peak, speed-ups."""
+    import pandas as pd
+
+    ok = group[(group["status"] == "ok") & group["median_s"].notna()]
+    fastest = ok["median_s"].min() if not ok.empty else math.nan
+    slowest = ok["median_s"].max() if not ok.empty else math.nan
+    rows = []
+    for r in group.sort_values("median_s", na_position="last").to_dict("records"):
+        run = r["status"] == "ok" and r["median_s"] == r["median_s"]
+        rows.append({
+            "impl": r["impl"], "unroll": r["unroll"],
+            "median ± IQR (ms)": fmt_pm(r["median_s"], r["iqr_s"]) if run else r["status"],
+            "rounds": str(int(r["rounds"])) if run else "–",
+            "GFLOP/s": r["gflops"] if run else None,
+            "% of peak": r["pct_peak"] if run else None,
+            "× fastest": r["median_s"] / fastest if run else None,
+            "speed-up vs slowest": slowest / r["median_s"] if run else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def status_frame(frame, status: str):
+    """Case id and reason of every case with `status` (skipped or error)."""
+    sub = frame[frame["status"] == status]
+    return sub[["id", "reason"]].rename(columns={"id": "case"}).reset_index(drop=True)
+
+
+def tta_table(doc: dict):
+    """One row per time-to-accuracy run with the fields that exist (missing keys tolerated)."""
+    import pandas as pd
+
+    rows = []
+    for row in doc.get("tta", []):
+        settings = row.get("settings") or {}
+        stats = row.get("stats") or {}
+        budget = settings.get("budget_s")
+        rows.append({
+            "task": settings.get("task"), "impl": settings.get("impl"),
+            "unroll": settings.get("unroll"), "device": settings.get("device"),
+            "hidden": settings.get("hidden_size"), "seed": settings.get("seed"),
+            "target": settings.get("target"),
+            "budget": (f"{fmt_num(budget)} s" if budget is not None
+                       else f"{settings.get('budget_epochs', '–')} epochs"),
+            "status": row.get("status"),
+            "reached": stats.get("reached"),
+            "time to target (s)": stats.get("time_to_target_s"),
+            "steps": stats.get("steps"), "epochs": stats.get("epochs"),
+            "best acc": stats.get("best_acc"),
+            "reason": row.get("reason") or ("diverged" if stats.get("diverged") else None),
+        })
+    return pd.DataFrame(rows)
+
+
+def tta_summary(table):
+    """Median and range of time-to-target over seeds per (task, impl, unroll, hidden, target)."""
+    import pandas as pd
+
+    keys = ["task", "impl", "unroll", "device", "hidden", "target"]
+    rows = []
+    for key, sub in table.groupby(keys, sort=False, dropna=False):
+        times = sub.loc[sub["reached"] == True, "time to target (s)"].dropna()  # noqa: E712
+        rows.append({**dict(zip(keys, key, strict=True)),
+                     "reached": f"{len(times)}/{len(sub)}",
+                     "median time (s)": float(times.median()) if len(times) else None,
+                     "min–max (s)": (f"{fmt_num(times.min())}–{fmt_num(times.max())}"
+                                     if len(times) else "–")})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
+    """(file name, caption, PNG bytes) for every figure the run's data supports."""
+    from bench import plots
+
+    figures = []
+    sweeps = plots.find_sweeps(frame)
+    groups = [(k, g) for k, g in frame.groupby(["device", "shape", "precision"], sort=False)
+              if (g["status"] == "ok").any()]
+    groups.sort(key=lambda kg: -len(kg[1]))
+    shown = groups[:MAX_BAR_GROUPS]
+    peak = (doc.get("calibration") or {}).get("matmul_gflops")
+    for (device, shape, precision), group in shown:
+        slug = "" if len(groups) == 1 else f"-{device}-{shape}-{precision}"
+        where = f"{device}, {shape}, {precision}"
+        figures.append((f"step_time{slug}.png",
+                        f"Median step time by implementation and unroll ({where}); "
+                        "whiskers span the IQR",
+                        plots.grouped_bars(group, "median_s", scale=1e3, err="iqr_s",
+                                           title=f"Step time by implementation — {where}",
+                                           ylabel="median time per call (ms)")))
+        png = plots.static_vs_dynamic(group, title=f"Static vs dynamic unrolling — {where}")
+        if png:
+            figures.append((f"static_vs_dynamic{slug}.png",
+                            f"Static / dynamic time ratio ({where})", png))
+        if group["pct_peak"].notna().any():
+            peak_text = f"{fmt_num(peak)} GFLOP/s matmul" if peak else "calibrated matmul"
+            figures.append((f"pct_peak{slug}.png",
+                            f"Achieved fraction of the machine peak ({where})",
+                            plots.grouped_bars(group, "pct_peak",
+                                               title=f"% of machine peak ({peak_text}) — "
+                                                     f"{where}",
+                                               ylabel="% of calibrated matmul GFLOP/s")))
+    if sweeps:
+        figures.append(("scaling.png", "Scaling: median time vs swept size (log-log)",
+                        plots.scaling_curves(sweeps, title="Scaling with problem size")))
+    png = plots.tta_curves(doc.get("tta") or [], title="Time to accuracy: held-out accuracy "
+                                                        "vs training wall time")
+    if png:
+        figures.append(("tta.png", "Held-out accuracy vs wall-clock training time", png))
+    return figures
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def env_frame(env: dict):
+    """Key/value table of the environment fingerprint."""
+    import pandas as pd
+
+    rows = []
+    for key in [*ENV_FIELDS, *sorted(set(env) - set(ENV_FIELDS))]:
+        if key not in env:
+            continue
+        value = env[key]
+        if key == "gpus":
+            value = "; ".join(
+                " ".join(str(g.get(k)) for k in ("name", "memory", "driver") if g.get(k))
+                for g in value if isinstance(g, dict)) if isinstance(value, list) else value
+            value = value or "none"
+        elif isinstance(value, dict | list):
+            value = json.dumps(value)
+        rows.append({"field": key, "value": value})
+    return pd.DataFrame(rows, columns=["field", "value"])
+
+
+def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> str:
+    """The report Markdown text."""
+    counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
+    calibration = doc.get("calibration") or {}
+    peak = calibration.get("matmul_gflops")
+    out = [f"# rnnbench report — {doc['run_id']}\n",
+           f"- created (UTC): {doc.get('created_utc', '–')}",
+           f"- command: `{doc.get('command') or '–'}`",
+           f"- preset: {doc.get('preset') or '–'}",
+           f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
+           f"{counts['error']} error; time-to-accuracy runs: {len(doc.get('tta', []))}",
+           f"- calibrated matmul peak: {fmt_num(peak)} GFLOP/s" if peak else
+           "- calibrated matmul peak: not measured (no % of peak)", "",
+           "## Environment\n", markdown_table(env_frame(doc.get("env") or {}))]
+    groups = step_time_groups(frame[frame["status"] == "ok"]) if not frame.empty else []
+    if groups:
+        out += ["## Step time\n",
+                "Median of the timed rounds ± interquartile range, per call of the phase. "
+                "GFLOP/s from the matmul FLOP formula (DESIGN §4); % of peak against the "
+                "calibrated matmul of this run. `× fastest`: times slower than the fastest row "
+                "of the table; `speed-up vs slowest`: times faster than the slowest. Skipped and "
+                "error rows are listed in the table and below.\n"]
+        for (phase, device, shape, precision), _ in groups:
+            group = frame[(frame["phase"] == phase) & (frame["device"] == device)
+                          & (frame["shape"] == shape) & (frame["precision"] == precision)]
+            out += [f"### {phase} · {device} · {shape} · {precision}\n",
+                    markdown_table(step_time_frame(group))]
+    elif not frame.empty:
+        out += ["## Step time\n", "No case ran successfully; see the lists below.\n"]
+    for status, heading in (("skipped", "Skipped cases"), ("error", "Errors")):
+        table = status_frame(frame, status) if not frame.empty else None
+        if table is not None and not table.empty:
+            out += [f"## {heading} ({len(table)})\n", markdown_table(table)]
+    if not frame.empty:
+        warned = frame[frame["warnings"].fillna("") != ""]
+        if not warned.empty:
+            out += ["## Measurement warnings\n",
+                    markdown_table(warned[["id", "warnings"]].rename(columns={"id": "case"}))]
+    if doc.get("tta"):
+        table = tta_table(doc)
+        out += ["## Time to accuracy\n",
+                "Wall-clock time from the first training step to the evaluation that first "
+                "reached the target (see each run's settings for whether evaluation time is "
+                "included). Runs that missed the target within the budget are listed, not "
+                "dropped.\n", markdown_table(table)]
+        if len(table) > 1:
+            out += ["Summary over seeds:\n", markdown_table(tta_summary(table))]
+    if figures:
+        out += ["## Figures\n"]
+        out += [f"![{caption}]({FIGURES}/{name})\n\n*{caption}.*\n"
+                for name, caption, _ in figures]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- writing
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes through a temp file in the same folder and os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(run_dir, *, figures: bool = True) -> Path:
+    """Render report.md (and figures/*.png) for a run folder; return the report path."""
+    results = resolve_results_path(run_dir)
+    doc = load_run(results)
+    folder = results.parent
+    frame = case_table(doc)
+    pngs = report_figures(doc, frame) if figures else []
+    text = render_report(doc, frame, pngs)
+    try:
+        if pngs:
+            (folder / FIGURES).mkdir(exist_ok=True)
+            for name, _, data in pngs:
+                atomic_write_bytes(folder / FIGURES / name, data)
+        atomic_write_text(folder / REPORT_MD, text)
+    except OSError as exc:
+        raise UserError(f"cannot write the report into {folder}: {exc.strerror or exc}"
+                        ) from None
+    return folder / REPORT_MD

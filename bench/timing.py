@@ -1,0 +1,176 @@
+"""The measurement core: injectable clock, warm-up, raw samples, statistics, stability warnings.
+
+No TensorFlow here. The timed callable is responsible for its own device sync (it must end by
+fetching a scalar to the host); this module only times calls and summarises the samples.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+Timer = Callable[[], float]
+
+# Fewer rounds than this make a median and a Mann-Whitney U test unreliable (bench.check).
+MIN_RELIABLE_ROUNDS = 10
+# pyperf's threshold: a standard deviation above 10 % of the mean is an unstable measurement.
+MAX_CV = 0.10
+# Share of rounds outside Tukey's 1.5×IQR fences above which we warn.
+MAX_OUTLIER_SHARE = 0.10
+# A round slower than this multiple of the median is a spike worth reporting.
+SPIKE_FACTOR = 2.0
+# The timed call should last at least this many clock ticks.
+MIN_TICKS = 1000
+
+ADVICE = ("close other programs, pin the thread count (--threads), "
+          "or raise the rounds (--rounds / --max-time)")
+
+
+def time_call(fn: Callable[[], Any], timer: Timer = time.perf_counter) -> tuple[float, Any]:
+    """Time one call of `fn`; return (seconds, result)."""
+    start = timer()
+    result = fn()
+    return timer() - start, result
+
+
+def measure(fn: Callable[[], Any], *, rounds: int, warmup: int = 0,
+            timer: Timer = time.perf_counter) -> list[float]:
+    """Call `fn` `warmup` times (discarded), then `rounds` timed times; return the raw seconds."""
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"need rounds >= 1 and warmup >= 0, got {rounds} and {warmup}")
+    for _ in range(warmup):
+        fn()
+    return [time_call(fn, timer)[0] for _ in range(rounds)]
+
+
+def clock_resolution(timer: Timer = time.perf_counter, probes: int = 200) -> float:
+    """Smallest positive step the clock shows, measured by reading it repeatedly."""
+    best = math.inf
+    for _ in range(probes):
+        start = timer()
+        now = timer()
+        while now == start:
+            now = timer()
+        best = min(best, now - start)
+    return best
+
+
+@dataclass(frozen=True)
+class RoundsPolicy:
+    """How many rounds a case gets: fixed `rounds`, or a time budget clamped to [min, max]."""
+
+    min_rounds: int = MIN_RELIABLE_ROUNDS
+    max_rounds: int = 1000
+    warmup: int = 2
+    budget_s: float = 1.0
+    rounds: int | None = None
+
+    def plan(self, estimate_s: float) -> int:
+        """Rounds for a call that takes about `estimate_s` seconds."""
+        if self.rounds is not None:
+            return self.rounds
+        if estimate_s <= 0 or not math.isfinite(estimate_s):
+            return self.max_rounds
+        wanted = math.ceil(self.budget_s / estimate_s)
+        return max(self.min_rounds, min(self.max_rounds, wanted))
+
+
+# Per preset: smoke keeps >= 10 rounds so `check` has power; heavy presets get a time budget.
+PRESET_POLICIES = {
+    "smoke": RoundsPolicy(min_rounds=10, max_rounds=50, warmup=2, budget_s=0.25),
+    "cpu": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=2.0),
+    "gpu": RoundsPolicy(min_rounds=20, max_rounds=500, warmup=5, budget_s=2.0),
+    "scaling": RoundsPolicy(min_rounds=10, max_rounds=100, warmup=2, budget_s=1.5),
+}
+
+
+def policy_for(preset: str | None, *, rounds: int | None = None, min_rounds: int | None = None,
+               max_time: float | None = None, warmup: int | None = None) -> RoundsPolicy:
+    """The preset's policy with any user overrides applied."""
+    policy = PRESET_POLICIES.get(preset or "", RoundsPolicy())
+    changes: dict[str, Any] = {}
+    if rounds is not None:
+        changes["rounds"] = rounds
+    if min_rounds is not None:
+        changes["min_rounds"] = min_rounds
+        changes["max_rounds"] = max(policy.max_rounds, min_rounds)
+    if max_time is not None:
+        changes["budget_s"] = max_time
+    if warmup is not None:
+        changes["warmup"] = warmup
+    return replace(policy, **changes)
+
+
+def _quartiles(samples: Sequence[float]) -> tuple[float, float]:
+    if len(samples) < 2:
+        return samples[0], samples[0]
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return q1, q3
+
+
+def summarize(samples: Sequence[float]) -> dict:
+    """Median, IQR, min, mean, stddev (sample) and rounds of raw per-round seconds."""
+    if not samples:
+        raise ValueError("no samples to summarise")
+    samples = [float(s) for s in samples]
+    q1, q3 = _quartiles(samples)
+    return {
+        "samples_s": samples,
+        "median_s": statistics.median(samples),
+        "iqr_s": q3 - q1,
+        "min_s": min(samples),
+        "mean_s": statistics.fmean(samples),
+        "stddev_s": statistics.stdev(samples) if len(samples) > 1 else 0.0,
+        "rounds": len(samples),
+    }
+
+
+def outliers(samples: Sequence[float]) -> int:
+    """How many samples lie outside Tukey's fences (1.5×IQR beyond the quartiles)."""
+    if len(samples) < 4:
+        return 0
+    q1, q3 = _quartiles(samples)
+    low, high = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    return sum(1 for s in samples if s < low or s > high)
+
+
+def stability_warnings(samples: Sequence[float], *, resolution: float = 1e-9,
+                       min_rounds: int = MIN_RELIABLE_ROUNDS) -> list[str]:
+    """pyperf-style warnings, each with what to do about it; empty when the samples look sound."""
+    if not samples:
+        return []
+    warnings = []
+    n = len(samples)
+    median = statistics.median(samples)
+    mean = statistics.fmean(samples)
+    if n < min_rounds:
+        warnings.append(f"only {n} rounds (< {min_rounds}): too few for a reliable median or a "
+                        "regression check; raise --rounds or --max-time")
+    if n > 1 and mean > 0:
+        cv = statistics.stdev(samples) / mean
+        if cv > MAX_CV:
+            warnings.append(f"unstable: std dev is {cv:.0%} of the mean (> {MAX_CV:.0%}); "
+                            + ADVICE)
+    n_out = outliers(samples)
+    if n_out and n_out / n > MAX_OUTLIER_SHARE:
+        warnings.append(f"{n_out} of {n} rounds are outliers (beyond 1.5 IQR); {ADVICE}")
+    if median > 0 and max(samples) > SPIKE_FACTOR * median:
+        warnings.append(f"slowest round is {max(samples) / median:.1f}x the median (a spike: "
+                        "GC, another process or a retrace); " + ADVICE)
+    if resolution > 0 and min(samples) < MIN_TICKS * resolution:
+        warnings.append(f"the timed call ({min(samples):.3g} s) is under {MIN_TICKS} ticks of "
+                        f"the clock ({resolution:.3g} s): time more work per call "
+                        "(larger batch or sequence)")
+    return warnings
+
+
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation (sample std dev / mean) of `values`; 0.0 for fewer than two."""
+    if len(values) < 2:
+        return 0.0
+    mean = statistics.fmean(values)
+    return statistics.stdev(values) / mean if mean else math.inf

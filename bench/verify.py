@@ -1,0 +1,99 @@
+"""Check every implementation against the float64 NumPy reference (outputs and gradients).
+
+Each implementation × unroll mode runs on two small shapes (one single-layer, one two-layer
+bidirectional) with identical canonical weights; the table shows max absolute differences of
+the outputs, the input gradient and the worst weight gradient. Exit 0 only if all pass.
+Without a GPU, the cuDNN implementations run their exact Keras layers and weight conversion
+with use_cudnn=False (a layout check); on a GPU box they run the real cuDNN kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bench.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+from bench.impls.registry import DEVICES, REGISTRY, get_spec
+
+
+def add_arguments(parser) -> None:
+    """Options of `rnnbench verify`."""
+    parser.add_argument("--device", default="cpu", choices=DEVICES,
+                        help="device to run the implementations on (default: cpu)")
+    parser.add_argument("--impl", nargs="+", metavar="IMPL",
+                        help=f"implementations to check (default: all): {', '.join(REGISTRY)}")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help=f"max absolute difference allowed (default: {TOLERANCE:g})")
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead")
+
+
+def plan(impls: list[str], device: str, gpu_visible: bool) -> list[tuple[str, str, str]]:
+    """(impl, unroll, how) triples to check; `how` says which kernel stands in, if any."""
+    out = []
+    for name in impls:
+        spec = get_spec(name)
+        if spec.gpu_only and not gpu_visible:
+            how = "keras use_cudnn=False (layout check; no GPU)"
+        elif device not in spec.devices:
+            how = "skip"
+        else:
+            how = device
+        out.extend((name, unroll, how) for unroll in spec.unrolls)
+    return out
+
+
+def main(args) -> int:
+    """Run the checks and print the table; 0 if every difference is within tolerance."""
+    impls = args.impl or list(REGISTRY)
+    for name in impls:
+        get_spec(name)  # unknown names fail before TensorFlow loads
+    from bench.devices import require_device, visible_gpus
+    from bench.tfsetup import quiet_tensorflow
+
+    quiet_tensorflow()
+    require_device(args.device)
+    from bench.impls.keras_rnn import build_without_cudnn
+
+    results, failed = [], 0
+    header = f"{'impl':<17} {'unroll':<8} {'shape':<20} {'outputs':>9} {'d_input':>9} " \
+             f"{'d_weights':>9}  verdict"
+    if not args.json:
+        print(f"max |impl - float64 reference|, tolerance {args.tolerance:g}, "
+              f"device {args.device}")
+        print(header)
+    for name, unroll, how in plan(impls, args.device, bool(visible_gpus())):
+        spec = get_spec(name)
+        for shape in VERIFY_SHAPES:
+            row = {"impl": name, "unroll": unroll, "shape": shape.label, "via": how}
+            try:
+                diff = compare_with_reference(
+                    name, unroll, shape, device="cpu" if spec.gpu_only and
+                    how.startswith("keras") else args.device,
+                    factory=build_without_cudnn if how.startswith("keras") else None)
+            except Exception as exc:  # a broken impl is a failed row, not a crash
+                row.update(verdict="ERROR", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+                failed += 1
+            else:
+                ok = diff.max <= args.tolerance
+                failed += not ok
+                row.update(outputs=diff.outputs, d_input=diff.input_grad,
+                           d_weights=diff.weight_grad, worst_weight=diff.worst_weight,
+                           verdict=("pass" if ok else "FAIL")
+                           + (" (layout check)" if how.startswith("keras") else ""))
+            results.append(row)
+            if not args.json:
+                _print_row(row)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        total = len(results)
+        print(f"{total - failed}/{total} passed", file=sys.stderr if failed else sys.stdout)
+    return 1 if failed else 0
+
+
+def _print_row(row: dict) -> None:
+    if "error" in row:
+        print(f"{row['impl']:<17} {row['unroll']:<8} {row['shape']:<20} {row['error']}")
+        return
+    print(f"{row['impl']:<17} {row['unroll']:<8} {row['shape']:<20} {row['outputs']:9.1e} "
+          f"{row['d_input']:9.1e} {row['d_weights']:9.1e}  {row['verdict']}", flush=True)
