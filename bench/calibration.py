@@ -16,7 +16,7 @@ WARMUP = 2
 
 
 def matmul_kernel(device: str, n: int) -> Callable[[], float]:
-    """A compiled n×n float32 matmul on `device` that returns a host scalar (variables as inputs)."""
+    """A compiled n×n float32 matmul of two variables on `device`, returning a host scalar."""
     import tensorflow as tf
 
     from bench.devices import tf_device_name

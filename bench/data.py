@@ -87,6 +87,13 @@ class TaskData:
     permutation: np.ndarray | None
 
     @property
+    def permutation_sha256(self) -> str | None:
+        """sha256 of the permutation (int64 bytes): proves two runs used the same pixel order."""
+        if self.permutation is None:
+            return None
+        return hashlib.sha256(self.permutation.astype("<i8").tobytes()).hexdigest()
+
+    @property
     def seq_len(self) -> int:
         """Time steps per sequence (28 for row, 784 for pixel/permuted)."""
         return self.x_train.shape[1]

@@ -299,6 +299,14 @@ def speedup_bars(labels: Sequence[str], speedups: dict[str, Sequence[float]], *,
         finite += xs
         ax.barh(ys, [x - 1.0 for x in xs], height, left=1.0,
                 color=RUN_COLORS[j % len(RUN_COLORS)], label=run)
+        if len(runs) == 1:
+            for y, x in zip(ys, xs, strict=True):
+                ax.text(x * (1.02 if x >= 1 else 0.98), y, f"{x:.2f}×", va="center",
+                        ha="left" if x >= 1 else "right", fontsize=6)
+    for i in range(n):
+        if not any(math.isfinite(speedups[r][i] or math.nan) for r in runs):
+            ax.text(1.02, i, "no ratio (skipped, error or missing)", va="center", fontsize=6,
+                    color="#777777")
     _ratio_axis(ax, finite, "x")
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(range(n))

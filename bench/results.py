@@ -74,8 +74,8 @@ def make_run_dir(out: str | os.PathLike | None, run_id: str, root: str | os.Path
                         "overwritten: choose another --out")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
     except OSError as exc:
         raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
     return path

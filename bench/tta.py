@@ -292,7 +292,8 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
 
     settings_out = {**settings.record(), **(data_info or {}),
                     "steps_per_epoch": steps_per_epoch, "eval_every": eval_every,
-                    "permutation_seed": data.permutation_seed, "seq_len": data.seq_len,
+                    "permutation_seed": data.permutation_seed,
+                    "permutation_sha256": data.permutation_sha256, "seq_len": data.seq_len,
                     "input_size": data.input_size}
     stats = {"reached": reached, "time_to_target_s": time_to_target, "steps": step,
              "epochs": step / steps_per_epoch, "best_acc": best_acc, "final_acc": final_acc,
@@ -421,6 +422,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", choices=DEVICES, help="(default: cpu)")
     parser.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                         help="held-out evaluation interval (default: half an epoch)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="TensorFlow intra-op threads (default: TensorFlow's, all cores)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="new run folder (default: reports/<run id>)")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -459,19 +462,6 @@ def _pairs(impls: Sequence[str], unrolls: Sequence[str], device: str
     return out
 
 
-def _collect_env() -> dict:
-    try:
-        from bench.env import collect_env
-    except ImportError:  # bench.env not written yet: a minimal fingerprint
-        import platform
-
-        import tensorflow as tf
-
-        return {"python": platform.python_version(), "platform": platform.platform(),
-                "tensorflow": tf.__version__}
-    return collect_env()
-
-
 def _write_report(run_dir) -> None:
     try:
         from bench.report import write_report
@@ -483,6 +473,8 @@ def _write_report(run_dir) -> None:
 def main(args) -> int:
     """Run `rnnbench tta`: every impl × unroll × seed, saved after each run; table to stdout."""
     from bench import results
+    from bench.env import apply_threads, collect_env
+    from bench.tfsetup import quiet_tensorflow
 
     budget = parse_budget(args.budget or DEFAULT_BUDGET[args.task])
     if args.seeds < 1:
@@ -508,9 +500,11 @@ def main(args) -> int:
         raise UserError(f"--batch {args.batch}: larger than the {info['n_train']} training "
                         "images")
 
+    quiet_tensorflow()
+    apply_threads(args.threads)
     run_id = results.new_run_id(f"tta-{args.task}")
     run_dir = results.make_run_dir(args.out, run_id)
-    doc = results.empty_document(run_id=run_id, env=_collect_env(),
+    doc = results.empty_document(run_id=run_id, env=collect_env(args.threads),
                                  command=shlex.join(["rnnbench", *sys.argv[1:]]))
     say = (lambda _line: None) if args.quiet else (
         lambda line: print(line, file=sys.stderr, flush=True))

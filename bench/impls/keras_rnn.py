@@ -1,4 +1,4 @@
-"""Keras 3 LSTM/GRU layers: the TF2 default (use_cudnn=False) and the cuDNN kernels (use_cudnn=True).
+"""Keras 3 LSTM/GRU: the TF2 default (use_cudnn=False) and the cuDNN kernels (use_cudnn=True).
 
 cuDNN is reached only through Keras, the library-maintained path: `use_cudnn=True` makes Keras
 run CudnnRNNV3 and raises ValueError where cuDNN cannot run.

@@ -1,0 +1,257 @@
+"""Compare two or more runs side by side, joined on case id: ratio of medians and geometric mean."""
+
+from __future__ import annotations
+
+import math
+import string
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.results import atomic_write_text, load_run
+
+# Run-level fields that make timings comparable (DESIGN §6, STYLE 7). Per-case identity (device,
+# dtype, xla) is part of the case id, so the join on id already keeps those apart.
+SOFTWARE_FIELDS = ("tensorflow", "cuda", "cudnn")
+HARDWARE_FIELDS = ("cpu_model", "gpu", "intra_op_threads", "inter_op_threads")
+COMPARE_MD = "compare.md"
+COMPARE_CSV = "compare.csv"
+
+
+def add_arguments(parser) -> None:
+    """Register `rnnbench compare` options."""
+    parser.add_argument("runs", metavar="RUN", nargs="+",
+                        help="run folders (or results.json files); the first is the reference")
+    parser.add_argument("--out", metavar="DIR",
+                        help="also write compare.md, compare.csv and figures/speedup.png here")
+    parser.add_argument("--cross-machine", action="store_true",
+                        help="allow runs whose TF/CUDA/cuDNN versions, CPU, GPU or thread "
+                             "settings differ (absolute times of different machines)")
+
+
+def main(args) -> int:
+    """Run `rnnbench compare`."""
+    if len(args.runs) < 2:
+        raise UserError("compare needs at least two runs (RUN_A RUN_B ...)")
+    out = Path(args.out) if args.out else None
+    if out is not None and (out / COMPARE_MD).exists():
+        raise UserError(f"{out / COMPARE_MD} already exists; comparisons are never overwritten: "
+                        "choose another --out")
+    docs = [load_run(p) for p in args.runs]
+    diffs = identity_mismatches(docs, SOFTWARE_FIELDS + HARDWARE_FIELDS)
+    if diffs and not args.cross_machine:
+        raise UserError(f"runs are not comparable: {describe_mismatches(diffs)}; pass "
+                        "--cross-machine to compare different machines or versions anyway")
+    labels = run_labels(len(docs))
+    frame = compare_frame(docs, labels)
+    if not (frame["case"] != GEOMEAN).any():
+        raise UserError("the runs have no step-time cases to compare")
+    text = render_compare(docs, labels, frame, diffs,
+                          figure="figures/speedup.png" if out else None)
+    if out is not None:
+        png = speedup_figure(docs, labels, frame)
+        write_outputs(out, text, frame, png)
+    print(text, end="")
+    return 0
+
+
+# ---------------------------------------------------------------- identity
+
+
+def identity(env: dict) -> dict:
+    """The comparability fields of a run's env (GPU names joined into one `gpu` field)."""
+    gpus = env.get("gpus") or []
+    names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict))
+    out = {k: env.get(k) for k in SOFTWARE_FIELDS + HARDWARE_FIELDS if k != "gpu"}
+    out["gpu"] = ", ".join(names) or "none"
+    return out
+
+
+def identity_mismatches(docs: list[dict], fields: tuple[str, ...]) -> dict[str, list]:
+    """{field: [value per run]} for every identity field whose value differs between runs."""
+    ids = [identity(d.get("env") or {}) for d in docs]
+    return {f: [i.get(f) for i in ids] for f in fields
+            if len({repr(i.get(f)) for i in ids}) > 1}
+
+
+def describe_mismatches(diffs: dict[str, list]) -> str:
+    """One line: `tensorflow (2.20.0 vs 2.21.0), intra_op_threads (1 vs 2)`."""
+    return ", ".join(f"{f} ({' vs '.join(str(v) for v in values)})"
+                     for f, values in diffs.items())
+
+
+def run_labels(n: int) -> list[str]:
+    """Short column labels A, B, C, ... for n runs."""
+    letters = string.ascii_uppercase
+    return [letters[i] if i < 26 else f"R{i + 1}" for i in range(n)]
+
+
+# ---------------------------------------------------------------- the table
+
+GEOMEAN = "geomean"
+
+
+def _medians(doc: dict) -> dict[str, dict]:
+    from bench.stats import median
+
+    out = {}
+    for row in doc["cases"]:
+        stats = row.get("stats") or {}
+        med = stats.get("median_s")
+        if med is None and stats.get("samples_s"):
+            med = median(stats["samples_s"])
+        out.setdefault(row["id"], {"status": row["status"], "median_s": med,
+                                   "reason": row.get("reason")})
+    return out
+
+
+def compare_frame(docs: list[dict], labels: list[str]):
+    """Per case: each run's median (s, NaN if it did not run), ratio to the first run, fastest.
+
+    Columns: case, <label> per run, <label>/<first> per other run, fastest, note; the last row
+    is the geometric mean of each ratio over the cases that ran in both runs of it.
+    """
+    import pandas as pd
+
+    from bench.stats import geomean
+
+    runs = [_medians(d) for d in docs]
+    ids = list(dict.fromkeys(i for r in runs for i in r))
+    ref = labels[0]
+    rows = []
+    for case in ids:
+        row = {"case": case}
+        notes = []
+        for label, run in zip(labels, runs, strict=True):
+            entry = run.get(case)
+            ok = entry is not None and entry["status"] == "ok" and entry["median_s"]
+            row[label] = float(entry["median_s"]) if ok else math.nan
+            if entry is None:
+                notes.append(f"not in {label}")
+            elif entry["status"] != "ok":
+                notes.append(f"{label}: {entry['status']}"
+                             + (f" ({entry['reason']})" if entry.get("reason") else ""))
+        for label in labels[1:]:
+            row[f"{label}/{ref}"] = row[label] / row[ref]
+        times = {label: row[label] for label in labels if not math.isnan(row[label])}
+        row["fastest"] = min(times, key=times.get) if len(times) > 1 else ""
+        entries = [run.get(case) for run in runs]
+        if all(e is not None and e["status"] != "ok" for e in entries) and len(
+                {(e["status"], e.get("reason")) for e in entries}) == 1:
+            first = entries[0]
+            notes = [f"{first['status']} in all runs"
+                     + (f" ({first['reason']})" if first.get("reason") else "")]
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=["case", *labels, *(f"{x}/{ref}" for x in labels[1:]),
+                                        "fastest", "note"])
+    summary = {"case": GEOMEAN, "fastest": "", "note": ""}
+    for label in labels:
+        summary[label] = math.nan
+    for label in labels[1:]:
+        col = frame[f"{label}/{ref}"].dropna()
+        summary[f"{label}/{ref}"] = geomean(col)
+        summary["note"] += f"{label}/{ref} over {len(col)} cases; "
+    summary["note"] = summary["note"].rstrip("; ")
+    return pd.concat([frame, pd.DataFrame([summary])], ignore_index=True)
+
+
+def _ratio_text(value) -> str:
+    from bench.report import fmt_num
+
+    return "–" if value is None or not math.isfinite(value) else f"{fmt_num(value)}×"
+
+
+def display_frame(frame, labels: list[str]):
+    """The compare table with medians in ms and ratios as text, for Markdown."""
+    from bench.report import fmt_ms
+
+    shown = frame.copy()
+    for label in labels:
+        shown[label] = [fmt_ms(v) if math.isfinite(v) else "–" for v in frame[label]]
+    shown = shown.rename(columns={label: f"{label} (ms)" for label in labels})
+    for label in labels[1:]:
+        col = f"{label}/{labels[0]}"
+        shown[col] = [_ratio_text(v) for v in frame[col]]
+    shown.loc[shown["case"] == GEOMEAN, "case"] = f"**{GEOMEAN}**"
+    return shown
+
+
+def runs_frame(docs: list[dict], labels: list[str]):
+    """One row per run: label, run id, created, host and the identity fields."""
+    import pandas as pd
+
+    rows = []
+    for label, doc in zip(labels, docs, strict=True):
+        env = doc.get("env") or {}
+        ident = identity(env)
+        rows.append({"run": label, "run id": doc["run_id"], "created": doc.get("created_utc"),
+                     "host": env.get("hostname"), "tensorflow": ident["tensorflow"],
+                     "cpu": ident["cpu_model"], "gpu": ident["gpu"],
+                     "threads (intra/inter)": f"{ident['intra_op_threads']}/"
+                                              f"{ident['inter_op_threads']}",
+                     "matmul GFLOP/s": (doc.get("calibration") or {}).get("matmul_gflops")})
+    return pd.DataFrame(rows)
+
+
+def render_compare(docs: list[dict], labels: list[str], frame, diffs: dict,
+                   figure: str | None = None) -> str:
+    """The comparison as Markdown: runs, differences, table, geometric mean, figure link."""
+    from bench.report import markdown_table
+
+    ref = labels[0]
+    out = ["# rnnbench compare\n", markdown_table(runs_frame(docs, labels))]
+    if diffs:
+        out.append(f"**Different machines or versions** ({describe_mismatches(diffs)}): "
+                   "ratios are hardware/software differences, not regressions.\n")
+    gm = frame.iloc[-1]
+    for label in labels[1:]:
+        value = gm[f"{label}/{ref}"]
+        if math.isfinite(value):
+            word = "faster" if value < 1 else "slower"
+            out.append(f"- {label} vs {ref}: geometric mean time ratio {_ratio_text(value)} "
+                       f"({label} is {abs(1 - value) * 100:.1f} % {word} than {ref} on "
+                       "average)")
+    out.append("")
+    body = frame.iloc[:-1]
+    missing = body[body["note"].str.contains("not in ")]
+    out += ["## Step time per case\n",
+            f"Median per call in ms; `X/{ref}` is X's median divided by {ref}'s (below 1×: X "
+            "faster). Cases that did not run everywhere keep their row with a note.\n",
+            markdown_table(display_frame(frame, labels))]
+    if not missing.empty:
+        out += [f"## Cases not in every run ({len(missing)})\n",
+                markdown_table(missing[["case", "note"]])]
+    if figure:
+        out += [f"![speed-up per case]({figure})\n"]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def speedup_figure(docs: list[dict], labels: list[str], frame) -> bytes:
+    """PNG: speed-up of every run over the first, per case (log axis)."""
+    from bench import plots
+
+    ref = labels[0]
+    body = frame.iloc[:-1]
+    names = plots.short_labels(list(body["case"]))
+    speedups = {f"{label} vs {ref}": [1.0 / v if v and math.isfinite(v) else math.nan
+                                      for v in body[f"{label}/{ref}"]]
+                for label in labels[1:]}
+    runs = "\n".join(f"{label} = {doc['run_id']}" for label, doc in zip(labels, docs,
+                                                                         strict=True))
+    return plots.speedup_bars(names, speedups,
+                              title=f"Speed-up over {ref} per case\n(median time of {ref} / "
+                                    f"X; right of 1×: X faster)\n{runs}",
+                              xlabel=f"speed-up over {ref} (×, log scale)")
+
+
+def write_outputs(out: Path, text: str, frame, png: bytes) -> None:
+    """Write compare.md, compare.csv and figures/speedup.png into `out` (atomic files)."""
+    from bench.report import atomic_write_bytes
+
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "figures" / "speedup.png", png)
+        atomic_write_text(out / COMPARE_CSV, frame.to_csv(index=False))
+        atomic_write_text(out / COMPARE_MD, text)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror or exc}") from None

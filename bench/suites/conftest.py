@@ -1,0 +1,161 @@
+"""Options, case parametrization and the per-case measurement of the step-time suites.
+
+`pytest bench/suites --preset cpu --impl keras_lstm` and `rnnbench run --preset cpu --impl
+keras_lstm` run the same tests; `--rnnbench-out DIR` makes plain pytest write a run folder too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import calibration, phases, runner, timing
+from bench.errors import UserError
+
+
+def pytest_addoption(parser):
+    """The rnnbench case-selection and rounds options."""
+    group = parser.getgroup("rnnbench", "rnnbench step-time cases")
+    group.addoption("--preset", default=runner.DEFAULT_PRESET,
+                    help=f"case preset (default {runner.DEFAULT_PRESET})")
+    for name in ("impl", "unroll", "phase", "device"):
+        group.addoption(f"--{name}", action="append", metavar="NAME",
+                        help=f"keep only this {name} (repeatable, comma-separated)")
+    group.addoption("--match", metavar="TEXT", help="keep case ids containing TEXT or glob")
+    group.addoption("--xla", action="store_true", help="compile cases with XLA")
+    group.addoption("--threads", type=int, metavar="N", help="TensorFlow intra-op threads")
+    group.addoption("--rounds", type=int, metavar="N", help="fixed timed rounds per case")
+    group.addoption("--min-rounds", type=int, metavar="N", help="minimum timed rounds per case")
+    group.addoption("--max-time", type=float, metavar="SEC", help="time budget per case")
+    group.addoption("--warmup", type=int, metavar="N", help="discarded warm-up rounds")
+    group.addoption("--rnnbench-out", metavar="DIR",
+                    help="write a results folder (results.json/csv, env.json) here")
+    group.addoption("--overhead-case", metavar="ID",
+                    help="case id for test_harness_overhead (default: keras_lstm row-MNIST "
+                         "forward)")
+
+
+def _selection(config):
+    opt = config.getoption
+    return runner.selected_cases(opt("preset"), impl=opt("impl"), unroll=opt("unroll"),
+                                 phase=opt("phase"), device=opt("device"),
+                                 keyword=opt("match"), xla=opt("xla"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Validate the selection, set threads, and register a Collector unless `run` passed one."""
+    from bench.results import make_run_dir, new_run_id
+
+    try:
+        _selection(config)
+        threads = config.getoption("threads")
+        if threads is not None:
+            from bench.env import apply_threads
+
+            apply_threads(threads)
+        if runner.find_collector(config) is None:
+            preset = config.getoption("preset")
+            run_id = new_run_id(preset)
+            out = config.getoption("rnnbench_out")
+            run_dir = make_run_dir(out, run_id) if out else None
+            config.pluginmanager.register(runner.Collector(
+                run_dir, run_id=run_id, command="pytest " + " ".join(config.invocation_params.args),
+                preset=preset, threads=threads, progress=False), "rnnbench-collector")
+    except UserError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_OVERHEAD] = []
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize `case` with the selected cases; the test id is `Case.id`."""
+    if "case" in metafunc.fixturenames:
+        chosen = _selection(metafunc.config)
+        metafunc.parametrize("case", chosen, ids=[c.id for c in chosen])
+
+
+def _policy(config) -> timing.RoundsPolicy:
+    opt = config.getoption
+    return timing.policy_for(opt("preset"), rounds=opt("rounds"), min_rounds=opt("min_rounds"),
+                             max_time=opt("max_time"), warmup=opt("warmup"))
+
+
+def timed_rounds(step, benchmark, policy: timing.RoundsPolicy) -> tuple[float, list[float]]:
+    """First call timed as compile_s, rounds planned from a second call, then pedantic rounds.
+
+    Returns (compile_s, raw per-round seconds); samples are empty under --benchmark-disable.
+    """
+    compile_s, _ = timing.time_call(step.call)
+    estimate, _ = timing.time_call(step.call)
+    rounds = policy.plan(estimate)
+    benchmark.pedantic(step.call, rounds=rounds, warmup_rounds=max(policy.warmup - 1, 0),
+                       iterations=1)
+    samples = list(benchmark.stats.stats.data) if benchmark.stats is not None else []
+    return compile_s, samples
+
+
+@pytest.fixture
+def rnnbench_collector(request) -> runner.Collector:
+    """The session's Collector (the one `rnnbench run` passed, or the conftest's own)."""
+    return runner.find_collector(request.config)
+
+
+@pytest.fixture
+def measure_case(request, rnnbench_collector):
+    """Measure one case with `benchmark` and record its ok / skipped / error row."""
+    from bench.devices import skip_reason
+    from bench.impls.registry import get_spec
+
+    policy = _policy(request.config)
+    collector = rnnbench_collector
+
+    def run(case, benchmark):
+        reason = skip_reason(get_spec(case.impl), case.device)
+        if reason is not None:
+            collector.record(runner.make_row(case, "skipped", reason=reason,
+                                             stats={"flops": case.flops()}))
+            pytest.skip(reason)
+        version = phases.code_version(case)
+        benchmark.extra_info.update(case=case.params(), code_version=version)
+        compile_s = None
+        try:
+            step = phases.build_step(case)
+            compile_s, samples = timed_rounds(step, benchmark, policy)
+        except Exception as exc:
+            collector.record(runner.make_row(
+                case, "error", reason=runner.one_line(exc), code_version=version,
+                stats={"compile_s": compile_s, "flops": case.flops()}))
+            raise
+        if not samples:  # --benchmark-disable: the case ran once as a plain test
+            return
+        stats = timing.summarize(samples)
+        calib = collector.doc["calibration"] if collector.doc else {}
+        stats.update(compile_s=compile_s, **calibration.roofline(case, stats["median_s"], calib),
+                     warnings=timing.stability_warnings(samples, resolution=collector.resolution,
+                                                        min_rounds=policy.min_rounds))
+        benchmark.extra_info.update({k: stats[k] for k in ("compile_s", "gflops", "pct_peak")})
+        collector.record(runner.make_row(case, "ok", stats=stats, code_version=version))
+
+    return run
+
+
+_OVERHEAD = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def overhead_log(request) -> list:
+    """Lines the harness-overhead benchmark prints in the terminal summary."""
+    return request.config.stash[_OVERHEAD]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Print the harness-overhead result and, without `rnnbench run`, the summary table."""
+    lines = config.stash.get(_OVERHEAD, [])
+    if lines:
+        terminalreporter.section("rnnbench harness overhead")
+        for line in lines:
+            terminalreporter.write_line(line)
+    collector = runner.find_collector(config)
+    rows = collector.doc["cases"] if collector is not None and collector.doc else []
+    if rows and not collector.progress:
+        terminalreporter.section("rnnbench step time")
+        terminalreporter.write_line(runner.summary_table(rows))
