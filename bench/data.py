@@ -141,13 +141,19 @@ def _check_labels(path: str, name: str, y: np.ndarray, n: int) -> np.ndarray:
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read the named arrays of an npz fully (so a corrupt member fails here, one line)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise UserError(f"{path}: missing array(s) {', '.join(missing)} "
-                                f"(has: {', '.join(npz.files) or 'none'}; expected "
-                                f"{', '.join(keys)})")
-            return {k: npz[k] for k in keys}
+        # Open the file here: np.load leaks its own handle when the zip directory is corrupt.
+        with open(path, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise UserError(f"{path}: a single .npy array, expected an .npz archive with "
+                                f"{', '.join(keys)}")
+            with loaded as npz:
+                missing = [k for k in keys if k not in npz.files]
+                if missing:
+                    raise UserError(f"{path}: missing array(s) {', '.join(missing)} "
+                                    f"(has: {', '.join(npz.files) or 'none'}; expected "
+                                    f"{', '.join(keys)})")
+                return {k: npz[k] for k in keys}
     except UserError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:

@@ -86,6 +86,14 @@ def tf_gpus() -> list[dict]:
     return gpus
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other work competing for the cores), if known."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def apply_threads(n: int | None) -> None:
     """Set TensorFlow's intra-op thread count to `n` (None: leave TF's default) before any op."""
     if n is None:
@@ -131,6 +139,7 @@ def collect_env(threads: int | None = None) -> dict:
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "threads_requested": threads,
+        "loadavg": load_average(),
         "gpus": tf_gpus(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),

@@ -67,7 +67,7 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
     per_impl = {i: [u for u in unrolls if ((frame["impl"] == i) & (frame["unroll"] == u)).any()]
                 for i in impls}
     width = 0.8 / max(len(v) for v in per_impl.values())
-    fig = _figure(max(5.0, 0.75 * len(impls) + 2.2), 1.0 + 2.6 * len(panels))
+    fig = _figure(max(6.0, 0.75 * len(impls) + 2.2), 1.6 + 2.6 * len(panels))
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, key in zip(axes, panels, strict=True):
         sub = frame[frame[panel] == key]
@@ -97,6 +97,8 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
                     ax.text(pos, 0.03, text, transform=marks, rotation=90, ha="center",
                             va="bottom", fontsize=7, color="#777777")
         _log_if_wide(ax, plotted)
+        if ax.get_yscale() == "log":
+            _plain_log_ticks(ax.yaxis)
         ax.set_xticks(range(len(impls)))
         ax.set_xticklabels(impls, rotation=25, ha="right", fontsize=8)
         ax.set_title(f"{panel}: {key}", fontsize=10)
@@ -109,8 +111,8 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
             handles.setdefault(lab, h)
     if handles:
         order = [u for u in unrolls if u in handles]
-        fig.legend([handles[u] for u in order], order, title="unroll", loc="outside right upper",
-                   fontsize=8)
+        fig.legend([handles[u] for u in order], order, title="unroll", loc="outside lower center",
+                   fontsize=8, ncols=len(order))
     fig.suptitle(title, fontsize=11)
     return to_png(fig)
 
@@ -185,6 +187,15 @@ def find_sweeps(frame) -> list[dict]:
     return sweeps
 
 
+def _plain_log_ticks(axis) -> None:
+    """Ticks at 1, 2, 5 × 10^k with plain labels on a log axis."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def _base_label(sweep: dict) -> str:
     base = sweep["base"]
     return " ".join(f"{_SWEEP_SHORT[p]}{base[p]}" for p in _SWEEP_SHORT if p in base)
@@ -200,8 +211,8 @@ def scaling_curves(sweeps: list[dict], *, title: str):
     labels = {}
     for ax, sweep in zip(axes, sweeps, strict=False):
         sub = sweep["rows"]
-        for (impl, unroll), line in sub.groupby(["impl", "unroll"], sort=False):
-            line = line.sort_values(sweep["param"])
+        for (impl, unroll), unsorted in sub.groupby(["impl", "unroll"], sort=False):
+            line = unsorted.sort_values(sweep["param"])
             name = f"{impl}/{unroll}"
             color = labels.setdefault(name, f"C{len(labels) % 10}")
             ax.plot(line[sweep["param"]], line["median_s"] * 1e3, marker="o", ms=3,
@@ -212,6 +223,7 @@ def scaling_curves(sweeps: list[dict], *, title: str):
         ax.set_xticks(values)
         ax.set_xticklabels([str(v) for v in values])
         ax.minorticks_off()
+        _plain_log_ticks(ax.yaxis)
         ax.set_xlabel(_SWEEP_LABEL[sweep["param"]])
         ax.set_ylabel("median step time (ms)")
         ax.set_title(f"{sweep['phase']} on {sweep['device']}, {_base_label(sweep)}",

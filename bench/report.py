@@ -104,9 +104,9 @@ def case_table(doc: dict):
 
     frame = cases_frame(doc)
     frame["samples"] = [json.loads(s) if isinstance(s, str) else [] for s in frame["samples_s"]]
-    frame["median_s"] = [m if m is not None and m == m else (median(s) if s else math.nan)
+    frame["median_s"] = [m if _present(m) else (median(s) if s else math.nan)
                          for m, s in zip(frame["median_s"], frame["samples"], strict=True)]
-    frame["rounds"] = [r if r is not None and r == r else len(s)
+    frame["rounds"] = [r if _present(r) else len(s)
                        for r, s in zip(frame["rounds"], frame["samples"], strict=True)]
     frame["shape"] = [_shape_label(r) for r in frame.to_dict("records")]
     frame["precision"] = [f"{d}-xla" if x is True else str(d)
@@ -114,6 +114,10 @@ def case_table(doc: dict):
     for col in ("median_s", "iqr_s", "gflops", "pct_peak"):
         frame[col] = frame[col].astype(float)
     return frame
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _shape_label(row: dict) -> str:
@@ -214,8 +218,14 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
     sweeps = plots.find_sweeps(frame)
     groups = [(k, g) for k, g in frame.groupby(["device", "shape", "precision"], sort=False)
               if (g["status"] == "ok").any()]
-    groups.sort(key=lambda kg: -len(kg[1]))
-    shown = groups[:MAX_BAR_GROUPS]
+    # Scaling runs: bars only for the shape the sweeps share (the base), curves for the rest.
+    in_sweeps = {}
+    for sweep in sweeps:
+        for shape in set(sweep["rows"]["shape"]):
+            in_sweeps[shape] = in_sweeps.get(shape, 0) + 1
+    groups.sort(key=lambda kg: (-in_sweeps.get(kg[0][1], 0), -len(kg[1])))
+    top = in_sweeps.get(groups[0][0][1], 0) if groups else 0
+    shown = [kg for kg in groups if in_sweeps.get(kg[0][1], 0) == top][:MAX_BAR_GROUPS]
     peak = (doc.get("calibration") or {}).get("matmul_gflops")
     for (device, shape, precision), group in shown:
         slug = "" if len(groups) == 1 else f"-{device}-{shape}-{precision}"
@@ -276,13 +286,17 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
     calibration = doc.get("calibration") or {}
     peak = calibration.get("matmul_gflops")
+    per_device = {d: (e or {}).get("matmul_gflops")
+                  for d, e in (calibration.get("devices") or {}).items()}
+    peak_text = (", ".join(f"{d} {fmt_num(v)} GFLOP/s" for d, v in per_device.items())
+                 if len(per_device) > 1 else f"{fmt_num(peak)} GFLOP/s")
     out = [f"# rnnbench report — {doc['run_id']}\n",
            f"- created (UTC): {doc.get('created_utc', '–')}",
            f"- command: `{doc.get('command') or '–'}`",
            f"- preset: {doc.get('preset') or '–'}",
            f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
            f"{counts['error']} error; time-to-accuracy runs: {len(doc.get('tta', []))}",
-           f"- calibrated matmul peak: {fmt_num(peak)} GFLOP/s" if peak else
+           f"- calibrated matmul peak: {peak_text}" if peak else
            "- calibrated matmul peak: not measured (no % of peak)", "",
            "## Environment\n", markdown_table(env_frame(doc.get("env") or {}))]
     groups = step_time_groups(frame[frame["status"] == "ok"]) if not frame.empty else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import sys
 import time
@@ -23,6 +24,8 @@ from bench.errors import UserError
 SUITES = Path(__file__).resolve().parent / "suites"
 STEP_TIME_SUITE = SUITES / "test_step_time.py"
 DEFAULT_PRESET = "smoke"
+# A run keeps up to `cores` threads busy itself; load beyond 1.5× the cores means other work.
+BUSY_LOAD_PER_CORE = 1.5
 
 
 # Case selection (shared with the suite's conftest) ------------------------------------------
@@ -47,10 +50,13 @@ def selected_cases(preset: str, *, impl=None, unroll=None, phase=None, device=No
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """A one-line reason from an exception: its type and first meaningful message line."""
     text = getattr(exc, "message", None) or str(exc)
-    noise = ("Graph execution error", "Detected at node", "File ", "Traceback")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(noise)]
-    line = (useful or lines or [""])[0]
+    # tf.function re-raises trace-time errors as "in user code: File ... <Type>: <message>".
+    tagged = [ln.split(": ", 1)[1] for ln in lines
+              if ln.startswith(f"{type(exc).__name__}: ") and ln.split(": ", 1)[1].strip()]
+    noise = ("Graph execution error", "Detected at node", "File ", "Traceback", "in user code")
+    useful = tagged or [ln for ln in lines if not ln.startswith(noise)]
+    line = re.sub(r"\[_XlaMustCompile=[^\]]*\]", "", (useful or lines or [""])[0])
     reason = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
     return reason if len(reason) <= limit else reason[:limit - 1] + "…"
 
@@ -79,6 +85,7 @@ class Collector:
         self.total = 0
         self.done = 0
         self.resolution = 1e-9
+        self._last: dict | None = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     # hooks
@@ -116,6 +123,21 @@ class Collector:
             self.stream.write(f"\r\x1b[K{self._prefix(self.done + 1)} {case_id}")
             self.stream.flush()
 
+    def pytest_sessionfinish(self, session) -> None:
+        """Record the load at the end (a busy machine explains unstable timings) and save."""
+        from bench.env import load_average
+
+        if self.doc is not None:
+            self.doc["env"]["loadavg_end"] = load_average()
+            self.save()
+
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        """Print the finished case's line (outside pytest's output capture)."""
+        row, self._last = self._last, None
+        if row is not None and self.progress:
+            prefix = "\r\x1b[K" if self._tty else ""
+            self._say(f"{prefix}{self._prefix(self.done)} {_status_cell(row):<24} {row['id']}")
+
     # rows
     def record(self, row: dict) -> None:
         """Add a finished case and save a snapshot of the whole run."""
@@ -123,10 +145,8 @@ class Collector:
             return
         self.doc["cases"].append(row)
         self.done += 1
+        self._last = row
         self.save()
-        if self.progress:
-            prefix = "\r\x1b[K" if self._tty else ""
-            self._say(f"{prefix}{self._prefix(self.done)} {_status_cell(row):<22} {row['id']}")
 
     def save(self) -> None:
         """Write the current snapshot (atomic) when this run has a folder."""
@@ -207,13 +227,28 @@ def summary_table(rows: Sequence[dict], highlight: bool = False) -> str:
             lines.append(line)
     warned = [r for r in rows if r["status"] == "ok" and r["stats"].get("warnings")]
     if warned:
+        from bench.timing import ADVICE
+
         lines += ["", f"stability warnings ({len(warned)} case(s)):"]
         for row in warned:
-            lines += [f"  {row['id']}: {w}" for w in row["stats"]["warnings"]]
+            texts = [w.replace("; " + ADVICE, "").replace(ADVICE, "").rstrip("; ")
+                     for w in row["stats"]["warnings"]]
+            lines.append(f"  {row['id']}: " + " | ".join(texts))
+        lines.append(f"  advice: {ADVICE}")
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")}
     lines += ["", f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error"
                   "   (* = fastest in its group; times are medians of raw rounds)"]
     return "\n".join(lines)
+
+
+def busy_machine_warning(env: dict) -> str | None:
+    """A run-level warning when other work loaded the cores during the run, else None."""
+    cores = env.get("cpu_count") or 1
+    loads = [x[0] for x in (env.get("loadavg"), env.get("loadavg_end")) if x]
+    if not loads or max(loads) <= BUSY_LOAD_PER_CORE * cores:
+        return None
+    return (f"warning: the machine was busy (1-min load up to {max(loads):.1f} on {cores} "
+            "cores, this run included): timings are unreliable; rerun on an idle machine")
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -298,8 +333,9 @@ def _write_report(run_dir: Path) -> None:
         return
     try:
         write(run_dir)
-    except UserError as exc:
-        print(f"rnnbench run: report not written: {exc}", file=sys.stderr)
+    except Exception as exc:  # the results are saved; the report can be rebuilt later
+        print(f"rnnbench run: report not written ({one_line(exc)}); results are saved: "
+              f"run `rnnbench report {run_dir}`", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -335,6 +371,9 @@ def main(args: argparse.Namespace) -> int:
     rows = collector.doc["cases"] if collector.doc else []
     if rows:
         print(summary_table(rows, highlight=sys.stdout.isatty()))
+        busy = busy_machine_warning(collector.doc["env"])
+        if busy:
+            print(busy)
     if collector.doc is not None:
         _write_report(run_dir)
     print(f"results: {run_dir}", file=sys.stderr)
@@ -346,6 +385,11 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"pytest could not run the suite (exit {int(code)}); rerun with -v")
     if collector.doc is None:
         raise UserError("the suite collected no cases; rerun with -v")
+    missing = collector.total - len(rows)
+    if missing:
+        print(f"rnnbench run: {missing} case(s) ended without a result row (a harness failure, "
+              "not a case error); rerun with -v to see pytest's report", file=sys.stderr)
+        return 1
     errors = sum(r["status"] == "error" for r in rows)
     if errors:
         print(f"rnnbench run: {errors} case(s) errored (see the table)", file=sys.stderr)

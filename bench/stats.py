@@ -1,4 +1,4 @@
-"""Statistics for compare and check: geometric mean, Mann-Whitney U, rounds needed. No TensorFlow."""
+"""Statistics for compare and check: geometric mean, Mann-Whitney U, rounds needed (no TF)."""
 
 from __future__ import annotations
 

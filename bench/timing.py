@@ -19,14 +19,15 @@ Timer = Callable[[], float]
 MIN_RELIABLE_ROUNDS = 10
 # pyperf's threshold: a standard deviation above 10 % of the mean is an unstable measurement.
 MAX_CV = 0.10
-# Share of rounds outside Tukey's 1.5×IQR fences above which we warn.
+# Share of rounds beyond Tukey's far-out fences (3×IQR past the quartiles) above which we warn.
 MAX_OUTLIER_SHARE = 0.10
+OUTLIER_IQR = 3.0
 # A round slower than this multiple of the median is a spike worth reporting.
 SPIKE_FACTOR = 2.0
 # The timed call should last at least this many clock ticks.
 MIN_TICKS = 1000
 
-ADVICE = ("close other programs, pin the thread count (--threads), "
+ADVICE = ("close other programs, pin the thread count (--threads 1 for small cases), "
           "or raise the rounds (--rounds / --max-time)")
 
 
@@ -129,12 +130,12 @@ def summarize(samples: Sequence[float]) -> dict:
     }
 
 
-def outliers(samples: Sequence[float]) -> int:
-    """How many samples lie outside Tukey's fences (1.5×IQR beyond the quartiles)."""
+def outliers(samples: Sequence[float], k: float = OUTLIER_IQR) -> int:
+    """How many samples lie beyond Tukey's fences (`k`×IQR past the quartiles; 3 = far out)."""
     if len(samples) < 4:
         return 0
     q1, q3 = _quartiles(samples)
-    low, high = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    low, high = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
     return sum(1 for s in samples if s < low or s > high)
 
 
@@ -157,7 +158,8 @@ def stability_warnings(samples: Sequence[float], *, resolution: float = 1e-9,
                             + ADVICE)
     n_out = outliers(samples)
     if n_out and n_out / n > MAX_OUTLIER_SHARE:
-        warnings.append(f"{n_out} of {n} rounds are outliers (beyond 1.5 IQR); {ADVICE}")
+        warnings.append(f"{n_out} of {n} rounds are far outliers (beyond {OUTLIER_IQR:g} IQR); "
+                        + ADVICE)
     if median > 0 and max(samples) > SPIKE_FACTOR * median:
         warnings.append(f"slowest round is {max(samples) / median:.1f}x the median (a spike: "
                         "GC, another process or a retrace); " + ADVICE)

@@ -10,7 +10,8 @@ separately (`eval_s`) and excluded. `time_to_target_s` is the training time at t
 evaluation whose accuracy reaches the target. Evaluations run every `eval_every` steps (default
 half an epoch) and at the budget; the mean training loss of the interval is fetched there, and a
 non-finite or exploded loss (> DIVERGED_LOSS) stops the run as diverged. A time budget is checked
-after every step, so a run can overshoot it by one step.
+on the host clock after every step, so a run can overshoot it by one step (on a GPU, by the steps
+still queued).
 
 TensorFlow is imported inside the functions that train, never at module level.
 """
@@ -39,6 +40,7 @@ DEFAULT_TARGET = 0.90
 # (GPU): --target 0.98 for row, 0.90 for pixel (see --help).
 DEFAULT_BUDGET = {"row": "90s", "pixel": "120s", "permuted": "120s"}
 DIVERGED_LOSS = 100.0  # mean train loss of an interval; uniform guessing is ln 10 ≈ 2.3
+PROGRESS_EVERY_S = 15.0  # a progress line at least this often on long evaluation intervals
 EVAL_BATCH = 500  # held-out images per evaluation call (the last chunk is padded)
 AUTO = "auto"  # unroll: fused where the impl is fused, else dynamic
 
@@ -139,6 +141,12 @@ class TTASettings:
         out.update(self.budget.settings())
         out["budget"] = str(self.budget)
         return out
+
+
+# The pytest-benchmark preset (bench/suites/test_tta.py): small model, high learning rate, a
+# target a few seconds away on 2 cores. Impl and unroll are filled in per test.
+TINY_PRESET = TTASettings(task="row", hidden_size=32, lr=1e-2, target=0.80,
+                          budget=Budget("epochs", 10.0))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -255,15 +263,20 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
         step = 0
         losses: list = []
         batches: list = []
-        start = timer()
+        start = last_said = timer()
         while True:
             if step % steps_per_epoch == 0:
                 batches = epoch_batches()
             losses.append(train_step(x_train, y_train, batches[step % steps_per_epoch]))
             step += 1
+            now = timer()
             at_budget = (step >= max_steps if max_steps is not None
-                         else train_s + (timer() - start) >= budget.value)
+                         else train_s + (now - start) >= budget.value)
             if step % eval_every and not at_budget:
+                if now - last_said >= PROGRESS_EVERY_S:  # heartbeat between evaluations
+                    say(f"{settings.id}: epoch {step / steps_per_epoch:5.2f}  step {step:5d}  "
+                        f"train {train_s + now - start:7.1f}s")
+                    last_said = now
                 continue
             mean_loss = float(tf.reduce_mean(tf.stack(losses)).numpy())  # forces the device
             train_s += timer() - start
@@ -278,6 +291,7 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
                           "train_loss": mean_loss, "heldout_acc": acc})
             say(f"{settings.id}: epoch {epoch:5.2f}  step {step:5d}  loss {mean_loss:7.4f}  "
                 f"held-out acc {acc:.4f}  train {train_s:7.1f}s")
+            last_said = timer()
             if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
                 diverged = True
                 reason = f"diverged at step {step}: mean train loss {mean_loss:g}"
@@ -290,7 +304,7 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
                 break
             start = timer()
 
-    settings_out = {**settings.record(), **(data_info or {}),
+    settings_out = {**settings.record(), **(data_info or {}), "eval_in_wall_clock": False,
                     "steps_per_epoch": steps_per_epoch, "eval_every": eval_every,
                     "permutation_seed": data.permutation_seed,
                     "permutation_sha256": data.permutation_sha256, "seq_len": data.seq_len,
@@ -388,7 +402,8 @@ def add_arguments(parser) -> None:
                              "a fixed seeded order (default: row)")
     parser.add_argument("--impl", nargs="+", default=["all"], metavar="IMPL",
                         help="implementations to train, or `all` (every one in the registry; "
-                             "those that cannot run on --device are listed as skipped)")
+                             "those that cannot run on --device are listed as skipped; "
+                             "default: all)")
     parser.add_argument("--unroll", nargs="+", default=[AUTO], metavar="MODE",
                         help="static, dynamic, fused or auto (fused where the impl is fused, "
                              "else dynamic); each impl runs every listed mode it supports "
@@ -462,6 +477,22 @@ def _pairs(impls: Sequence[str], unrolls: Sequence[str], device: str
     return out
 
 
+def _command(args, budget: Budget) -> str:
+    """The run as an explicit command line (every option spelled out; --out left off)."""
+    argv = ["rnnbench", "tta", "--task", args.task, "--impl", *args.impl,
+            "--unroll", *args.unroll, "--target", f"{args.target:g}", "--budget", str(budget),
+            "--seeds", str(args.seeds), "--optimizer", args.optimizer, "--lr", f"{args.lr:g}",
+            "--batch", str(args.batch), "--hidden", str(args.hidden),
+            "--layers", str(args.layers), "--device", args.device]
+    for flag, value in (("--data", args.data), ("--clip", args.clip),
+                        ("--eval-every", args.eval_every), ("--threads", args.threads)):
+        if value is not None:
+            argv += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    argv += [flag for flag, on in (("--bidirectional", args.bidirectional),
+                                   ("--download", args.download)) if on]
+    return shlex.join(argv)
+
+
 def _write_report(run_dir) -> None:
     try:
         from bench.report import write_report
@@ -505,7 +536,7 @@ def main(args) -> int:
     run_id = results.new_run_id(f"tta-{args.task}")
     run_dir = results.make_run_dir(args.out, run_id)
     doc = results.empty_document(run_id=run_id, env=collect_env(args.threads),
-                                 command=shlex.join(["rnnbench", *sys.argv[1:]]))
+                                 command=_command(args, budget))
     say = (lambda _line: None) if args.quiet else (
         lambda line: print(line, file=sys.stderr, flush=True))
     say(f"rnnbench tta: {args.task} on {info['data_source']} ({info['n_train']} train / "

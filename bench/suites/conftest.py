@@ -159,3 +159,6 @@ def pytest_terminal_summary(terminalreporter, config):
     if rows and not collector.progress:
         terminalreporter.section("rnnbench step time")
         terminalreporter.write_line(runner.summary_table(rows))
+        busy = runner.busy_machine_warning(collector.doc["env"])
+        if busy:
+            terminalreporter.write_line(busy)

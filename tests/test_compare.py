@@ -1,0 +1,156 @@
+"""rnnbench compare: join on case id, ratios, geometric mean, refusals and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import cli, compare
+from bench.results import load_run
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GOLDEN = FIXTURES / "compare_run_a_run_b.md"
+
+
+@pytest.fixture
+def rnnbench(monkeypatch, capsys):
+    """Run the real CLI entry point with only the report/compare/check commands registered."""
+    mine = {"report", "compare", "check"}
+    monkeypatch.setattr(cli, "COMMANDS", tuple(c for c in cli.COMMANDS if c[0] in mine))
+
+    def run(*argv):
+        code = cli.main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
+@pytest.fixture
+def run_dirs(tmp_path):
+    """Copies of the two golden runs (1 vs 2 intra-op threads on the same machine)."""
+    out = {}
+    for name in ("run_a", "run_b"):
+        shutil.copytree(FIXTURES / name, tmp_path / name)
+        out[name] = tmp_path / name
+    return out
+
+
+def test_frame_ratios_and_geomean():
+    docs = [load_run(FIXTURES / "run_a"), load_run(FIXTURES / "run_b")]
+    frame = compare.compare_frame(docs, ["A", "B"])
+    body = frame.iloc[:-1].set_index("case")
+    ok = body["B/A"].dropna()
+    assert len(ok) == 42
+    assert (body["B/A"].dropna() == (body["B"] / body["A"]).dropna()).all()
+    assert frame.iloc[-1]["case"] == compare.GEOMEAN
+    assert frame.iloc[-1]["B/A"] == pytest.approx(math.exp(ok.map(math.log).mean()))
+    # every case of either run keeps its row: skipped, error and one-sided ones included
+    ids = {r["id"] for d in docs for r in d["cases"]}
+    assert set(body.index) == ids
+    gone = "basic_rnn/static/cpu/b16-t10-i8-h32-l1/fp32/backward"
+    assert body.loc[gone, "note"] == "not in B"
+    assert "skipped in all runs" in body.loc["cudnn_lstm/fused/cpu/b16-t10-i8-h32-l1/fp32/"
+                                             "forward", "note"]
+    assert body.loc["gru/dynamic/cpu/b16-t10-i8-h32-l1/fp32/forward", "note"].startswith(
+        "B: error")
+    assert set(body.loc[ok.index, "fastest"]) == {"B"}
+
+
+def test_three_runs_share_the_reference():
+    doc = load_run(FIXTURES / "run_a")
+    frame = compare.compare_frame([doc, doc, doc], ["A", "B", "C"])
+    assert list(frame.columns) == ["case", "A", "B", "C", "B/A", "C/A", "fastest", "note"]
+    assert frame.iloc[-1]["C/A"] == pytest.approx(1.0)
+
+
+def test_different_threads_are_refused_without_cross_machine(rnnbench, run_dirs):
+    code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"])
+    assert code == 2
+    assert out == ""
+    assert err == ("rnnbench compare: error: runs are not comparable: intra_op_threads (1 vs 2)"
+                   "; pass --cross-machine to compare different machines or versions anyway\n")
+
+
+def test_markdown_matches_golden(rnnbench, run_dirs):
+    code, out, _ = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"], "--cross-machine")
+    assert code == 0
+    assert out == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_out_writes_markdown_csv_and_figure(rnnbench, run_dirs, tmp_path):
+    out_dir = tmp_path / "cmp"
+    code, out, _ = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"], "--cross-machine",
+                            "--out", out_dir)
+    assert code == 0
+    text = (out_dir / "compare.md").read_text(encoding="utf-8")
+    assert text == out
+    assert "![speed-up per case](figures/speedup.png)" in text
+    assert (out_dir / "figures" / "speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv = (out_dir / "compare.csv").read_text(encoding="utf-8").splitlines()
+    assert csv[0] == "case,A,B,B/A,fastest,note"
+    assert csv[-1].startswith("geomean,")
+    # never overwritten
+    code, _, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"], "--cross-machine",
+                            "--out", out_dir)
+    assert code == 2
+    assert "already exists" in err
+    assert (out_dir / "compare.md").read_text(encoding="utf-8") == text
+
+
+def _break(path: Path, how: str) -> None:
+    file = path / "results.json"
+    if how == "half":
+        file.write_text(file.read_text()[:500])
+    elif how == "foreign":
+        file.write_text(json.dumps({"machine_info": {}, "benchmarks": []}))
+    elif how == "newer":
+        doc = json.loads(file.read_text())
+        doc["schema_version"] = 2
+        file.write_text(json.dumps(doc))
+    elif how == "old":
+        doc = json.loads(file.read_text())
+        doc["schema_version"] = 0
+        file.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    ("half", "malformed JSON"), ("foreign", "not an rnnbench results file"),
+    ("newer", "schema_version 2 is newer"), ("old", "schema_version 0 is not a known"),
+])
+def test_bad_or_mixed_schema_inputs_exit_2_and_write_nothing(rnnbench, run_dirs, tmp_path,
+                                                               how, message):
+    _break(run_dirs["run_b"], how)
+    out_dir = tmp_path / "cmp"
+    code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"],
+                              "--cross-machine", "--out", out_dir)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("rnnbench compare: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+    assert not out_dir.exists()
+
+
+def test_missing_run_and_single_run_exit_2(rnnbench, run_dirs, tmp_path):
+    code, _, err = rnnbench("compare", run_dirs["run_a"], tmp_path / "nope")
+    assert code == 2
+    assert "no such results file" in err
+    code, _, err = rnnbench("compare", run_dirs["run_a"])
+    assert code == 2
+    assert "at least two runs" in err
+
+
+def test_identity_fields():
+    env = {"tensorflow": "2.21.0", "cuda": "12.5", "cudnn": "9", "cpu_model": "Xeon",
+           "intra_op_threads": 2, "inter_op_threads": 1,
+           "gpus": [{"name": "H100", "memory": "80GB", "driver": "550"}]}
+    ident = compare.identity(env)
+    assert ident["gpu"] == "H100"
+    other = {**env, "gpus": [{"name": "A100"}], "cudnn": "8"}
+    diffs = compare.identity_mismatches([{"env": env}, {"env": other}],
+                                        compare.SOFTWARE_FIELDS + compare.HARDWARE_FIELDS)
+    assert diffs == {"cudnn": ["9", "8"], "gpu": ["H100", "A100"]}

@@ -1,0 +1,87 @@
+"""Environment fingerprint: every field present, no failure without a GPU, thread setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from bench import env
+from bench.errors import UserError
+
+KEYS = {"hostname", "platform", "os", "python", "tensorflow", "keras", "tf_keras", "numpy",
+        "cuda", "cudnn", "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads",
+        "threads_requested", "gpus", "git_commit", "git_dirty", "rnnbench"}
+
+
+def test_cpu_model_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Fake CPU @ 3GHz\n")
+    assert env.cpu_model(info) == "Fake CPU @ 3GHz"
+
+
+def test_git_commit_outside_a_repo_is_none(tmp_path):
+    assert env.git_commit(tmp_path) is None
+    assert env.git_dirty(tmp_path) is None
+
+
+def test_no_nvidia_smi_means_no_gpus(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert env.nvidia_smi_gpus() == []
+
+
+def test_nvidia_smi_rows_are_parsed(monkeypatch, tmp_path):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15'\n")
+    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert env.nvidia_smi_gpus() == [
+        {"name": "NVIDIA H100 80GB HBM3", "memory": "81559 MiB", "driver": "550.54.15"}]
+
+
+@pytest.mark.tf
+def test_collect_env_has_every_field_and_serialises(monkeypatch, tmp_path):
+    import tensorflow as tf
+
+    monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
+    doc = env.collect_env(threads=None)
+    assert set(doc) >= KEYS
+    assert doc["tensorflow"] == tf.__version__
+    assert doc["threads_requested"] is None
+    assert isinstance(doc["gpus"], list)
+    assert isinstance(doc["cpu_count"], int)
+    assert doc["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", doc["git_commit"])
+    json.dumps(doc)
+
+
+def test_apply_threads_rejects_nonpositive():
+    env.apply_threads(None)  # leaves TensorFlow's default alone
+    with pytest.raises(UserError, match="positive"):
+        env.apply_threads(0)
+
+
+@pytest.mark.tf
+def test_apply_threads_after_tensorflow_started_is_a_user_error():
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # initialise the runtime
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    env.apply_threads(current or None)  # the value already in force: no error
+    with pytest.raises(UserError, match="already ran an op"):
+        env.apply_threads(current + 3)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_apply_threads_is_recorded_in_a_fresh_process():
+    code = ("from bench.env import apply_threads, collect_env; apply_threads(1); "
+            "import json; d = collect_env(1); "
+            "print(json.dumps([d['intra_op_threads'], d['threads_requested']]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1, 1]

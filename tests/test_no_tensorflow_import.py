@@ -1,0 +1,61 @@
+"""Reading results (report, compare, check, plots) must never import TensorFlow (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Runs in a fresh interpreter; prints a JSON verdict as its last line.
+SCRIPT = r"""
+import contextlib, io, json, sys
+run_a, run_b, out, restrict = sys.argv[1:5]
+import bench.results, bench.stats, bench.plots, bench.report, bench.compare, bench.check
+from bench import cli
+after_import = "tensorflow" in sys.modules
+if restrict == "mine":
+    cli.COMMANDS = tuple(c for c in cli.COMMANDS if c[0] in {"report", "compare", "check"})
+codes = {}
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        cli.main(["--help"])
+    except SystemExit as exc:
+        codes["--help"] = exc.code
+    codes["report"] = cli.main(["report", run_a])
+    codes["compare"] = cli.main(["compare", run_a, run_b, "--cross-machine", "--out", out])
+    codes["check"] = cli.main(["check", "--baseline", run_a, "--current", run_b,
+                               "--report-only"])
+print(json.dumps({"after_import": after_import, "after_commands": "tensorflow" in sys.modules,
+                  "codes": codes}))
+"""
+
+
+def _run(tmp_path: Path, restrict: str) -> dict:
+    for name in ("run_a", "run_b"):
+        shutil.copytree(FIXTURES / name, tmp_path / name)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "run_a"), str(tmp_path / "run_b"),
+         str(tmp_path / "cmp"), restrict],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_report_compare_check_do_not_import_tensorflow(tmp_path):
+    result = _run(tmp_path, "mine")
+    assert result == {"after_import": False, "after_commands": False,
+                      "codes": {"--help": 0, "report": 0, "compare": 0, "check": 0}}
+    assert (tmp_path / "run_a" / "report.md").exists()
+    assert (tmp_path / "cmp" / "compare.md").exists()
+
+
+def test_full_cli_help_does_not_import_tensorflow(tmp_path):
+    """`rnnbench --help` registers every subcommand module: none may import TensorFlow."""
+    result = _run(tmp_path, "all")
+    assert result["after_import"] is False
+    assert result["after_commands"] is False
+    assert result["codes"]["--help"] == 0

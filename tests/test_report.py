@@ -1,0 +1,163 @@
+"""rnnbench report: report.md sections, figures, defensive TTA handling, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import cli, plots, report
+from bench.cases import preset
+from bench.results import empty_document, load_run, save_run
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def rnnbench(monkeypatch, capsys):
+    """Run the real CLI entry point with only the report/compare/check commands registered."""
+    mine = {"report", "compare", "check"}
+    monkeypatch.setattr(cli, "COMMANDS", tuple(c for c in cli.COMMANDS if c[0] in mine))
+
+    def run(*argv):
+        code = cli.main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run
+
+
+@pytest.fixture
+def run_a(tmp_path):
+    """A copy of the golden smoke run (skips, an error, warnings, two TTA runs)."""
+    shutil.copytree(FIXTURES / "run_a", tmp_path / "run_a")
+    return tmp_path / "run_a"
+
+
+def _row(case, median: float) -> dict:
+    samples = [median * f for f in (0.98, 0.99, 1.0, 1.01, 1.02)]
+    return {"id": case.id, "case": case.params(), "status": "ok", "reason": None,
+            "stats": {"samples_s": samples, "median_s": median, "iqr_s": 0.02 * median,
+                      "rounds": 5, "gflops": case.flops() / median / 1e9, "pct_peak": None}}
+
+
+def test_report_of_a_smoke_run(rnnbench, run_a):
+    code, out, err = rnnbench("report", run_a)
+    assert (code, err) == (0, "")
+    assert out.strip() == str(run_a / "report.md")
+    text = (run_a / "report.md").read_text(encoding="utf-8")
+    for heading in ("## Environment", "## Step time", "### forward · cpu · b16-t10-i8-h32-l1 · "
+                    "fp32", "### train_step", "## Skipped cases (6)", "## Errors (1)",
+                    "## Measurement warnings", "## Time to accuracy", "## Figures"):
+        assert heading in text
+    assert "| cudnn_lstm/fused/cpu/b16-t10-i8-h32-l1/fp32/forward | cudnn_lstm needs a GPU" in text
+    assert "| gru_block/static/cpu/b16-t10-i8-h32-l1/fp32/train_step | ResourceExhausted" in text
+    assert "| impl | unroll | median ± IQR (ms) | rounds | GFLOP/s | % of peak | × fastest | " \
+           "speed-up vs slowest |" in text
+    assert "| cudnn_gru | fused | skipped |" in text  # skipped rows stay in the phase table
+    assert "| cpu_model | Intel(R) Xeon(R) CPU @ 2.20GHz |" in text
+    assert "calibrated matmul peak: 40.0 GFLOP/s" in text
+    linked = [line.split("](figures/")[1].rstrip(")") for line in text.splitlines()
+              if line.startswith("![")]
+    written = sorted(p.name for p in (run_a / "figures").iterdir())
+    assert sorted(linked) == written
+    assert any(n.startswith("step_time") for n in written)
+    assert any(n.startswith("static_vs_dynamic") for n in written)
+    assert any(n.startswith("pct_peak") for n in written)
+    assert "tta.png" in written
+    for name in written:
+        assert (run_a / "figures" / name).read_bytes()[:8] == PNG
+
+
+def test_speedups_in_step_table():
+    doc = load_run(FIXTURES / "run_a")
+    frame = report.case_table(doc)
+    group = frame[(frame["phase"] == "forward") & (frame["num_layers"] == 1)]
+    table = report.step_time_frame(group)
+    ran = table.dropna(subset=["× fastest"])
+    assert ran["× fastest"].iloc[0] == pytest.approx(1.0)
+    assert ran["speed-up vs slowest"].iloc[-1] == pytest.approx(1.0)
+    assert ran["× fastest"].is_monotonic_increasing
+    assert len(table) == len(group)  # skipped rows are kept
+
+
+def test_scaling_run_gets_log_log_curves(tmp_path):
+    doc = empty_document(run_id="scaling", env={"hostname": "h"}, command="t",
+                         preset="scaling")
+    for case in preset("scaling"):
+        if case.device == "cpu" and case.impl != "cudnn_lstm":
+            doc["cases"].append(_row(case, 1e-9 * case.forward_flops()))
+    save_run(tmp_path, doc)
+    sweeps = plots.find_sweeps(report.case_table(load_run(tmp_path)))
+    assert sorted(s["param"] for s in sweeps) == ["batch", "hidden_size", "seq_len"]
+    report.write_report(tmp_path)
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "figures/scaling.png" in text
+    assert (tmp_path / "figures" / "scaling.png").read_bytes()[:8] == PNG
+
+
+def test_tta_rows_with_missing_keys_do_not_break_the_report(tmp_path):
+    doc = empty_document(run_id="tta", env={}, command="rnnbench tta")
+    doc["tta"] = [
+        {"id": "a", "status": "error", "reason": "OOM"},
+        {"id": "b", "status": "ok", "settings": {"task": "row", "impl": "keras_lstm"},
+         "stats": {"reached": False, "curve": [{"wall_s": 1.0, "heldout_acc": 0.5},
+                                                {"step": 3}]}},
+        {"id": "c", "status": "ok", "settings": {}, "stats": {"curve": []}},
+    ]
+    save_run(tmp_path, doc)
+    path = report.write_report(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert "## Time to accuracy" in text
+    assert "| OOM |" in text
+    assert (tmp_path / "figures" / "tta.png").exists()
+
+
+def test_empty_run_and_no_figures(tmp_path):
+    save_run(tmp_path, empty_document(run_id="empty", env={}, command="t"))
+    report.write_report(tmp_path, figures=False)
+    assert "0 ok, 0 skipped, 0 error" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert not (tmp_path / "figures").exists()
+
+
+def test_markdown_table_escapes_and_aligns():
+    import pandas as pd
+
+    text = report.markdown_table(pd.DataFrame({"a": ["x|y", None], "n": [1.23456, float("nan")]}))
+    assert text.splitlines() == ["| a | n |", "|---|---:|", "| x\\|y | 1.23 |", "| – | – |"]
+
+
+def _break(run: Path, how: str) -> None:
+    file = run / "results.json"
+    doc = json.loads(file.read_text())
+    if how == "half":
+        file.write_text(file.read_text()[: len(file.read_text()) // 2])
+    elif how == "foreign":
+        file.write_text(json.dumps([1, 2, 3]))
+    elif how == "newer":
+        doc["schema_version"] = 5
+        file.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    ("half", "malformed JSON"), ("foreign", "not an rnnbench results file"),
+    ("newer", "schema_version 5 is newer"),
+])
+def test_bad_input_exits_2_and_writes_nothing(rnnbench, run_a, how, message):
+    _break(run_a, how)
+    code, out, err = rnnbench("report", run_a)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("rnnbench report: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in run_a.iterdir()) == ["results.json"]
+
+
+def test_nonexistent_dir_exits_2(rnnbench, tmp_path):
+    code, _, err = rnnbench("report", tmp_path / "nope")
+    assert code == 2
+    assert "no such results file" in err
+    assert not (tmp_path / "nope").exists()

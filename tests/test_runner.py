@@ -1,0 +1,187 @@
+"""`rnnbench run` end to end on a tiny selection: results files, skip and error rows, Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from bench import phases, runner
+from bench.cli import main
+from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
+
+# basic_rnn/dynamic runs everywhere; cudnn_lstm is GPU-only: 2 phases each = 4 cases.
+TINY = ["--impl", "basic_rnn,cudnn_lstm", "--unroll", "dynamic", "--unroll", "fused",
+        "--phase", "forward,train_step", "--rounds", "12", "--warmup", "1"]
+
+
+def _has_gpu() -> bool:
+    from bench.devices import visible_gpus
+
+    return bool(visible_gpus())
+
+
+def _rows(run_dir) -> dict[str, dict]:
+    return {row["id"]: row for row in load_run(run_dir)["cases"]}
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_tiny_run_writes_valid_results(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", *TINY, "--out", str(out)]) == 0
+    doc = load_run(out)  # validates against the schema
+    rows = {row["id"]: row for row in doc["cases"]}
+    assert len(rows) == 4
+    assert doc["preset"] == "smoke"
+    assert doc["command"].startswith("rnnbench run --preset smoke --impl basic_rnn")
+    assert doc["env"]["tensorflow"]
+    assert doc["calibration"]["matmul_gflops"] > 0
+    assert len(doc["calibration"]["samples_s"]) >= 10
+
+    ok = [r for r in rows.values() if r["case"]["impl"] == "basic_rnn"]
+    assert {r["status"] for r in ok} == {"ok"}
+    for row in ok:
+        stats = row["stats"]
+        assert stats["rounds"] == len(stats["samples_s"]) == 12
+        assert stats["min_s"] <= stats["median_s"] <= max(stats["samples_s"])
+        assert stats["compile_s"] > 0
+        assert stats["flops"] > 0
+        assert stats["gflops"] == pytest.approx(stats["flops"] / stats["median_s"] / 1e9)
+        assert stats["pct_peak"] > 0
+        assert row["code_version"]
+    train, fwd = (rows[f"basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/{p}"]
+                  for p in ("train_step", "forward"))
+    assert train["stats"]["flops"] == 3 * fwd["stats"]["flops"]
+
+    cudnn = [r for r in rows.values() if r["case"]["impl"] == "cudnn_lstm"]
+    if not _has_gpu():
+        assert {r["status"] for r in cudnn} == {"skipped"}
+        assert all("needs a GPU" in r["reason"] and r["stats"]["samples_s"] == []
+                   for r in cudnn)
+
+    csv = (out / RESULTS_CSV).read_text().splitlines()
+    assert len(csv) == 1 + 4
+    assert json.loads((out / "env.json").read_text())["cpu_count"] >= 1
+
+    captured = capsys.readouterr()
+    assert "[4/4" in captured.err  # progress: case n/N
+    assert "basic_rnn/dynamic" in captured.out  # the summary table
+    assert "skipped" in captured.out or _has_gpu()
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_raising_case_is_an_error_row_and_the_run_continues(tmp_path, monkeypatch, capsys):
+    def broken_forward(tf, layer, x):
+        def fn():
+            raise RuntimeError("no kernel for BrokenOp\nsecond line of detail")
+        return fn
+
+    monkeypatch.setitem(phases.BUILDERS, "forward", broken_forward)
+    out = tmp_path / "run"
+    assert main(["run", *TINY, "--out", str(out)]) == 1
+    rows = _rows(out)
+    error = rows["basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/forward"]
+    assert error["status"] == "error"
+    assert error["reason"] == "RuntimeError: no kernel for BrokenOp"
+    assert error["stats"]["samples_s"] == []
+    assert rows["basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/train_step"]["status"] == "ok"
+    assert "1 case(s) errored" in capsys.readouterr().err
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_cases(tmp_path, monkeypatch):
+    def interrupted(tf, layer, x):
+        def fn():
+            raise KeyboardInterrupt
+        return fn
+
+    monkeypatch.setitem(phases.BUILDERS, "train_step", interrupted)
+    out = tmp_path / "run"
+    assert main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--rounds", "10",
+                 "--out", str(out)]) == 130
+    rows = _rows(out)
+    assert list(rows) == ["basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/forward",
+                          "basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/backward"]
+    assert {r["status"] for r in rows.values()} == {"ok"}
+
+
+def test_existing_run_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / RESULTS_JSON).write_text("{\"precious\": true}")
+    assert main(["run", "--impl", "basic_rnn", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "already holds a run" in err[0]
+    assert (out / RESULTS_JSON).read_text() == "{\"precious\": true}"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--impl", "lstmx"], "unknown implementation 'lstmx'"),
+    (["--phase", "inference"], "unknown phase 'inference'"),
+    (["-k", "no-such-case"], "no case of preset 'smoke' matches"),
+    (["--rounds", "0"], "--rounds must be at least 1"),
+])
+def test_bad_input_is_one_line_exit_2(flags, message, tmp_path, capsys):
+    assert main(["run", *flags, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert message in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.tf
+def test_gpu_run_without_gpu_is_refused(tmp_path, capsys):
+    if _has_gpu():
+        pytest.skip("this machine has a GPU")
+    assert main(["run", "--preset", "gpu", "--device", "gpu", "--out", str(tmp_path / "r")]) == 2
+    assert "sees no GPU" in capsys.readouterr().err
+
+
+def test_pytest_arguments_drive_the_step_time_suite():
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    args = parser.parse_args(["--impl", "gru,keras_gru", "-k", "static", "--max-time", "2",
+                              "--", "--benchmark-json=x.json"])
+    argv = runner.pytest_arguments(args)
+    assert argv[0] == str(runner.STEP_TIME_SUITE)
+    assert runner.STEP_TIME_SUITE.is_file()
+    assert argv[-1] == "--benchmark-json=x.json"
+    tail = argv[argv.index("--preset"):]
+    assert tail == ["--preset", "smoke", "--impl", "gru", "--impl", "keras_gru",
+                    "--match", "static", "--max-time", "2.0", "--benchmark-json=x.json"]
+
+
+def test_busy_machine_warning():
+    assert runner.busy_machine_warning({"cpu_count": 2, "loadavg": [1.9, 1, 1]}) is None
+    assert runner.busy_machine_warning({"cpu_count": 2, "loadavg": None}) is None
+    busy = runner.busy_machine_warning({"cpu_count": 2, "loadavg": [1.0, 1, 1],
+                                        "loadavg_end": [5.3, 3, 1]})
+    assert "load up to 5.3 on 2 cores" in busy
+
+
+def test_one_line_reason_from_tf_function_errors():
+    wrapped = RuntimeError("in user code:\n\n    File \"x.py\", line 3, in fn  *\n"
+                           "        raise RuntimeError(...)\n\n    RuntimeError: no kernel\n")
+    assert runner.one_line(wrapped) == "RuntimeError: no kernel"
+    assert runner.one_line(ValueError("x" * 500)).endswith("…")
+    assert len(runner.one_line(ValueError("x" * 500))) == 300
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_a_harness_failure_is_not_reported_as_success(tmp_path, monkeypatch, capsys):
+    def broken_make_row(*args, **kwargs):
+        raise RuntimeError("bug in the suite itself")
+
+    monkeypatch.setattr(runner, "make_row", broken_make_row)
+    out = tmp_path / "run"
+    assert main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--phase", "forward",
+                 "--rounds", "10", "--out", str(out)]) == 1
+    assert "without a result row" in capsys.readouterr().err
+    assert load_run(out)["cases"] == []

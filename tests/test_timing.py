@@ -1,0 +1,157 @@
+"""The measurement core and the roofline, driven by a scripted fake clock (no TensorFlow)."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from bench import calibration, timing
+from bench.cases import Case
+
+
+class FakeClock:
+    """A clock that only moves when the fake workload says so."""
+
+    def __init__(self, durations=()):
+        self.now = 100.0
+        self.durations = list(durations)
+        self.calls = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self):
+        """The timed callable: advance the clock by the next scripted duration."""
+        self.calls += 1
+        self.now += self.durations.pop(0)
+        return self.calls
+
+
+def test_time_call_returns_duration_and_result():
+    clock = FakeClock([0.25])
+    seconds, result = timing.time_call(clock.work, clock)
+    assert seconds == pytest.approx(0.25)
+    assert result == 1
+
+
+def test_measure_discards_warmup_and_keeps_raw_rounds():
+    clock = FakeClock([9.0, 8.0, 0.1, 0.2, 0.3])
+    samples = timing.measure(clock.work, rounds=3, warmup=2, timer=clock)
+    assert samples == pytest.approx([0.1, 0.2, 0.3])
+    assert clock.calls == 5
+
+
+@pytest.mark.parametrize(("rounds", "warmup"), [(0, 0), (3, -1)])
+def test_measure_rejects_bad_counts(rounds, warmup):
+    with pytest.raises(ValueError, match="rounds"):
+        timing.measure(lambda: None, rounds=rounds, warmup=warmup)
+
+
+def test_summarize_known_values():
+    stats = timing.summarize([4.0, 1.0, 3.0, 2.0, 100.0])
+    assert stats["samples_s"] == [4.0, 1.0, 3.0, 2.0, 100.0]  # raw order kept
+    assert stats["median_s"] == 3.0
+    assert stats["min_s"] == 1.0
+    assert stats["iqr_s"] == pytest.approx(2.0)  # inclusive quartiles 2 and 4
+    assert stats["mean_s"] == pytest.approx(22.0)
+    assert stats["stddev_s"] == pytest.approx(statistics.stdev([4, 1, 3, 2, 100]))
+    assert stats["rounds"] == 5
+
+
+def test_summarize_single_sample_and_empty():
+    stats = timing.summarize([0.5])
+    assert (stats["median_s"], stats["iqr_s"], stats["stddev_s"]) == (0.5, 0.0, 0.0)
+    with pytest.raises(ValueError, match="no samples"):
+        timing.summarize([])
+
+
+def test_clock_resolution_of_a_ticking_clock():
+    ticks = iter(range(10**6))
+    assert timing.clock_resolution(lambda: next(ticks) * 1e-3, probes=20) == pytest.approx(1e-3)
+
+
+STABLE = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99, 1.00, 1.02, 0.99, 1.01]
+
+
+def test_stable_samples_give_no_warning():
+    assert timing.stability_warnings(STABLE, resolution=1e-9) == []
+
+
+def test_too_few_rounds_warns_with_advice():
+    warnings = timing.stability_warnings(STABLE[:3], resolution=1e-9)
+    assert len(warnings) == 1
+    assert "only 3 rounds" in warnings[0]
+    assert "--rounds" in warnings[0]
+
+
+def test_high_cv_warns():
+    noisy = [1.0, 1.5, 0.7, 1.3, 0.8, 1.4, 0.6, 1.2, 0.9, 1.5]
+    warnings = timing.stability_warnings(noisy, resolution=1e-9)
+    assert any("unstable" in w and "--threads" in w for w in warnings)
+
+
+def test_far_outliers_and_spike_warn():
+    samples = [*STABLE, 1.9, 1.95, 2.5]  # 3 of 15 far outside a tight IQR; one > 2× median
+    warnings = timing.stability_warnings(samples, resolution=1e-9)
+    assert any("far outliers" in w for w in warnings)
+    assert any("slowest round is 2.5x" in w for w in warnings)
+    assert timing.outliers(samples) == 3
+
+
+def test_call_below_clock_resolution_warns():
+    warnings = timing.stability_warnings(STABLE, resolution=1e-2)
+    assert len(warnings) == 1
+    assert "ticks of the clock" in warnings[0]
+
+
+def test_cv():
+    assert timing.cv([1.0]) == 0.0
+    assert timing.cv([1.0, 1.0, 1.0]) == 0.0
+    assert timing.cv([0.9, 1.1]) == pytest.approx(statistics.stdev([0.9, 1.1]))
+
+
+@pytest.mark.parametrize(("estimate", "rounds"), [(0.01, 100), (0.5, 10), (1e-6, 1000),
+                                                  (0.0, 1000)])
+def test_rounds_policy_budget_is_clamped(estimate, rounds):
+    policy = timing.RoundsPolicy(min_rounds=10, max_rounds=1000, budget_s=1.0)
+    assert policy.plan(estimate) == rounds
+
+
+def test_fixed_rounds_win():
+    assert timing.RoundsPolicy(rounds=7).plan(0.001) == 7
+
+
+def test_smoke_keeps_enough_rounds_for_the_regression_check():
+    smoke = timing.policy_for("smoke")
+    assert smoke.min_rounds >= timing.MIN_RELIABLE_ROUNDS
+    assert smoke.plan(100.0) >= timing.MIN_RELIABLE_ROUNDS
+
+
+def test_policy_overrides():
+    policy = timing.policy_for("cpu", min_rounds=5000, max_time=3.0, warmup=0)
+    assert (policy.min_rounds, policy.budget_s, policy.warmup) == (5000, 3.0, 0)
+    assert policy.plan(1e-9) == 5000  # max raised to the minimum
+    assert timing.policy_for("no-such-preset") == timing.RoundsPolicy()
+
+
+def test_calibration_with_fake_clock_and_kernel():
+    clock = FakeClock([5.0] + [0.002] * 12)  # first call (trace) then 2 warm-up + 10 rounds
+    result = calibration.calibrate("cpu", n=100, rounds=10, warmup=2, timer=clock,
+                                   kernel=clock.work)
+    assert result["compile_s"] == pytest.approx(5.0)
+    assert result["samples_s"] == pytest.approx([0.002] * 10)
+    assert result["matmul_gflops"] == pytest.approx(2 * 100**3 / 0.002 / 1e9)
+    assert result["matmul_n"] == 100
+
+
+def test_roofline_uses_case_flops_and_device_peak():
+    case = Case("keras_lstm", "dynamic", "cpu", 16, 10, 8, 32, phase="backward")
+    calib = {"device": "cpu", "matmul_gflops": 10.0,
+             "devices": {"cpu": {"matmul_gflops": 10.0}, "gpu": {"matmul_gflops": 1000.0}}}
+    roof = calibration.roofline(case, 0.001, calib)
+    assert roof["flops"] == case.flops()
+    assert roof["gflops"] == pytest.approx(case.flops() / 0.001 / 1e9)
+    assert roof["pct_peak"] == pytest.approx(100 * roof["gflops"] / 10.0)
+    assert calibration.roofline(case, None, calib)["gflops"] is None
+    assert calibration.roofline(case, 0.001, {})["pct_peak"] is None
