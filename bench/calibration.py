@@ -8,6 +8,7 @@ from typing import Any
 
 from bench import timing
 from bench.cases import Case
+from bench.results import peak_gflops
 
 # Matrix size per device: large enough to reach the BLAS / cuBLAS peak, small enough to be quick.
 MATMUL_N = {"cpu": 1024, "gpu": 8192}
@@ -63,14 +64,6 @@ def calibrate_devices(devices: list[str], **kwargs: Any) -> dict:
         return {}
     first = next(iter(per_device.values()))
     return {**first, "devices": per_device}
-
-
-def peak_gflops(calibration: dict, device: str) -> float | None:
-    """The calibrated matmul GFLOP/s of `device`, or None when it was not calibrated."""
-    entry = (calibration.get("devices") or {}).get(device)
-    if entry is None and calibration.get("device") == device:
-        entry = calibration
-    return entry.get("matmul_gflops") if entry else None
 
 
 def roofline(case: Case, median_s: float | None, calibration: dict) -> dict:

@@ -16,7 +16,7 @@ from bench.compare import (
     identity_mismatches,
 )
 from bench.errors import UserError
-from bench.results import load_run
+from bench.results import load_run, peak_gflops
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
@@ -127,18 +127,6 @@ def environment_problems(baseline: dict, current: dict, *, normalize: bool,
                 raise UserError(f"--normalize: the {name} run ({doc['run_id']}) has no "
                                 "calibration.matmul_gflops to normalise by")
     return problems
-
-
-def peak_gflops(calibration: dict, device: str | None) -> float | None:
-    """Calibrated matmul GFLOP/s for `device` (calibration.devices[device]), else the top level.
-
-    Mirrors bench.calibration.peak_gflops without importing the timing core.
-    """
-    entry = (calibration.get("devices") or {}).get(device) if device else None
-    if entry is None and (device is None or calibration.get("device") in (None, device)):
-        entry = calibration
-    value = (entry or {}).get("matmul_gflops")
-    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 # ---------------------------------------------------------------- the verdicts

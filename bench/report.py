@@ -173,14 +173,12 @@ def tta_table(doc: dict):
     for row in doc.get("tta", []):
         settings = row.get("settings") or {}
         stats = row.get("stats") or {}
-        budget = settings.get("budget_s")
         rows.append({
             "task": settings.get("task"), "impl": settings.get("impl"),
             "unroll": settings.get("unroll"), "device": settings.get("device"),
             "hidden": settings.get("hidden_size"), "seed": settings.get("seed"),
             "target": settings.get("target"),
-            "budget": (f"{fmt_num(budget)} s" if budget is not None
-                       else f"{settings.get('budget_epochs', '–')} epochs"),
+            "budget": settings.get("budget"),
             "status": row.get("status"),
             "reached": stats.get("reached"),
             "time to target (s)": stats.get("time_to_target_s"),
@@ -191,19 +189,20 @@ def tta_table(doc: dict):
     return pd.DataFrame(rows)
 
 
-def tta_summary(table):
-    """Median and range of time-to-target over seeds per (task, impl, unroll, hidden, target)."""
+def tta_summary(doc: dict):
+    """Per impl/unroll/task over seeds (bench.tta.summarize: a missed seed counts as never)."""
     import pandas as pd
 
-    keys = ["task", "impl", "unroll", "device", "hidden", "target"]
+    from bench.tta import summarize
+
     rows = []
-    for key, sub in table.groupby(keys, sort=False, dropna=False):
-        times = sub.loc[sub["reached"] == True, "time to target (s)"].dropna()  # noqa: E712
-        rows.append({**dict(zip(keys, key, strict=True)),
-                     "reached": f"{len(times)}/{len(sub)}",
-                     "median time (s)": float(times.median()) if len(times) else None,
-                     "min–max (s)": (f"{fmt_num(times.min())}–{fmt_num(times.max())}"
-                                     if len(times) else "–")})
+    for s in summarize(doc.get("tta", [])):
+        spread = (f"{fmt_num(s['ttt_min_s'])}–{fmt_num(s['ttt_max_s'])}"
+                  if s["ttt_min_s"] is not None else "–")
+        rows.append({"task": s["task"], "impl": s["impl"], "unroll": s["unroll"],
+                     "target": s["target"], "reached": f"{s['reached']}/{s['seeds']}",
+                     "diverged": s["diverged"], "median time (s)": s["ttt_median_s"],
+                     "min–max (s)": spread, "best acc (median)": s["best_acc_median"]})
     return pd.DataFrame(rows)
 
 
@@ -327,11 +326,14 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
         table = tta_table(doc)
         out += ["## Time to accuracy\n",
                 "Wall-clock time from the first training step to the evaluation that first "
-                "reached the target (see each run's settings for whether evaluation time is "
-                "included). Runs that missed the target within the budget are listed, not "
-                "dropped.\n", markdown_table(table)]
-        if len(table) > 1:
-            out += ["Summary over seeds:\n", markdown_table(tta_summary(table))]
+                "reached the target; held-out evaluation time is excluded and reported "
+                "separately (`eval_s`). Runs that missed the target within the budget are "
+                "listed, not dropped.\n", markdown_table(table)]
+        summary = tta_summary(doc)
+        if len(summary):
+            out += ["Summary over seeds (a seed that missed counts as never reaching the target, "
+                    "so the median is empty once half the seeds missed):\n",
+                    markdown_table(summary)]
     if figures:
         out += ["## Figures\n"]
         out += [f"![{caption}]({FIGURES}/{name})\n\n*{caption}.*\n"

@@ -204,6 +204,18 @@ def load_run(path: str | os.PathLike) -> dict:
     return validate(upgrade(doc, source), source)
 
 
+def peak_gflops(calibration: dict, device: str | None) -> float | None:
+    """Calibrated matmul GFLOP/s for `device` (calibration.devices[device]), else the top level.
+
+    None when the run holds no usable calibration for that device.
+    """
+    entry = (calibration.get("devices") or {}).get(device) if device else None
+    if entry is None and (device is None or calibration.get("device") in (None, device)):
+        entry = calibration
+    value = (entry or {}).get("matmul_gflops")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
 def cases_frame(doc: dict):
     """One tidy row per step-time case: id, case params, status, reason, stats (samples as JSON)."""
     import pandas as pd

@@ -343,12 +343,13 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
             groups.setdefault(key, []).append(row)
     out = []
     for key, members in groups.items():
-        stats = [m["stats"] for m in members]
-        ttt = sorted(s["time_to_target_s"] if s.get("reached") else math.inf for s in stats)
+        stats = [m.get("stats") or {} for m in members]
+        ttt = sorted(s["time_to_target_s"] if s.get("reached") and s.get("time_to_target_s")
+                     is not None else math.inf for s in stats)
         med = statistics.median(ttt)
         reached = [t for t in ttt if math.isfinite(t)]
-        accs = [s["best_acc"] for s in stats]
-        settings = members[0]["settings"]
+        accs = [s["best_acc"] for s in stats if s.get("best_acc") is not None]
+        settings = members[0].get("settings") or {}
         out.append({
             "group": key, "task": settings.get("task"), "impl": settings.get("impl"),
             "unroll": settings.get("unroll"), "target": settings.get("target"),
@@ -357,11 +358,11 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
             "ttt_median_s": med if math.isfinite(med) else None,
             "ttt_min_s": min(reached) if reached else None,
             "ttt_max_s": max(reached) if reached else None,
-            "epochs_median": _median([s["epochs"] for s in stats]),
-            "best_acc_median": _median(accs), "best_acc_min": min(accs),
-            "best_acc_max": max(accs),
+            "epochs_median": _median([s["epochs"] for s in stats if s.get("epochs")]),
+            "best_acc_median": _median(accs), "best_acc_min": min(accs, default=None),
+            "best_acc_max": max(accs, default=None),
             "s_per_epoch_median": _median([s["train_s"] / s["epochs"] for s in stats
-                                           if s.get("epochs")]),
+                                           if s.get("epochs") and s.get("train_s")]),
         })
     return out
 
