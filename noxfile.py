@@ -95,6 +95,7 @@ def check(session: nox.Session) -> None:
     regression. Pass `-- --baseline DIR` to use another baseline."""
     _install(session)
     out = session.create_tmp() + "/check-run"
-    session.run("rnnbench", "run", "--preset", "smoke", "--out", out)
+    # One intra-op thread, as the committed baseline was recorded: stable medians (DESIGN §4).
+    session.run("rnnbench", "run", "--preset", "smoke", "--threads", "1", "--out", out)
     args = session.posargs or ["--baseline", BASELINE]
     session.run("rnnbench", "check", *args, "--current", out)

@@ -281,6 +281,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time budget per case for the timed rounds (smoke: 0.25 s)")
     parser.add_argument("--warmup", type=int, metavar="N",
                         help="discarded warm-up rounds after the first call (default: 2)")
+    parser.add_argument("--no-equivalence", action="store_true",
+                        help="skip the check against the NumPy reference that runs before "
+                             "each impl/unroll is timed (a few seconds per preset)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show pytest's own output and tracebacks of failing cases")
     parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
@@ -297,6 +300,8 @@ def suite_options(args: argparse.Namespace) -> list[str]:
         opts += ["--match", args.keyword]
     if args.xla:
         opts.append("--xla")
+    if getattr(args, "no_equivalence", False):
+        opts.append("--no-equivalence")
     for name in ("threads", "rounds", "min_rounds", "max_time", "warmup"):
         value = getattr(args, name)
         if value is not None:

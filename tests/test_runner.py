@@ -185,3 +185,28 @@ def test_a_harness_failure_is_not_reported_as_success(tmp_path, monkeypatch, cap
                  "--rounds", "10", "--out", str(out)]) == 1
     assert "without a result row" in capsys.readouterr().err
     assert load_run(out)["cases"] == []
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_non_equivalent_impl_is_not_timed(tmp_path, monkeypatch):
+    """Equivalence before timing: an impl that disagrees with the reference gets error rows."""
+    from bench import equivalence
+
+    real = equivalence.compare_with_reference
+
+    def off(impl, unroll, shape, device="cpu", **kwargs):
+        diff = real(impl, unroll, shape, device=device, **kwargs)
+        return equivalence.Diff(diff.impl, diff.unroll, diff.shape, diff.outputs, 0.5,
+                                diff.weight_grad, diff.worst_weight)
+
+    monkeypatch.setattr(equivalence, "compare_with_reference", off)
+    out = tmp_path / "run"
+    assert main(["run", *TINY, "--out", str(out)]) == 1
+    basic = [r for r in _rows(out).values() if r["case"]["impl"] == "basic_rnn"]
+    assert {r["status"] for r in basic} == {"error"}
+    assert all("not equivalent to the float64 reference" in r["reason"] for r in basic)
+    assert all(r["stats"]["samples_s"] == [] for r in basic)
+    # ... and --no-equivalence times them anyway.
+    out2 = tmp_path / "run2"
+    assert main(["run", *TINY, "--no-equivalence", "--out", str(out2)]) == 0

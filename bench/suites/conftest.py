@@ -27,6 +27,9 @@ def pytest_addoption(parser):
     group.addoption("--min-rounds", type=int, metavar="N", help="minimum timed rounds per case")
     group.addoption("--max-time", type=float, metavar="SEC", help="time budget per case")
     group.addoption("--warmup", type=int, metavar="N", help="discarded warm-up rounds")
+    group.addoption("--no-equivalence", action="store_true",
+                    help="skip the equivalence check against the NumPy reference that runs "
+                         "once per impl/unroll/device before its first timed case")
     group.addoption("--rnnbench-out", metavar="DIR",
                     help="write a results folder (results.json/csv, env.json) here")
     group.addoption("--overhead-case", metavar="ID",
@@ -64,6 +67,7 @@ def pytest_configure(config):
     except UserError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_OVERHEAD] = []
+    config.stash[_EQUIVALENCE] = {}
 
 
 def pytest_generate_tests(metafunc):
@@ -118,6 +122,8 @@ def measure_case(request, rnnbench_collector):
         benchmark.extra_info.update(case=case.params(), code_version=version)
         compile_s = None
         try:
+            if not request.config.getoption("no_equivalence"):
+                assert_equivalent(case, request.config.stash[_EQUIVALENCE])
             step = phases.build_step(case)
             compile_s, samples = timed_rounds(step, benchmark, policy)
         except Exception as exc:
@@ -139,6 +145,29 @@ def measure_case(request, rnnbench_collector):
 
 
 _OVERHEAD = pytest.StashKey[list]()
+_EQUIVALENCE = pytest.StashKey[dict]()
+
+
+class NotEquivalentError(AssertionError):
+    """An implementation disagrees with the reference: its timings would mean nothing."""
+
+
+def assert_equivalent(case, cache: dict) -> None:
+    """Equivalence before timing (STYLE §3): once per impl/unroll/device, on a small shape.
+
+    Raises NotEquivalentError, which makes the case an error row instead of a timing.
+    """
+    from bench.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+
+    key = (case.impl, case.unroll, case.device)
+    if key not in cache:
+        cache[key] = compare_with_reference(case.impl, case.unroll, VERIFY_SHAPES[0],
+                                            device=case.device)
+    diff = cache[key]
+    if diff.max > TOLERANCE:
+        raise NotEquivalentError(
+            f"not equivalent to the float64 reference (max abs diff {diff.max:.2e} > "
+            f"{TOLERANCE:g}; worst weight gradient {diff.worst_weight}): not timed")
 
 
 @pytest.fixture
