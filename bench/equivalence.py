@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.cases import Shape
 from bench.impls.base import LayerConfig
 from bench.impls.registry import get_spec
 from bench.reference import forward_backward
@@ -14,28 +15,9 @@ from bench.weights import random_weights
 TOLERANCE = 1e-5  # max absolute difference allowed in float32 (issue #2)
 
 
-@dataclass(frozen=True)
-class VerifyShape:
-    """A small problem for the equivalence check."""
-
-    batch: int
-    seq_len: int
-    input_size: int
-    hidden_size: int
-    num_layers: int = 1
-    bidirectional: bool = False
-
-    @property
-    def label(self) -> str:
-        """Short label used in test ids and the verify table."""
-        bi = "-bi" if self.bidirectional else ""
-        return (f"b{self.batch}-t{self.seq_len}-i{self.input_size}-h{self.hidden_size}"
-                f"-l{self.num_layers}{bi}")
-
-
 VERIFY_SHAPES = (
-    VerifyShape(batch=3, seq_len=6, input_size=5, hidden_size=7),
-    VerifyShape(batch=2, seq_len=5, input_size=4, hidden_size=6, num_layers=2,
+    Shape(batch=3, seq_len=6, input_size=5, hidden_size=7),
+    Shape(batch=2, seq_len=5, input_size=4, hidden_size=6, num_layers=2,
                 bidirectional=True),
 )
 
@@ -58,7 +40,7 @@ class Diff:
         return max(self.outputs, self.input_grad, self.weight_grad)
 
 
-def compare_with_reference(impl: str, unroll: str, shape: VerifyShape, device: str = "cpu",
+def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "cpu",
                            seed: int = 0, weight_scale: float = 0.5, factory=None) -> Diff:
     """Run impl on seeded weights and inputs; return max abs diffs of outputs and gradients.
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import check, cli
+from bench import check
 from bench.results import empty_document, save_run
 from bench.stats import mann_whitney_p, min_rounds_for_alpha, rounds_needed
 
@@ -48,19 +48,6 @@ def write(tmp_path, name: str, doc: dict):
 def noisy(rng, n: int, scale: float = 1e-3, sigma: float = 0.03) -> list[float]:
     """n log-normal samples around `scale` seconds."""
     return list(scale * np.exp(rng.normal(0.0, sigma, n)))
-
-
-@pytest.fixture
-def rnnbench(monkeypatch, capsys):
-    """Run the real CLI entry point with only the report/compare/check commands registered."""
-    mine = {"report", "compare", "check"}
-    monkeypatch.setattr(cli, "COMMANDS", tuple(c for c in cli.COMMANDS if c[0] in mine))
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return run
 
 
 # ---------------------------------------------------------------- power and false alarms

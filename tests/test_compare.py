@@ -9,24 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, compare
+from bench import compare
 from bench.results import load_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = FIXTURES / "compare_run_a_run_b.md"
-
-
-@pytest.fixture
-def rnnbench(monkeypatch, capsys):
-    """Run the real CLI entry point with only the report/compare/check commands registered."""
-    mine = {"report", "compare", "check"}
-    monkeypatch.setattr(cli, "COMMANDS", tuple(c for c in cli.COMMANDS if c[0] in mine))
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return run
 
 
 @pytest.fixture

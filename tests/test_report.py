@@ -8,25 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, plots, report
+from bench import plots, report
 from bench.cases import preset
 from bench.results import empty_document, load_run, save_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def rnnbench(monkeypatch, capsys):
-    """Run the real CLI entry point with only the report/compare/check commands registered."""
-    mine = {"report", "compare", "check"}
-    monkeypatch.setattr(cli, "COMMANDS", tuple(c for c in cli.COMMANDS if c[0] in mine))
-
-    def run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return run
 
 
 @pytest.fixture
