@@ -13,6 +13,17 @@ def _loss(weights, x, g):
     return float((forward_backward(weights, x) * g).sum())
 
 
+def _central_difference(array, idx, loss, eps=1e-6):
+    """d loss / d array[idx] by central differences (array is perturbed in place, restored)."""
+    saved = array[idx]
+    array[idx] = saved + eps
+    up = loss()
+    array[idx] = saved - eps
+    down = loss()
+    array[idx] = saved
+    return (up - down) / (2 * eps)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_reference_gradients_match_finite_differences(family, bidirectional):
@@ -22,25 +33,15 @@ def test_reference_gradients_match_finite_differences(family, bidirectional):
     x = rng.normal(size=(2, 5, 3))
     g = rng.normal(size=(2, 5, config.output_size))
     _, dx, dw = forward_backward(weights, x, g)
-    eps = 1e-6
+    def loss():
+        return _loss(weights, x, g)
+
     for (name, array), (_, grad) in zip(weights.flat(), dw.flat(), strict=True):
         for _ in range(3):
             idx = tuple(int(rng.integers(0, n)) for n in array.shape)
-            saved = array[idx]
-            array[idx] = saved + eps
-            up = _loss(weights, x, g)
-            array[idx] = saved - eps
-            down = _loss(weights, x, g)
-            array[idx] = saved
-            assert (up - down) / (2 * eps) == pytest.approx(grad[idx], abs=1e-7), name
+            assert _central_difference(array, idx, loss) == pytest.approx(grad[idx], abs=1e-7), name
     idx = (1, 2, 0)
-    saved = x[idx]
-    x[idx] = saved + eps
-    up = _loss(weights, x, g)
-    x[idx] = saved - eps
-    down = _loss(weights, x, g)
-    x[idx] = saved
-    assert (up - down) / (2 * eps) == pytest.approx(dx[idx], abs=1e-7)
+    assert _central_difference(x, idx, loss) == pytest.approx(dx[idx], abs=1e-7)
 
 
 def test_families_compute_different_things():

@@ -81,6 +81,14 @@ class RNNLayer:
             h = outs[0] if len(outs) == 1 else tf.concat(outs, axis=-1)
         return tf.transpose(h, [1, 0, 2]) if self.time_major else h
 
+    @staticmethod
+    def _assign_by_name(names, weights, variable_rows) -> None:
+        """Assign canonical arrays `names` to each layer-direction's variables, in order."""
+        for dirs, row in zip(weights.layers, variable_rows, strict=True):
+            for arrays, variables in zip(dirs, row, strict=True):
+                for name, var in zip(names, variables, strict=True):
+                    var.assign(np.asarray(arrays[name], np.float32))
+
     def _grads_by_name(self, names, grads, rows):
         """Split a flat gradient list into canonical dicts, `names` per layer-direction."""
         from bench.weights import CanonicalWeights

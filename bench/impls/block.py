@@ -7,8 +7,6 @@ in tf.custom_gradient around LSTMBlockCellGrad / GRUBlockCellGrad (as TF1's cont
 
 from __future__ import annotations
 
-import numpy as np
-
 from bench.impls.base import LayerConfig, RNNLayer
 from bench.impls.drivers import unroll
 from bench.weights import FORGET_BIAS
@@ -139,11 +137,7 @@ class BlockLayer(RNNLayer):
         return unroll(gru_step, x_tm, (zeros,), self.config.unroll)
 
     def load(self, weights):
-        names = _ARRAYS[self.config.impl]
-        for dirs, row in zip(weights.layers, self.params, strict=True):
-            for arrays, variables in zip(dirs, row, strict=True):
-                for name, var in zip(names, variables, strict=True):
-                    var.assign(np.asarray(arrays[name], np.float32))
+        self._assign_by_name(_ARRAYS[self.config.impl], weights, self.params)
 
     def canonical_grads(self, grads):
         return self._grads_by_name(_ARRAYS[self.config.impl], grads, self.params)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from bench.impls.base import LayerConfig, RNNLayer
 from bench.impls.registry import LSTM
 
@@ -65,11 +63,8 @@ class LegacyCellLayer(RNNLayer):
         return outputs
 
     def load(self, weights):
-        names = _VARIABLE_ORDER[self.config.impl]
-        for dirs, row in zip(weights.layers, self.cells, strict=True):
-            for arrays, cell in zip(dirs, row, strict=True):
-                for name, var in zip(names, cell.trainable_weights, strict=True):
-                    var.assign(np.asarray(arrays[name], np.float32))
+        rows = [[cell.trainable_weights for cell in row] for row in self.cells]
+        self._assign_by_name(_VARIABLE_ORDER[self.config.impl], weights, rows)
 
     def canonical_grads(self, grads):
         return self._grads_by_name(_VARIABLE_ORDER[self.config.impl], grads, self.cells)
