@@ -7,7 +7,7 @@ import string
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.results import atomic_write_text, load_run
+from bench.results import atomic_write_bytes, atomic_write_text, load_run
 
 # Run-level fields that make timings comparable (DESIGN §6, STYLE 7). Per-case identity (device,
 # dtype, xla) is part of the case id, so the join on id already keeps those apart.
@@ -246,7 +246,6 @@ def speedup_figure(docs: list[dict], labels: list[str], frame) -> bytes:
 
 def write_outputs(out: Path, text: str, frame, png: bytes) -> None:
     """Write compare.md, compare.csv and figures/speedup.png into `out` (atomic files)."""
-    from bench.report import atomic_write_bytes
 
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.results import atomic_write_text, load_run, resolve_results_path
+from bench.results import atomic_write_bytes, atomic_write_text, load_run, resolve_results_path
 
 REPORT_MD = "report.md"
 FIGURES = "figures"
@@ -342,18 +340,6 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
 
 
 # ---------------------------------------------------------------- writing
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes through a temp file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(run_dir, *, figures: bool = True) -> Path:

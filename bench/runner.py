@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import sys
 import time
@@ -19,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import cases as cases_mod
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 
 SUITES = Path(__file__).resolve().parent / "suites"
 STEP_TIME_SUITE = SUITES / "test_step_time.py"
@@ -47,20 +46,6 @@ def selected_cases(preset: str, *, impl=None, unroll=None, phase=None, device=No
 
 
 # Rows ----------------------------------------------------------------------------------------
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """A one-line reason from an exception: its type and first meaningful message line."""
-    text = getattr(exc, "message", None) or str(exc)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # tf.function re-raises trace-time errors as "in user code: File ... <Type>: <message>".
-    tagged = [ln.split(": ", 1)[1] for ln in lines
-              if ln.startswith(f"{type(exc).__name__}: ") and ln.split(": ", 1)[1].strip()]
-    noise = ("Graph execution error", "Detected at node", "File ", "Traceback", "in user code")
-    useful = tagged or [ln for ln in lines if not ln.startswith(noise)]
-    line = re.sub(r"\[_XlaMustCompile=[^\]]*\]", "", (useful or lines or [""])[0])
-    reason = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
-    return reason if len(reason) <= limit else reason[:limit - 1] + "…"
-
-
 def make_row(case: cases_mod.Case, status: str, *, reason: str | None = None,
              stats: dict | None = None, code_version: str | None = None) -> dict:
     """A results row (bench.results schema v1)."""

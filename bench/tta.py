@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from bench import data as mnist_data
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 from bench.impls.registry import DEVICES, REGISTRY, get_spec
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -147,11 +147,6 @@ class TTASettings:
 # target a few seconds away on 2 cores. Impl and unroll are filled in per test.
 TINY_PRESET = TTASettings(task="row", hidden_size=32, lr=1e-2, target=0.80,
                           budget=Budget("epochs", 10.0))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 # Training ------------------------------------------------------------------------------------
@@ -554,7 +549,7 @@ def main(args) -> int:
                 except (KeyboardInterrupt, UserError):
                     raise
                 except Exception as exc:  # an impl that fails (OOM, missing kernel) is a row
-                    row = failed_row(settings, "error", _first_line(exc), info)
+                    row = failed_row(settings, "error", one_line(exc), info)
                     say(f"{settings.id}: error: {row['reason']}")
             doc["tta"].append(row)
             results.save_run(run_dir, doc)

@@ -13,6 +13,7 @@ import json
 import sys
 
 from bench.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+from bench.errors import one_line
 from bench.impls.registry import DEVICES, REGISTRY, get_spec
 
 
@@ -71,7 +72,7 @@ def main(args) -> int:
                     how.startswith("keras") else args.device,
                     factory=build_without_cudnn if how.startswith("keras") else None)
             except Exception as exc:  # a broken impl is a failed row, not a crash
-                row.update(verdict="ERROR", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+                row.update(verdict="ERROR", error=one_line(exc))
                 failed += 1
             else:
                 ok = diff.max <= args.tolerance

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bench import calibration, phases, runner, timing
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 
 
 def pytest_addoption(parser):
@@ -128,7 +128,7 @@ def measure_case(request, rnnbench_collector):
             compile_s, samples = timed_rounds(step, benchmark, policy)
         except Exception as exc:
             collector.record(runner.make_row(
-                case, "error", reason=runner.one_line(exc), code_version=version,
+                case, "error", reason=one_line(exc), code_version=version,
                 stats={"compile_s": compile_s, "flops": case.flops()}))
             raise
         if not samples:  # --benchmark-disable: the case ran once as a plain test
