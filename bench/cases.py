@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 from bench.errors import UserError
-from bench.impls.registry import (
+from bench.registry import (
     DEVICES,
     GRU_RESET_AFTER,
     GRU_RESET_BEFORE,

@@ -13,13 +13,14 @@ from bench.errors import UserError
 # (subcommand, module, one-line help). Each module defines add_arguments(parser) and
 # main(args) -> int, and imports TensorFlow inside main only when the command needs it.
 COMMANDS = (
-    ("list", "bench.listing", "list implementations, their devices and unroll modes"),
-    ("verify", "bench.verify", "check every implementation against the NumPy reference"),
-    ("run", "bench.runner", "run a step-time benchmark preset and write a report folder"),
-    ("tta", "bench.tta", "time-to-accuracy on sequential MNIST"),
-    ("report", "bench.report", "write report.md and figures for a run folder"),
-    ("compare", "bench.compare", "compare two or more runs side by side"),
-    ("check", "bench.check", "regression check: current run vs a baseline (exit 1 on regression)"),
+    ("list", "bench.impls.listing", "list implementations, their devices and unroll modes"),
+    ("verify", "bench.impls.verify", "check every implementation against the NumPy reference"),
+    ("run", "bench.measure.run", "run a step-time benchmark preset and write a report folder"),
+    ("tta", "bench.tta.command", "time-to-accuracy on sequential MNIST"),
+    ("report", "bench.analysis.report", "write report.md and figures for a run folder"),
+    ("compare", "bench.analysis.compare", "compare two or more runs side by side"),
+    ("check", "bench.analysis.check",
+     "regression check: current run vs a baseline (exit 1 on regression)"),
 )
 
 

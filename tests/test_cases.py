@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench import cases, runner
+from bench import cases
 from bench.cases import Case
 from bench.errors import UserError
-from bench.impls.registry import REGISTRY
+from bench.measure import run as runner
+from bench.registry import REGISTRY
 
 
 def test_id_format_is_stable():

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from bench import check
+from bench.analysis import check
+from bench.analysis.stats import mann_whitney_p, min_rounds_for_alpha, rounds_needed
 from bench.results import empty_document, save_run
-from bench.stats import mann_whitney_p, min_rounds_for_alpha, rounds_needed
 
 ENV = {"hostname": "h", "tensorflow": "2.21.0", "keras": "3.12.0", "cuda": "12.5",
        "cudnn": "9", "cpu_model": "Xeon", "cpu_count": 2, "intra_op_threads": 1,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import compare
+from bench.analysis import compare
 from bench.results import load_run
 
 FIXTURES = Path(__file__).parent / "fixtures"

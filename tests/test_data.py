@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from bench import data
 from bench.errors import UserError
+from bench.tta import mnist as data
 
 # sha256 of data.permutation(0) as little-endian int64: pins the `permuted` task's pixel order,
 # so a NumPy change to the seeded stream shows up here instead of as incomparable results.
@@ -326,7 +326,7 @@ def test_unknown_task(subset):
 def test_data_module_does_not_import_tensorflow(tmp_path):
     path = tmp_path / "mnist.npz"
     np.savez(path, **_tiny_arrays())
-    code = (f"import sys, bench.data as d; d.load_mnist({str(path)!r}); d.load_subset(); "
+    code = (f"import sys, bench.tta.mnist as d; d.load_mnist({str(path)!r}); d.load_subset(); "
             "d.task_data(d.load_subset(), 'permuted'); "
             "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from bench import env
 from bench.errors import UserError
+from bench.measure import env
 
 KEYS = {"hostname", "platform", "os", "python", "tensorflow", "keras", "tf_keras", "numpy",
         "cuda", "cudnn", "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads",
@@ -79,7 +79,7 @@ def test_apply_threads_after_tensorflow_started_is_a_user_error():
 @pytest.mark.tf
 @pytest.mark.slow
 def test_apply_threads_is_recorded_in_a_fresh_process():
-    code = ("from bench.env import apply_threads, collect_env; apply_threads(1); "
+    code = ("from bench.measure.env import apply_threads, collect_env; apply_threads(1); "
             "import json; d = collect_env(1); "
             "print(json.dumps([d['intra_op_threads'], d['threads_requested']]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -7,8 +7,8 @@ their Keras layers and weight conversion are checked with use_cudnn=False.
 
 import pytest
 
-from bench.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
-from bench.impls.registry import REGISTRY
+from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+from bench.registry import REGISTRY
 
 pytestmark = pytest.mark.tf
 
@@ -39,7 +39,7 @@ def test_cudnn_weight_conversion_without_cudnn(impl, shape, tolerance):
 
 def test_a_wrong_weight_is_detected(monkeypatch):
     """The comparison can fail: corrupt one gate of the converted weights and it must."""
-    from bench import weights as weights_module
+    from bench.impls import weights as weights_module
 
     real = weights_module.lstm_to_keras
 

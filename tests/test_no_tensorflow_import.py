@@ -14,7 +14,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SCRIPT = r"""
 import contextlib, io, json, sys
 run_a, run_b, out, restrict = sys.argv[1:5]
-import bench.results, bench.stats, bench.plots, bench.report, bench.compare, bench.check
+import bench.results, bench.analysis.stats, bench.analysis.plots
+import bench.analysis.report, bench.analysis.compare, bench.analysis.check
 from bench import cli
 after_import = "tensorflow" in sys.modules
 if restrict == "mine":

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from bench.impls.base import LayerConfig
-from bench.impls.registry import FAMILIES
-from bench.reference import forward_backward
-from bench.weights import random_weights
+from bench.impls.reference import forward_backward
+from bench.impls.weights import random_weights
+from bench.registry import FAMILIES
 
 
 def _loss(weights, x, g):

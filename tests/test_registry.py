@@ -8,7 +8,7 @@ import pytest
 
 from bench.errors import UserError
 from bench.impls.base import LayerConfig, build_layer
-from bench.impls.registry import REGISTRY, check_unroll, get_spec
+from bench.registry import REGISTRY, check_unroll, get_spec
 
 EXPECTED = {"basic_lstm", "lstm_block", "lstm_block_fused", "cudnn_lstm", "cudnn_gru",
             "basic_rnn", "gru", "gru_block", "keras_lstm", "keras_gru"}
@@ -78,7 +78,7 @@ def test_verify_unknown_impl_is_one_line_exit_2():
 
 @pytest.mark.tf
 def test_verify_gpu_without_gpu_is_one_line_exit_2():
-    from bench.devices import visible_gpus
+    from bench.impls.devices import visible_gpus
 
     if visible_gpus():
         pytest.skip("this machine has a GPU")

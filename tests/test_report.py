@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import plots, report
+from bench.analysis import plots, report
 from bench.cases import preset
 from bench.results import empty_document, load_run, save_run
 

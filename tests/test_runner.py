@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from bench import phases, runner
 from bench.cli import main
+from bench.measure import phases
+from bench.measure import run as runner
 from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
 # basic_rnn/dynamic runs everywhere; cudnn_lstm is GPU-only: 2 phases each = 4 cases.
@@ -17,7 +18,7 @@ TINY = ["--impl", "basic_rnn,cudnn_lstm", "--unroll", "dynamic", "--unroll", "fu
 
 
 def _has_gpu() -> bool:
-    from bench.devices import visible_gpus
+    from bench.impls.devices import visible_gpus
 
     return bool(visible_gpus())
 
@@ -191,7 +192,7 @@ def test_a_harness_failure_is_not_reported_as_success(tmp_path, monkeypatch, cap
 @pytest.mark.slow
 def test_non_equivalent_impl_is_not_timed(tmp_path, monkeypatch):
     """Equivalence before timing: an impl that disagrees with the reference gets error rows."""
-    from bench import equivalence
+    from bench.impls import equivalence
 
     real = equivalence.compare_with_reference
 

@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from bench import calibration, timing
 from bench.cases import Case
+from bench.measure import calibration, timing
 
 
 class FakeClock:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from bench.impls.base import LayerConfig
-from bench.reference import forward_backward
-from bench.weights import FORGET_BIAS, lstm_to_keras, random_weights
+from bench.impls.reference import forward_backward
+from bench.impls.weights import FORGET_BIAS, lstm_to_keras, random_weights
 
 pytestmark = pytest.mark.tf
 
@@ -52,7 +52,7 @@ def test_block_lstm_clips_cell_state_by_default_and_we_turn_it_off(tf):
 @pytest.mark.parametrize("impl", ["lstm_block", "lstm_block_fused"])
 def test_block_impls_are_unclipped(tf, impl):
     from bench.impls.base import build_layer
-    from bench.impls.registry import get_spec
+    from bench.registry import get_spec
 
     _, weights, x = _big_lstm_problem()
     config = LayerConfig(impl, get_spec(impl).unrolls[-1], 4, 5)
@@ -83,7 +83,7 @@ def test_block_lstm_v2_registered_gradient_is_wrong_so_we_use_v1(tf):
             cell_clip=-1.0)
         loss = tf.reduce_sum(h * tf.constant(g.transpose(1, 0, 2)))
     # Forward is right (so the conversion above is right) ...
-    from bench.weights import lstm_grads_from_keras
+    from bench.impls.weights import lstm_grads_from_keras
 
     np.testing.assert_allclose(h.numpy().transpose(1, 0, 2), forward_backward(weights, x),
                                atol=1e-5)

@@ -13,8 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-from bench import cli, data, results, tta
+from bench import cli, results
 from bench.errors import UserError
+from bench.tta import command as tta
+from bench.tta import mnist as data
 
 # The tiny recipe of the training tests: a fused LSTM (fast to trace) with a high learning rate
 # learns well above chance (0.1) in 60 steps, about a second on 2 cores.
@@ -320,7 +322,7 @@ def test_cli_unknown_task_is_a_usage_error(run_cli):
 
 
 def test_importing_tta_loads_no_tensorflow():
-    code = ("import sys, bench.tta; bench.tta.parse_budget('5ep'); "
+    code = ("import sys, bench.tta.command; bench.tta.command.parse_budget('5ep'); "
             "sys.exit('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 

@@ -1,5 +1,1 @@
-"""The implementation registry and the one way to build a model: `build_layer`."""
-
-from bench.impls.registry import REGISTRY, ImplSpec, get_spec
-
-__all__ = ["REGISTRY", "ImplSpec", "get_spec"]
+"""The implementations: layer contract, TF builders, canonical weights, NumPy reference, devices."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.impls.registry import check_device, check_unroll, get_spec
+from bench.registry import check_device, check_unroll, get_spec
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class RNNLayer:
     - `variables`: the trainable tf.Variables, in a fixed order;
     - `__call__(x)`: x [batch, time, input] float32 → outputs [batch, time, output_size];
       traceable inside tf.function; stacked layers feed the concatenated directions upward;
-    - `load(weights)`: set every variable from canonical weights (bench.weights);
+    - `load(weights)`: set every variable from canonical weights (bench.impls.weights);
     - `canonical_grads(grads)`: gradients w.r.t. `variables` → canonical layout.
     """
 
@@ -58,11 +58,11 @@ class RNNLayer:
         raise NotImplementedError
 
     def load(self, weights) -> None:
-        """Assign canonical weights (bench.weights.CanonicalWeights) to the variables."""
+        """Assign canonical weights (bench.impls.weights.CanonicalWeights) to the variables."""
         raise NotImplementedError
 
     def canonical_grads(self, grads):
-        """Map gradients aligned with `variables` to bench.weights.CanonicalWeights."""
+        """Map gradients aligned with `variables` to bench.impls.weights.CanonicalWeights."""
         raise NotImplementedError
 
     # Shared driver ------------------------------------------------------------------
@@ -91,7 +91,7 @@ class RNNLayer:
 
     def _grads_by_name(self, names, grads, rows):
         """Split a flat gradient list into canonical dicts, `names` per layer-direction."""
-        from bench.weights import CanonicalWeights
+        from bench.impls.weights import CanonicalWeights
 
         it = iter(np.asarray(g) for g in grads)
         return CanonicalWeights(self.spec.family, [
@@ -104,8 +104,8 @@ def build_layer(config: LayerConfig, device: str = "cpu", weights=None, seed: in
 
     `factory` replaces the registry's builder (verify uses it to run cuDNN layers without cuDNN).
     """
-    from bench.devices import tf_device_name
-    from bench.weights import random_weights
+    from bench.impls.devices import tf_device_name
+    from bench.impls.weights import random_weights
 
     spec = get_spec(config.impl)
     check_unroll(spec, config.unroll)

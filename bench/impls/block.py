@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bench.impls.base import LayerConfig, RNNLayer
 from bench.impls.drivers import unroll
-from bench.weights import FORGET_BIAS
+from bench.impls.weights import FORGET_BIAS
 
 NO_CLIP = -1.0
 
@@ -98,7 +98,7 @@ class BlockLayer(RNNLayer):
         super().__init__(config)
         import tensorflow as tf
 
-        from bench.weights import shapes
+        from bench.impls.weights import shapes
 
         self.params = []
         for layer in range(config.num_layers):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from bench.impls.base import LayerConfig, RNNLayer
-from bench.impls.registry import LSTM
-from bench.weights import CanonicalWeights, lstm_grads_from_keras, lstm_to_keras
+from bench.impls.weights import CanonicalWeights, lstm_grads_from_keras, lstm_to_keras
+from bench.registry import LSTM
 
 
 class KerasLayer(RNNLayer):

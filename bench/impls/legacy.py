@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 from bench.impls.base import LayerConfig, RNNLayer
-from bench.impls.registry import LSTM
+from bench.registry import LSTM
 
 # Canonical array names in the order the cell creates its variables.
 _VARIABLE_ORDER = {

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from bench import data as mnist_data
 from bench.errors import UserError, one_line
-from bench.impls.registry import DEVICES, REGISTRY, get_spec
+from bench.registry import DEVICES, REGISTRY, get_spec
+from bench.tta import mnist as mnist_data
 
 OPTIMIZERS = ("adam", "rmsprop")
 DEFAULT_TARGET = 0.90
@@ -115,7 +115,7 @@ class TTASettings:
 
     def validate(self) -> TTASettings:
         """Raise a one-line UserError for any value out of range; return self."""
-        from bench.impls.registry import check_device, check_unroll
+        from bench.registry import check_device, check_unroll
 
         mnist_data.check_task(self.task)
         check_unroll(get_spec(self.impl), self.unroll)
@@ -175,8 +175,8 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
         raise ValueError(f"data is for task {data.task!r}, settings for {settings.task!r}")
     import tensorflow as tf
 
-    from bench.devices import require_device, tf_device_name
     from bench.impls.base import LayerConfig, build_layer
+    from bench.impls.devices import require_device, tf_device_name
 
     require_device(settings.device)
     n_train, n_test = len(data.y_train), len(data.y_test)
@@ -444,8 +444,8 @@ def add_arguments(parser) -> None:
 def _pairs(impls: Sequence[str], unrolls: Sequence[str], device: str
            ) -> list[tuple[str, str, str | None]]:
     """(impl, unroll, skip reason) to run; UserError for unknown names or explicit refusals."""
-    from bench.devices import skip_reason
-    from bench.impls.registry import UNROLLS
+    from bench.impls.devices import skip_reason
+    from bench.registry import UNROLLS
 
     for mode in unrolls:
         if mode != AUTO and mode not in UNROLLS:
@@ -491,7 +491,7 @@ def _command(args, budget: Budget) -> str:
 
 def _write_report(run_dir) -> None:
     try:
-        from bench.report import write_report
+        from bench.analysis.report import write_report
     except ImportError:
         return
     write_report(run_dir)
@@ -500,8 +500,8 @@ def _write_report(run_dir) -> None:
 def main(args) -> int:
     """Run `rnnbench tta`: every impl × unroll × seed, saved after each run; table to stdout."""
     from bench import results
-    from bench.env import apply_threads, collect_env
-    from bench.tfsetup import quiet_tensorflow
+    from bench.impls.tfsetup import quiet_tensorflow
+    from bench.measure.env import apply_threads, collect_env
 
     budget = parse_budget(args.budget or DEFAULT_BUDGET[args.task])
     if args.seeds < 1:
@@ -517,7 +517,7 @@ def main(args) -> int:
                        optimizer=args.optimizer, lr=args.lr, batch=args.batch, clip=args.clip,
                        eval_every=args.eval_every).validate()
     if args.device == "gpu":
-        from bench.devices import require_device
+        from bench.impls.devices import require_device
 
         require_device("gpu")
     mnist = mnist_data.load_mnist(args.data, download_ok=args.download)

@@ -30,7 +30,7 @@ TASKS = ("row", "pixel", "permuted")
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
 
-SUBSET_PATH = Path(__file__).resolve().parent / "data" / "mnist_5k.npz"
+SUBSET_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist_5k.npz"
 SUBSET_SHA256 = "246e0c30eeea57c8d0037d3f38c8e00651ec204cc61b8022563e9aeeb9d756f4"
 SUBSET_SIZE = 5000
 SUBSET_HELDOUT = 1000

@@ -1,9 +1,9 @@
 """Run a step-time preset through the pytest-benchmark suite and write a run folder.
 
-`rnnbench run` translates its flags into options of `bench/suites/conftest.py` and calls
-`pytest.main` on `bench/suites/test_step_time.py` with a `Collector` plugin: the same suite as
-`pytest bench/suites`, plus progress on stderr, a results snapshot after every case and a
-summary table at the end.
+`rnnbench run` translates its flags into options of `bench/measure/suites/conftest.py` and
+calls `pytest.main` on `bench/measure/suites/test_step_time.py` with a `Collector` plugin: the
+same suite as `pytest bench/measure/suites`, plus progress on stderr, a results snapshot after
+every case and a summary table at the end.
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ class Collector:
     # hooks
     def pytest_collection_finish(self, session) -> None:
         """Count the step-time cases, fingerprint the environment and calibrate the devices."""
-        from bench import calibration, timing
-        from bench.devices import skip_reason
-        from bench.env import collect_env
-        from bench.impls.registry import get_spec
+        from bench.impls.devices import skip_reason
+        from bench.measure import calibration, timing
+        from bench.measure.env import collect_env
+        from bench.registry import get_spec
         from bench.results import empty_document
 
         cases = [item.callspec.params["case"] for item in session.items
@@ -110,7 +110,7 @@ class Collector:
 
     def pytest_sessionfinish(self, session) -> None:
         """Record the load at the end (a busy machine explains unstable timings) and save."""
-        from bench.env import load_average
+        from bench.measure.env import load_average
 
         if self.doc is not None:
             self.doc["env"]["loadavg_end"] = load_average()
@@ -212,7 +212,7 @@ def summary_table(rows: Sequence[dict], highlight: bool = False) -> str:
             lines.append(line)
     warned = [r for r in rows if r["status"] == "ok" and r["stats"].get("warnings")]
     if warned:
-        from bench.timing import ADVICE
+        from bench.measure.timing import ADVICE
 
         lines += ["", f"stability warnings ({len(warned)} case(s)):"]
         for row in warned:
@@ -315,7 +315,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def _write_report(run_dir: Path) -> None:
     try:
-        from bench import report
+        from bench.analysis import report
     except ImportError:
         return
     write = getattr(report, "write_report", None)
@@ -340,11 +340,11 @@ def main(args: argparse.Namespace) -> int:
     if not chosen:
         raise UserError(f"no case of preset {args.preset!r} matches the filters")
     if args.threads is not None:
-        from bench.env import apply_threads
+        from bench.measure.env import apply_threads
 
         apply_threads(args.threads)
     if "gpu" in (split_values(args.device) or ()):
-        from bench.devices import require_device
+        from bench.impls.devices import require_device
 
         require_device("gpu")
     filtered = any(getattr(args, n) for n in ("impl", "unroll", "phase", "device", "keyword"))

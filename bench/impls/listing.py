@@ -10,7 +10,7 @@ import glob
 import importlib.util
 import json
 
-from bench.impls.registry import REGISTRY, ImplSpec
+from bench.registry import REGISTRY, ImplSpec
 
 
 def add_arguments(parser) -> None:
@@ -32,7 +32,7 @@ def availability(spec: ImplSpec, ask_tf: bool) -> tuple[bool, str]:
     if not spec.gpu_only:
         return True, "runs on cpu" + (" and gpu" if "gpu" in spec.devices else "")
     if ask_tf:
-        from bench.devices import visible_gpus
+        from bench.impls.devices import visible_gpus
 
         if visible_gpus():
             return True, f"GPU visible to TensorFlow: {', '.join(visible_gpus())}"

@@ -10,7 +10,8 @@ from bench.errors import UserError
 UNROLLS = ("static", "dynamic", "fused")
 DEVICES = ("cpu", "gpu")
 
-# Families share a canonical weight layout (bench.weights) and a NumPy reference (bench.reference).
+# Families share a canonical weight layout (bench.impls.weights) and a NumPy reference
+# (bench.impls.reference).
 LSTM = "lstm"
 GRU_RESET_BEFORE = "gru_reset_before"  # TF1 GRUCell, GRUBlockCell, Keras reset_after=False
 GRU_RESET_AFTER = "gru_reset_after"  # cuDNN, Keras default

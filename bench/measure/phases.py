@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.cases import Case
 from bench.impls.base import LayerConfig, build_layer
-from bench.impls.registry import get_spec
+from bench.registry import get_spec
 
 LEARNING_RATE = 1e-3
 
@@ -93,7 +93,7 @@ def build_step(case: Case, seed: int = 0) -> Step:
     """Build the layer, the input variable and the compiled step of `case` (not yet traced)."""
     import tensorflow as tf
 
-    from bench.devices import tf_device_name
+    from bench.impls.devices import tf_device_name
 
     case.validate()
     device = tf_device_name(case.device)

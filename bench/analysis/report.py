@@ -97,8 +97,8 @@ def markdown_table(frame, index: bool = False) -> str:
 
 def case_table(doc: dict):
     """The step-time rows as a DataFrame with `samples` (list), `shape` and filled-in medians."""
+    from bench.analysis.stats import median
     from bench.results import cases_frame
-    from bench.stats import median
 
     frame = cases_frame(doc)
     frame["samples"] = [json.loads(s) if isinstance(s, str) else [] for s in frame["samples_s"]]
@@ -188,10 +188,10 @@ def tta_table(doc: dict):
 
 
 def tta_summary(doc: dict):
-    """Per impl/unroll/task over seeds (bench.tta.summarize: a missed seed counts as never)."""
+    """Per impl/unroll/task over seeds (a missed seed counts as never reaching the target)."""
     import pandas as pd
 
-    from bench.tta import summarize
+    from bench.tta.command import summarize
 
     rows = []
     for s in summarize(doc.get("tta", [])):
@@ -209,7 +209,7 @@ def tta_summary(doc: dict):
 
 def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
     """(file name, caption, PNG bytes) for every figure the run's data supports."""
-    from bench import plots
+    from bench.analysis import plots
 
     figures = []
     sweeps = plots.find_sweeps(frame)

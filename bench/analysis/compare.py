@@ -91,7 +91,7 @@ GEOMEAN = "geomean"
 
 
 def _medians(doc: dict) -> dict[str, dict]:
-    from bench.stats import median
+    from bench.analysis.stats import median
 
     out = {}
     for row in doc["cases"]:
@@ -112,7 +112,7 @@ def compare_frame(docs: list[dict], labels: list[str]):
     """
     import pandas as pd
 
-    from bench.stats import geomean
+    from bench.analysis.stats import geomean
 
     runs = [_medians(d) for d in docs]
     ids = list(dict.fromkeys(i for r in runs for i in r))
@@ -156,14 +156,14 @@ def compare_frame(docs: list[dict], labels: list[str]):
 
 
 def _ratio_text(value) -> str:
-    from bench.report import fmt_num
+    from bench.analysis.report import fmt_num
 
     return "–" if value is None or not math.isfinite(value) else f"{fmt_num(value)}×"
 
 
 def display_frame(frame, labels: list[str]):
     """The compare table with medians in ms and ratios as text, for Markdown."""
-    from bench.report import fmt_ms
+    from bench.analysis.report import fmt_ms
 
     shown = frame.copy()
     for label in labels:
@@ -196,7 +196,7 @@ def runs_frame(docs: list[dict], labels: list[str]):
 def render_compare(docs: list[dict], labels: list[str], frame, diffs: dict,
                    figure: str | None = None) -> str:
     """The comparison as Markdown: runs, differences, table, geometric mean, figure link."""
-    from bench.report import markdown_table
+    from bench.analysis.report import markdown_table
 
     ref = labels[0]
     out = ["# rnnbench compare\n", markdown_table(runs_frame(docs, labels))]
@@ -228,7 +228,7 @@ def render_compare(docs: list[dict], labels: list[str], frame, diffs: dict,
 
 def speedup_figure(docs: list[dict], labels: list[str], frame) -> bytes:
     """PNG: speed-up of every run over the first, per case (log axis)."""
-    from bench import plots
+    from bench.analysis import plots
 
     ref = labels[0]
     body = frame.iloc[:-1]

@@ -15,7 +15,7 @@ from typing import Any
 
 Timer = Callable[[], float]
 
-# Fewer rounds than this make a median and a Mann-Whitney U test unreliable (bench.check).
+# Fewer rounds than this make a median and a Mann-Whitney U test unreliable (bench.analysis.check).
 MIN_RELIABLE_ROUNDS = 10
 # pyperf's threshold: a standard deviation above 10 % of the mean is an unstable measurement.
 MAX_CV = 0.10

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from bench.compare import (
+from bench.analysis.compare import (
     HARDWARE_FIELDS,
     SOFTWARE_FIELDS,
     describe_mismatches,
@@ -146,7 +146,7 @@ def _samples(row: dict, scale: float) -> list[float]:
 
 def judge(base: list[float], cur: list[float], *, threshold: float, alpha: float) -> dict:
     """Verdict for one case from raw samples: ratio of medians, p, verdict, note."""
-    from bench.stats import (
+    from bench.analysis.stats import (
         mann_whitney_p,
         median,
         min_p_value,
@@ -196,7 +196,7 @@ def check_frame(baseline: dict, current: dict, *, threshold: float = DEFAULT_THR
     """
     import pandas as pd
 
-    from bench.stats import geomean
+    from bench.analysis.stats import geomean
 
     base_rows, cur_rows = _rows(baseline), _rows(current)
     if not set(base_rows) & set(cur_rows):
@@ -220,7 +220,7 @@ def check_frame(baseline: dict, current: dict, *, threshold: float = DEFAULT_THR
 def _case_row(case: str, b: dict | None, c: dict | None, baseline: dict, current: dict, *,
               threshold: float, alpha: float, normalize: bool) -> dict:
     """The check row of one case id (either side may be missing or not ok)."""
-    from bench.stats import median
+    from bench.analysis.stats import median
 
     row = {"case": case, "baseline": math.nan, "current": math.nan, "ratio": math.nan,
            "p": math.nan, "verdict": "", "note": "", "n_baseline": 0, "n_current": 0}
@@ -270,7 +270,7 @@ def failing_cases(frame) -> list[str]:
 def render_check(frame, baseline: dict, current: dict, *, threshold: float, alpha: float,
                  normalize: bool) -> str:
     """The verdict table as Markdown with a one-line summary."""
-    from bench.report import fmt_ms, fmt_num, markdown_table
+    from bench.analysis.report import fmt_ms, fmt_num, markdown_table
 
     shown = frame[["case", "baseline", "current", "ratio", "p", "verdict", "note"]].copy()
     shown["baseline"] = [fmt_ms(v) for v in frame["baseline"]]

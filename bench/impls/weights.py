@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.impls.registry import GRU_RESET_AFTER, GRU_RESET_BEFORE, LSTM, RNN
+from bench.registry import GRU_RESET_AFTER, GRU_RESET_BEFORE, LSTM, RNN
 
 FORGET_BIAS = 1.0
 

@@ -1,7 +1,7 @@
 """Time-to-accuracy under pytest-benchmark: the tiny preset, one round per implementation.
 
-Not part of the unit tests (bench/suites is outside testpaths). Run it with
-`pytest bench/suites/test_tta.py` (add `--impl NAME` to pick implementations); the benchmark
+Not part of the unit tests (bench/measure/suites is outside testpaths). Run it with
+`pytest bench/measure/suites/test_tta.py` (add `--impl NAME` to pick implementations); the benchmark
 time is the whole run (build, compile, training, evaluations), and `extra_info` holds the
 time-to-target with evaluation excluded, as `rnnbench tta` reports it.
 """
@@ -12,7 +12,8 @@ import dataclasses
 
 import pytest
 
-from bench import data, tta
+from bench.tta import command as tta
+from bench.tta import mnist as data
 
 
 def _wanted(config) -> set[str] | None:

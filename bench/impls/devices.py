@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from bench.errors import UserError
-from bench.impls.registry import ImplSpec
+from bench.registry import ImplSpec
 
 
 @functools.cache

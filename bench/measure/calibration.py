@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import timing
 from bench.cases import Case
+from bench.measure import timing
 from bench.results import peak_gflops
 
 # Matrix size per device: large enough to reach the BLAS / cuBLAS peak, small enough to be quick.
@@ -20,7 +20,7 @@ def matmul_kernel(device: str, n: int) -> Callable[[], float]:
     """A compiled n×n float32 matmul of two variables on `device`, returning a host scalar."""
     import tensorflow as tf
 
-    from bench.devices import tf_device_name
+    from bench.impls.devices import tf_device_name
 
     name = tf_device_name(device)
     with tf.device(name):

@@ -8,9 +8,9 @@ import numpy as np
 
 from bench.cases import Shape
 from bench.impls.base import LayerConfig
-from bench.impls.registry import get_spec
-from bench.reference import forward_backward
-from bench.weights import random_weights
+from bench.impls.reference import forward_backward
+from bench.impls.weights import random_weights
+from bench.registry import get_spec
 
 TOLERANCE = 1e-5  # max absolute difference allowed in float32 (issue #2)
 
@@ -49,8 +49,8 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
     """
     import tensorflow as tf
 
-    from bench.devices import tf_device_name
     from bench.impls.base import build_layer
+    from bench.impls.devices import tf_device_name
 
     config = LayerConfig(impl, unroll, shape.input_size, shape.hidden_size, shape.num_layers,
                          shape.bidirectional)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.impls.registry import GRU_RESET_AFTER, GRU_RESET_BEFORE, LSTM, RNN
-from bench.weights import FORGET_BIAS, CanonicalWeights
+from bench.impls.weights import FORGET_BIAS, CanonicalWeights
+from bench.registry import GRU_RESET_AFTER, GRU_RESET_BEFORE, LSTM, RNN
 
 
 def _sigmoid(z):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import sys
 
-from bench.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
 from bench.errors import one_line
-from bench.impls.registry import DEVICES, REGISTRY, get_spec
+from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+from bench.registry import DEVICES, REGISTRY, get_spec
 
 
 def add_arguments(parser) -> None:
@@ -48,8 +48,8 @@ def main(args) -> int:
     impls = args.impl or list(REGISTRY)
     for name in impls:
         get_spec(name)  # unknown names fail before TensorFlow loads
-    from bench.devices import require_device, visible_gpus
-    from bench.tfsetup import quiet_tensorflow
+    from bench.impls.devices import require_device, visible_gpus
+    from bench.impls.tfsetup import quiet_tensorflow
 
     quiet_tensorflow()
     require_device(args.device)

@@ -1,6 +1,6 @@
 """Options, case parametrization and the per-case measurement of the step-time suites.
 
-`pytest bench/suites --preset cpu --impl keras_lstm` and `rnnbench run --preset cpu --impl
+`pytest bench/measure/suites --preset cpu --impl keras_lstm` and `rnnbench run --preset cpu --impl
 keras_lstm` run the same tests; `--rnnbench-out DIR` makes plain pytest write a run folder too.
 """
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench import calibration, phases, runner, timing
 from bench.errors import UserError, one_line
+from bench.measure import calibration, phases, timing
+from bench.measure import run as runner
 
 
 def pytest_addoption(parser):
@@ -53,7 +54,7 @@ def pytest_configure(config):
         _selection(config)
         threads = config.getoption("threads")
         if threads is not None:
-            from bench.env import apply_threads
+            from bench.measure.env import apply_threads
 
             apply_threads(threads)
         if runner.find_collector(config) is None:
@@ -106,8 +107,8 @@ def rnnbench_collector(request) -> runner.Collector:
 @pytest.fixture
 def measure_case(request, rnnbench_collector):
     """Measure one case with `benchmark` and record its ok / skipped / error row."""
-    from bench.devices import skip_reason
-    from bench.impls.registry import get_spec
+    from bench.impls.devices import skip_reason
+    from bench.registry import get_spec
 
     policy = _policy(request.config)
     collector = rnnbench_collector
@@ -157,7 +158,7 @@ def assert_equivalent(case, cache: dict) -> None:
 
     Raises NotEquivalentError, which makes the case an error row instead of a timing.
     """
-    from bench.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+    from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
 
     key = (case.impl, case.unroll, case.device)
     if key not in cache:

@@ -1,6 +1,6 @@
 """Harness overhead: the suite's median for a case vs a bare tf.function loop of the same work.
 
-Run: `pytest bench/suites/test_harness_overhead.py [--overhead-case ID]`. The ratio (suite
+Run: `pytest bench/measure/suites/test_harness_overhead.py [--overhead-case ID]`. The ratio (suite
 median / bare median, target within 2 %) is printed in the terminal summary and stored in the
 benchmark's extra_info. The bare loop calls a freshly traced `tf.function` of the same layer and
 inputs and times each call with perf_counter, interleaved with the suite's rounds.
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from bench import phases
 from bench.cases import ROW_MNIST, Case
+from bench.measure import phases
 
 DEFAULT_CASE = Case("keras_lstm", "dynamic", "cpu", ROW_MNIST.batch, ROW_MNIST.seq_len,
                     ROW_MNIST.input_size, ROW_MNIST.hidden_size, phase="forward")
@@ -49,8 +49,8 @@ def test_harness_overhead(request, benchmark, overhead_log):
     """Suite median within a few percent of a bare loop over the same compiled computation."""
     import tensorflow as tf
 
-    from bench.devices import skip_reason
-    from bench.impls.registry import get_spec
+    from bench.impls.devices import skip_reason
+    from bench.registry import get_spec
 
     case = _case(request.config)
     reason = skip_reason(get_spec(case.impl), case.device)

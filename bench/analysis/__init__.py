@@ -1,0 +1,1 @@
+"""The reading side: statistics, tables, reports, plots, compare and check (no TensorFlow)."""

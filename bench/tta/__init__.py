@@ -1,0 +1,1 @@
+"""Time-to-accuracy on sequential MNIST: data, training and the `tta` command."""
