@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -10,7 +14,6 @@ nox.options.sessions = ["tests", "lint"]  # benchmarks are heavy: run them by na
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = ["3.11"]
-BASELINE = "reports/baselines/smoke-cpu"
 
 PRINT_VERSIONS = (
     "import tensorflow as tf, keras; b = tf.sysconfig.get_build_info(); "
@@ -91,11 +94,24 @@ def compare(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def check(session: nox.Session) -> None:
-    """Blocking regression check: run smoke, compare with the committed baseline, fail on a
-    regression. Pass `-- --baseline DIR` to use another baseline."""
+    """Check stored runs: nox -s check -- --baseline RUN [RUN ...] --current RUN [RUN ...]."""
     _install(session)
-    out = session.create_tmp() + "/check-run"
-    # One intra-op thread, as the committed baseline was recorded: stable medians (DESIGN §4).
-    session.run("rnnbench", "run", "--preset", "smoke", "--threads", "1", "--out", out)
-    args = session.posargs or ["--baseline", BASELINE]
-    session.run("rnnbench", "check", *args, "--current", out)
+    session.run("rnnbench", "check", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def ab(session: nox.Session) -> None:
+    """Blocking speed gate: interleaved A/B of the smoke preset, this tree (B) against a git ref
+    or interpreter (A). Default A: the commit in .ci/perf-base. Pass e.g. `-- --a-src main` or
+    `-- --a-python /path/to/venv/bin/python`. Each call writes a fresh run folder."""
+    _install(session)
+    args = session.posargs or ["--a-src", perf_base()]
+    out = Path(session.create_tmp()) / f"ab-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    session.run("rnnbench", "ab", "--preset", "smoke", "--threads", "1", "--out", str(out),
+                *args)
+
+
+def perf_base() -> str:
+    """The reference commit of the speed gate: first non-comment line of .ci/perf-base."""
+    lines = [ln.strip() for ln in Path(".ci/perf-base").read_text().splitlines()]
+    return next(ln for ln in lines if ln and not ln.startswith("#"))
