@@ -111,7 +111,7 @@ class Checkouts:
         if not (target / "bench" / "__init__.py").is_file():
             raise UserError(f"side {spec.name}: commit {spec.src_sha[:12]} ({text}) has no "
                             "bench/ package")
-        spec.src_dir, spec.src_kind = str(target), "git"
+        spec.src_dir, spec.src_kind = str(target.resolve()), "git"
 
     def close(self) -> None:
         """Remove every temporary worktree (also after errors)."""
