@@ -211,3 +211,76 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
     assert code == (1 if {"regression", "broken"} & set(verdicts) else 0)
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("FAIL" if code else "PASS")
+
+
+# the worker protocol ---------------------------------------------------------------------------
+def _serve(lines):
+    import io
+
+    from bench.measure.ab_worker import serve
+
+    out = io.StringIO()
+    code = serve(io.StringIO("".join(json.dumps(x) + "\n" if not isinstance(x, str) else x
+                                     for x in lines)), out)
+    return code, [json.loads(ln) for ln in out.getvalue().splitlines()]
+
+
+def test_worker_says_hello_first_and_exits_on_exit_or_eof():
+    from bench.measure.ab_worker import PROTOCOL
+
+    code, msgs = _serve([{"cmd": "exit"}])
+    assert code == 0
+    assert msgs[0]["type"] == "hello"
+    assert msgs[0]["protocol"] == PROTOCOL
+    assert Path(msgs[0]["bench_path"]) == REPO / "bench"
+    assert _serve([]) == (0, msgs)  # stdin EOF: the coordinator is gone
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ({"cmd": "dance"}, "unknown command 'dance'"),
+    ("not json\n", "protocol error"),
+    ([1, 2], "expected a JSON object"),
+    ({"cmd": "measure", "id": "x/y", "rounds": 2, "warmup": 0}, "not set up here"),
+    ({"cmd": "measure", "id": "x/y"}, "needs id, rounds and warmup"),
+])
+def test_worker_answers_protocol_errors_with_fatal_and_nonzero_exit(line, reason):
+    code, msgs = _serve([line, {"cmd": "exit"}])
+    assert code == 1
+    assert msgs[-1]["type"] == "fatal"
+    assert reason in msgs[-1]["reason"]
+
+
+DIE_SCRIPT = r"""
+import os, signal, sys
+from pathlib import Path
+from bench.measure.ab_sides import SideSpec, WorkerSide
+side = WorkerSide(SideSpec("B", src_dir=sys.argv[1]), Path(sys.argv[2]))
+side.start()
+print(side.proc.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see the worker")
+def test_worker_dies_with_its_coordinator(tmp_path, fake_src):
+    import os
+    import sys
+    import time
+
+    proc = subprocess.run([sys.executable, "-c", DIE_SCRIPT, str(fake_src),
+                           str(tmp_path / "w.log")], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == -9, proc.stderr
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)

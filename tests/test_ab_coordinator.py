@@ -201,7 +201,7 @@ def _run_main(tmp_path, *extra, **b_kwargs):
     out = tmp_path / "run"
     args = _args("--impl", "basic_rnn,basic_lstm,keras_gru", "--blocks", "8", "--rounds", "3",
                  "--out", str(out), *extra)
-    return ab.main(args, side_factory=make, argv=["ab", "--out", str(out)]), out, made
+    return ab.main(args, side_factory=make), out, made
 
 
 def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys):
@@ -217,6 +217,8 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert doc["schema_version"] == ab.SCHEMA_VERSION
     assert doc["status"] == "complete"
     assert doc["settings"]["blocks"] == 8
+    assert doc["command"].startswith("rnnbench ab --b-env X=1 --preset smoke --impl ")
+    assert "--blocks 8 --rounds 3 --warmup 1 --threshold 0.1" in doc["command"]
     assert doc["differences"]["env:X"] == [None, "1"]
     assert doc["differences"]["tensorflow"] == ["tf-A", "tf-B"]
     first = doc["cases"][0]

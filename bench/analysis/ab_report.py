@@ -144,13 +144,16 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
     return "\n".join(lines)
 
 
-def ratio_figure(frame, threshold: float) -> bytes:
+def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
     """Per-case B/A with its interval (horizontal bars), lines at 1 and 1+threshold; PNG."""
     from bench.analysis.plots import _figure, short_labels, to_png
 
     rows = frame[frame["ratio"].map(lambda v: v is not None and math.isfinite(v))]
     rows = rows.iloc[::-1]  # attention first reads top-down
-    labels = short_labels(list(rows["case"]))
+    names = list(rows["case"])
+    cases = [c for c in names if c != GEOMEAN_LABEL]
+    short = dict(zip(cases, short_labels(cases), strict=True))
+    labels = [short.get(c, c) for c in names]
     fig = _figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
     ax = fig.add_subplot()
     colors = {"regression": "#C44E52", "improvement": "#55A868", "same": "#4C72B0",
@@ -169,7 +172,7 @@ def ratio_figure(frame, threshold: float) -> bytes:
                label=f"threshold +{threshold:.0%}")
     ax.axvline(1.0 / (1.0 + threshold), color="#55A868", lw=1, ls=":")
     ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel("B / A step time (ratio of block medians; interval: 95 % t CI)")
+    ax.set_xlabel(f"B / A step time (ratio of block medians; interval: {1 - alpha:.0%} t CI)")
     ax.set_title("A/B per case: above 1 = B slower", fontsize=10)
     ax.legend(loc="lower right", fontsize=7)
     return to_png(fig)

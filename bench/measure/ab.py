@@ -93,9 +93,34 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UserError(f"--threads must be a positive integer, got {args.threads}")
 
 
-def command_line(argv: list[str] | None = None) -> str:
-    """The command as typed (best effort)."""
-    return shlex.join(["rnnbench", *(argv if argv is not None else sys.argv[1:])])
+def command_line(args: argparse.Namespace) -> str:
+    """The equivalent `rnnbench ab` command line of the parsed flags (defaults included)."""
+    words = ["rnnbench", "ab"]
+    for side in ("a", "b"):
+        for name in ("python", "src"):
+            value = getattr(args, f"{side}_{name}")
+            if value:
+                words += [f"--{side}-{name}", str(value)]
+        for item in getattr(args, f"{side}_env") or ():
+            words += [f"--{side}-env", item]
+    words += ["--preset", args.preset]
+    for name in ("impl", "unroll", "phase", "device"):
+        for value in getattr(args, name) or ():
+            words += [f"--{name}", value]
+    if args.keyword:
+        words += ["-k", args.keyword]
+    if args.xla:
+        words.append("--xla")
+    if args.threads is not None:
+        words += ["--threads", str(args.threads)]
+    words += ["--blocks", str(args.blocks), "--rounds", str(args.rounds),
+              "--warmup", str(args.warmup), "--threshold", f"{args.threshold:g}",
+              "--alpha", f"{args.alpha:g}"]
+    if args.no_equivalence:
+        words.append("--no-equivalence")
+    if args.out:
+        words += ["--out", str(args.out)]
+    return shlex.join(words)
 
 
 # Run folder ------------------------------------------------------------------------------------
@@ -163,7 +188,7 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
     atomic_write_text(run_dir / REPORT_MD, ab_report.report_markdown(doc, frame, failed=failed))
     if figure:
         try:
-            atomic_write_bytes(run_dir / FIGURE, ab_report.ratio_figure(frame, threshold))
+            atomic_write_bytes(run_dir / FIGURE, ab_report.ratio_figure(frame, threshold, alpha))
         except Exception as exc:  # the numbers are saved; a figure is not worth a failed run
             from bench.errors import one_line
 
@@ -172,7 +197,7 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
 
 
 # Main ------------------------------------------------------------------------------------------
-def main(args: argparse.Namespace, *, side_factory=None, argv: list[str] | None = None) -> int:
+def main(args: argparse.Namespace, *, side_factory=None) -> int:
     """Run the A/B comparison; 0 pass, 1 regression or broken on B, 2 bad input, 130 Ctrl-C.
 
     `side_factory(spec, log_path)` makes a side (default: a WorkerSide); tests pass fakes.
@@ -201,7 +226,7 @@ def main(args: argparse.Namespace, *, side_factory=None, argv: list[str] | None 
     state = coord.ABState(cases=chosen)
     hellos: dict = {}
     started, started_utc = time.perf_counter(), utc_now()
-    command = command_line(argv)
+    command = command_line(args)
     try:
         for spec in specs.values():
             checkouts.resolve(spec)
