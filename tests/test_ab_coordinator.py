@@ -297,3 +297,28 @@ def test_side_dying_mid_run_is_one_line_exit_2_with_the_folder_marked_failed(tmp
     assert doc["status"] == "failed"
     assert "code -9" in doc["error"]
     assert made["B"].closed
+
+
+def test_a_failing_setup_closes_the_other_side_without_waiting_for_it():
+    import threading
+
+    release = threading.Event()
+
+    class Slow(FakeSide):
+        def setup(self, *args, **kwargs):
+            release.wait(30)  # a long setup: only close() ends it
+            return super().setup(*args, **kwargs)
+
+        def close(self):
+            super().close()
+            release.set()
+
+    class Broken(FakeSide):
+        def setup(self, *args, **kwargs):
+            raise UserError("side A: worker failed during setup: boom")
+
+    machine = Machine(10)
+    sides = [Broken("A", machine), Slow("B", machine)]
+    with pytest.raises(UserError, match="side A: worker failed during setup"):
+        coord.setup_sides(sides, coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
+    assert sides[1].closed

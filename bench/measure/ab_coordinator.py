@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from bench.cases import Case
@@ -66,19 +66,28 @@ class ABState:
 
 def setup_sides(sides: Sequence, state: ABState, *, threads: int | None, equivalence: bool,
                 progress: Callable | None = None) -> None:
-    """Set both sides up concurrently (each side is mostly waiting on its own process)."""
+    """Set both sides up concurrently (each side is mostly waiting on its own process).
+
+    When one side fails (or on Ctrl-C) every side is closed at once, so nobody waits for the
+    other side's setup to finish; the first failure in side order is raised.
+    """
     params = [c.params() for c in state.cases]
-    with ThreadPoolExecutor(max_workers=len(sides)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(sides))
+    try:
         futures = {side.name: pool.submit(side.setup, params, threads, equivalence, progress)
                    for side in sides}
-        errors = []
+        wait(futures.values(), return_when=FIRST_EXCEPTION)
+        failed = [f.exception() for f in futures.values() if f.done() and f.exception()]
+        if failed:
+            raise failed[0]
         for name, future in futures.items():
-            try:
-                state.ready[name] = future.result()
-            except Exception as exc:  # report the first side's problem, in side order
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+            state.ready[name] = future.result()
+    except BaseException:
+        for side in sides:
+            side.close()
+        raise
+    finally:
+        pool.shutdown(wait=True)
     check_agreement(state)
 
 

@@ -208,7 +208,7 @@ class WorkerSide:
             except OSError:
                 pass
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
