@@ -1,0 +1,178 @@
+"""Rendering of an A/B run: what differs between the sides, verdict table, report.md, figure."""
+
+from __future__ import annotations
+
+import math
+
+from bench.analysis.ab_stats import GEOMEAN_LABEL, summary_counts
+
+# Environment-fingerprint fields compared between the sides (what may have changed).
+ENV_FIELDS = ("python", "tensorflow", "keras", "tf_keras", "numpy", "cuda", "cudnn", "cpu_model",
+              "cpu_count", "gpus", "intra_op_threads", "inter_op_threads", "git_commit",
+              "git_dirty", "rnnbench", "platform", "hostname")
+SIDE_FIELDS = ("python", "src", "src_sha")
+
+
+def differences(a: dict, b: dict) -> dict:
+    """What differs between two sides of ab.json: {field: [A, B]} (env vars as `env:NAME`)."""
+    out = {}
+    for key in SIDE_FIELDS:
+        if a.get(key) != b.get(key):
+            out[key] = [a.get(key), b.get(key)]
+    env_a, env_b = a.get("env_vars") or {}, b.get("env_vars") or {}
+    for key in sorted(set(env_a) | set(env_b)):
+        if env_a.get(key) != env_b.get(key):
+            out[f"env:{key}"] = [env_a.get(key), env_b.get(key)]
+    fa, fb = a.get("env_fingerprint") or {}, b.get("env_fingerprint") or {}
+    for key in ENV_FIELDS:
+        if fa.get(key) != fb.get(key):
+            out[key] = [fa.get(key), fb.get(key)]
+    return out
+
+
+def _pct(value, signed: bool = False) -> str:
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return "-"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def _ratio(value) -> str:
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return "-"
+    return f"{value:.3f}"
+
+
+def _time(seconds) -> str:
+    if seconds is None or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def verdict_markdown(frame) -> str:
+    """The verdict table as Markdown (one row per case, geometric mean last)."""
+    head = ("| case | A median | B median | B/A | CI | mde | pairs | verdict | note |\n"
+            "|---|---:|---:|---:|---|---:|---:|---|---|")
+    lines = [head]
+    for row in frame.to_dict("records"):
+        ci = (f"{_ratio(row['ci_low'])}–{_ratio(row['ci_high'])}"
+              if _ratio(row["ci_low"]) != "-" else "-")
+        pairs = row["pairs"]
+        pairs = "-" if pairs is None or (isinstance(pairs, float) and math.isnan(pairs)) \
+            or str(pairs) == "<NA>" else str(pairs)
+        name = f"**{row['case']}**" if row["case"] == GEOMEAN_LABEL else f"`{row['case']}`"
+        note = str(row["note"] or "").replace("|", "\\|")
+        lines.append(f"| {name} | {_time(row['a_median'])} | {_time(row['b_median'])} | "
+                     f"{_ratio(row['ratio'])} | {ci} | {_pct(row['mde'])} | {pairs} | "
+                     f"{row['verdict']} | {note} |")
+    return "\n".join(lines)
+
+
+def summary_line(frame, failed: bool) -> str:
+    """`PASS`/`FAIL` with the verdict counts and the median mde of the judged cases."""
+    counts = summary_counts(frame)
+    parts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    cases = frame[frame["case"] != GEOMEAN_LABEL]
+    mdes = cases["mde"].dropna()
+    mdes = mdes[mdes.map(math.isfinite)]
+    mde = f"; median detectable slowdown {mdes.median():.1%}" if len(mdes) else ""
+    return f"{'FAIL' if failed else 'PASS'}: {parts or 'no cases'}{mde}"
+
+
+def _machine(doc: dict) -> str:
+    env = (doc.get("sides", {}).get("A", {}).get("env_fingerprint")) or {}
+    gpus = ", ".join(g.get("name", "?") for g in env.get("gpus") or []) or "no GPU"
+    return (f"{env.get('hostname', '?')}: {env.get('cpu_model', '?')} "
+            f"({env.get('cpu_count', '?')} cores), {gpus}, {env.get('os', '?')}; load "
+            f"{env.get('loadavg')} at the start")
+
+
+def _changes(doc: dict) -> list[str]:
+    diff = doc.get("differences") or {}
+    if not diff:
+        return ["- nothing: both sides are the same interpreter, source and environment "
+                "(an A/A run)"]
+    return [f"- **{key}**: A `{a}` → B `{b}`" for key, (a, b) in diff.items()]
+
+
+def report_markdown(doc: dict, frame, *, failed: bool) -> str:
+    """report.md of an A/B run folder."""
+    s = doc.get("settings", {})
+    sides = doc.get("sides", {})
+    side_lines = []
+    for name in ("A", "B"):
+        side = sides.get(name, {})
+        env = side.get("env_fingerprint") or {}
+        src = side.get("src") or "installed package"
+        if side.get("src_sha"):
+            src += f" ({side['src_sha'][:12]})"
+        side_lines.append(f"- **{name}**: `{side.get('python')}`, source {src}, TensorFlow "
+                          f"{env.get('tensorflow', '?')}, env {side.get('env_vars') or {}}")
+    status = doc.get("status", "complete")
+    lines = [
+        f"# A/B run {doc.get('run_id', '')}", "",
+        f"`{doc.get('command', '')}`", "",
+        f"Status: **{status}**" + (f" — {doc['error']}" if doc.get("error") else ""), "",
+        "## What changed between the sides", "", *_changes(doc), "", *side_lines, "",
+        "## Machine", "", _machine(doc), "",
+        "## Settings", "",
+        f"{s.get('blocks')} pairs of blocks per case (ABBA order), {s.get('rounds')} timed "
+        f"rounds per block after {s.get('warmup')} untimed call(s); threshold "
+        f"{s.get('threshold', 0):.0%}, alpha {s.get('alpha')}, threads {s.get('threads')}, "
+        f"xla {s.get('xla')}, equivalence check {s.get('equivalence')}; "
+        f"{doc.get('passes_done', 0)} pass(es) done in {doc.get('elapsed_s', 0):.0f}s.", "",
+        "## Verdicts", "", summary_line(frame, failed), "", verdict_markdown(frame), "",
+        "![per-case ratio B/A with its interval](figures/ab_ratios.png)", "",
+        "## Method", "",
+        "Each side is a long-lived worker process that builds and traces every case once. For "
+        "each case the coordinator alternates blocks, A then B on even passes and B then A on "
+        "odd ones, so slow drift of the machine hits both sides alike; only one side runs at a "
+        "time. A block's statistic is the median of its rounds; per pair k, "
+        "d_k = log(B_k / A_k). B/A is exp(mean d) with a Student-t interval over the pairs. "
+        "A case is a regression only when B/A exceeds 1 + threshold and the one-sided t-test "
+        "is significant after Holm's correction over the judged cases; improvement likewise "
+        "in the other direction. Otherwise it is `same` when the run could have detected a "
+        "threshold-sized slowdown (mde, at 80 % power and the Bonferroni level alpha/m), else "
+        "`unreliable` with the pairs it would need. A case that errors on B only is `broken`; "
+        "on A only it is not judged (`unreliable`).", "",
+        "Exit codes: 1 on any regression or a case broken on B only, 0 otherwise, 2 on "
+        "unusable input (a side that cannot start or dies, sides selecting different cases), "
+        "130 when interrupted (ab.json then holds what was measured, status partial).", "",
+    ]
+    return "\n".join(lines)
+
+
+def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
+    """Per-case B/A with its interval (horizontal bars), lines at 1 and 1+threshold; PNG."""
+    from bench.analysis.plots import _figure, short_labels, to_png
+
+    rows = frame[frame["ratio"].map(lambda v: v is not None and math.isfinite(v))]
+    rows = rows.iloc[::-1]  # attention first reads top-down
+    names = list(rows["case"])
+    cases = [c for c in names if c != GEOMEAN_LABEL]
+    short = dict(zip(cases, short_labels(cases), strict=True))
+    labels = [short.get(c, c) for c in names]
+    fig = _figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
+    ax = fig.add_subplot()
+    colors = {"regression": "#C44E52", "improvement": "#55A868", "same": "#4C72B0",
+              "unreliable": "#999999", "-": "#000000"}
+    y = list(range(len(rows)))
+    for yi, row in zip(y, rows.to_dict("records"), strict=True):
+        lo, hi = row["ci_low"], row["ci_high"]
+        color = colors.get(row["verdict"], "#999999")
+        if lo is not None and math.isfinite(lo) and math.isfinite(hi):
+            ax.errorbar(row["ratio"], yi, xerr=[[row["ratio"] - lo], [hi - row["ratio"]]],
+                        fmt="o", color=color, ms=4, capsize=2, lw=1)
+        else:
+            ax.plot(row["ratio"], yi, "o", color=color, ms=4)
+    ax.axvline(1.0, color="#333333", lw=1)
+    ax.axvline(1.0 + threshold, color="#C44E52", lw=1, ls="--",
+               label=f"threshold +{threshold:.0%}")
+    ax.axvline(1.0 / (1.0 + threshold), color="#55A868", lw=1, ls=":")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel(f"B / A step time (ratio of block medians; interval: {1 - alpha:.0%} t CI)")
+    ax.set_title("A/B per case: above 1 = B slower", fontsize=10)
+    ax.legend(loc="lower right", fontsize=7)
+    return to_png(fig)

@@ -1,0 +1,281 @@
+"""Interleaved A/B step-time comparison of two sides (interpreter, source, env) with verdicts.
+
+Each side is a worker process (bench.measure.ab_worker) that builds every selected case once;
+the coordinator (bench.measure.ab_coordinator) times blocks in ABBA order, one side at a time,
+and bench.analysis.ab_stats turns the paired blocks into a verdict per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from bench import cases as cases_mod
+from bench.errors import UserError
+
+DEFAULT_BLOCKS = 30    # pairs of blocks per case
+DEFAULT_ROUNDS = 5     # timed rounds per block
+DEFAULT_WARMUP = 1     # untimed calls before each block
+AB_JSON, AB_CSV, REPORT_MD, FIGURE = "ab.json", "ab.csv", "report.md", "figures/ab_ratios.png"
+KIND = "rnnbench-ab"
+# Format history (`schema_version` of ab.json):
+#   1 — first version: settings, sides (python, src, env vars, hello, env fingerprint),
+#       differences, cases[] with per-side status, code_version and raw blocks, verdict rows.
+SCHEMA_VERSION = 1
+
+
+# CLI -------------------------------------------------------------------------------------------
+def _selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The case-selection flags of `run` (same names and meaning)."""
+    from bench.measure.run import DEFAULT_PRESET
+
+    presets = ", ".join(cases_mod.PRESETS)
+    parser.add_argument("--preset", default=DEFAULT_PRESET,
+                        help=f"named case list (default: {DEFAULT_PRESET}); one of: {presets}")
+    for flag, what in (("--impl", "implementation"), ("--unroll", "unroll mode"),
+                       ("--phase", "phase"), ("--device", "device")):
+        parser.add_argument(flag, action="append", metavar="NAME",
+                            help=f"keep only this {what} (repeatable, or comma-separated)")
+    parser.add_argument("-k", dest="keyword", metavar="TEXT",
+                        help="keep cases whose id contains TEXT or matches it as a glob")
+    parser.add_argument("--xla", action="store_true",
+                        help="compile every case with XLA (tf.function(jit_compile=True))")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="TensorFlow intra-op threads on both sides (default: TF's choice)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the `ab` flags."""
+    from bench.analysis.ab_stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+    from bench.analysis.check import parse_alpha, parse_threshold
+
+    for side in ("a", "b"):
+        s = side.upper()
+        parser.add_argument(f"--{side}-python", metavar="PATH",
+                            help=f"interpreter of side {s} (default: this one)")
+        parser.add_argument(f"--{side}-src", metavar="DIR|GIT_REF",
+                            help=f"rnnbench source tree of side {s}: a directory holding bench/, "
+                                 "or a git ref of the repository here (checked out into a "
+                                 "temporary worktree); default: the package installed in the "
+                                 "interpreter")
+        parser.add_argument(f"--{side}-env", action="append", metavar="K=V",
+                            help=f"environment variable for side {s} (repeatable)")
+    _selection_arguments(parser)
+    parser.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS, metavar="K",
+                        help=f"pairs of blocks per case (default: {DEFAULT_BLOCKS})")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="R",
+                        help=f"timed rounds per block (default: {DEFAULT_ROUNDS})")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="W",
+                        help=f"untimed calls before each block (default: {DEFAULT_WARMUP})")
+    parser.add_argument("--threshold", type=parse_threshold, default=DEFAULT_THRESHOLD,
+                        metavar="PCT", help="smallest slowdown that counts, e.g. 10%% or 0.10 "
+                                            f"(default: {DEFAULT_THRESHOLD * 100:g}%%)")
+    parser.add_argument("--alpha", type=parse_alpha, default=DEFAULT_ALPHA,
+                        help=f"family-wise significance level (default: {DEFAULT_ALPHA})")
+    parser.add_argument("--no-equivalence", action="store_true",
+                        help="skip the check against the NumPy reference before timing")
+    parser.add_argument("--out", metavar="DIR",
+                        help="run folder to create (default: reports/<utc-stamp>-ab-<preset>); "
+                             "must not exist")
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value, low in (("--blocks", args.blocks, 2), ("--rounds", args.rounds, 1),
+                             ("--warmup", args.warmup, 0)):
+        if value < low:
+            raise UserError(f"{flag} must be at least {low}, got {value}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be a positive integer, got {args.threads}")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The equivalent `rnnbench ab` command line of the parsed flags (defaults included)."""
+    words = ["rnnbench", "ab"]
+    for side in ("a", "b"):
+        for name in ("python", "src"):
+            value = getattr(args, f"{side}_{name}")
+            if value:
+                words += [f"--{side}-{name}", str(value)]
+        for item in getattr(args, f"{side}_env") or ():
+            words += [f"--{side}-env", item]
+    words += ["--preset", args.preset]
+    for name in ("impl", "unroll", "phase", "device"):
+        for value in getattr(args, name) or ():
+            words += [f"--{name}", value]
+    if args.keyword:
+        words += ["-k", args.keyword]
+    if args.xla:
+        words.append("--xla")
+    if args.threads is not None:
+        words += ["--threads", str(args.threads)]
+    words += ["--blocks", str(args.blocks), "--rounds", str(args.rounds),
+              "--warmup", str(args.warmup), "--threshold", f"{args.threshold:g}",
+              "--alpha", f"{args.alpha:g}"]
+    if args.no_equivalence:
+        words.append("--no-equivalence")
+    if args.out:
+        words += ["--out", str(args.out)]
+    return shlex.join(words)
+
+
+# Run folder ------------------------------------------------------------------------------------
+def make_out_dir(out: str | None, label: str) -> Path:
+    """Create the run folder exclusively (never shared, never reused); UserError if taken."""
+    from bench.results import new_run_id
+
+    path = Path(out) if out else Path("reports") / new_run_id(label)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path)
+        (path / "figures").mkdir()
+    except FileExistsError:
+        raise UserError(f"{path} already exists; an A/B run never reuses a folder: choose "
+                        "another --out") from None
+    except OSError as exc:
+        raise UserError(f"cannot create {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
+              hellos: dict, started_utc: str) -> dict:
+    """The ab.json document of what was measured so far (verdict rows added by `finish_doc`)."""
+    from bench.analysis.ab_report import differences
+
+    sides = {}
+    for name, spec in specs.items():
+        ready = state.ready.get(name, {})
+        sides[name] = {**spec.describe(), "hello": hellos.get(name),
+                       "env_fingerprint": ready.get("env")}
+    cases = []
+    for case in state.cases:
+        entry = {"id": case.id, "case": case.params()}
+        for name in ("A", "B"):
+            status, reason = state.status(case.id, name)
+            row = state.ready.get(name, {}).get("cases", {}).get(case.id, {})
+            entry[name.lower()] = {"status": status, "reason": reason,
+                                   "code_version": row.get("code_version"),
+                                   "compile_s": row.get("compile_s"),
+                                   "blocks": state.samples.get(case.id, {}).get(name, [])}
+        cases.append(entry)
+    return {"schema_version": SCHEMA_VERSION, "kind": KIND, "status": "running", "error": None,
+            "created_utc": started_utc, "command": command, "preset": preset,
+            "settings": settings, "sides": sides,
+            "differences": differences(sides["A"], sides["B"]),
+            "passes_done": state.passes_done, "cases": cases}
+
+
+def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: float,
+                  figure: bool = True):
+    """Compute the verdicts, then write ab.json, ab.csv, report.md and the figure atomically."""
+    from bench.analysis import ab_report, ab_stats
+    from bench.results import _clean, _json_default, atomic_write_bytes, atomic_write_text
+
+    frame = ab_stats.verdict_frame(state.stats_input(), threshold=threshold, alpha=alpha)
+    rows = {r["case"]: r for r in frame.to_dict("records")}
+    for entry in doc["cases"]:
+        entry["verdict"] = rows.get(entry["id"])
+    doc["summary"] = rows.get(ab_stats.GEOMEAN_LABEL)
+    doc["verdict_counts"] = ab_stats.summary_counts(frame)
+    text = json.dumps(_clean(doc), indent=1, default=_json_default, allow_nan=False)
+    atomic_write_text(run_dir / AB_JSON, text + "\n")
+    atomic_write_text(run_dir / AB_CSV, frame.to_csv(index=False))
+    failed = ab_stats.failed(frame)
+    atomic_write_text(run_dir / REPORT_MD, ab_report.report_markdown(doc, frame, failed=failed))
+    if figure:
+        try:
+            atomic_write_bytes(run_dir / FIGURE, ab_report.ratio_figure(frame, threshold, alpha))
+        except Exception as exc:  # the numbers are saved; a figure is not worth a failed run
+            from bench.errors import one_line
+
+            print(f"rnnbench ab: figure not written ({one_line(exc)})", file=sys.stderr)
+    return frame, failed
+
+
+# Main ------------------------------------------------------------------------------------------
+def main(args: argparse.Namespace, *, side_factory=None) -> int:
+    """Run the A/B comparison; 0 pass, 1 regression or broken on B, 2 bad input, 130 Ctrl-C.
+
+    `side_factory(spec, log_path)` makes a side (default: a WorkerSide); tests pass fakes.
+    """
+    from bench.measure import ab_coordinator as coord
+    from bench.measure.ab_sides import Checkouts, SideSpec, WorkerSide, parse_env, resolve_python
+    from bench.measure.run import selected_cases
+    from bench.results import utc_now
+
+    _check_numbers(args)
+    chosen = selected_cases(args.preset, impl=args.impl, unroll=args.unroll, phase=args.phase,
+                            device=args.device, keyword=args.keyword, xla=args.xla)
+    if not chosen:
+        raise UserError(f"no case of preset {args.preset!r} matches the filters")
+    specs = {name: SideSpec(name, python=resolve_python(getattr(args, f"{s}_python"), name),
+                            src=getattr(args, f"{s}_src"),
+                            env=parse_env(getattr(args, f"{s}_env"), name))
+             for name, s in (("A", "a"), ("B", "b"))}
+    settings = {"blocks": args.blocks, "rounds": args.rounds, "warmup": args.warmup,
+                "threshold": args.threshold, "alpha": args.alpha, "threads": args.threads,
+                "xla": args.xla, "equivalence": not args.no_equivalence}
+    factory = side_factory or (WorkerSide)
+    checkouts = Checkouts()
+    sides: list = []
+    run_dir = None
+    state = coord.ABState(cases=chosen)
+    hellos: dict = {}
+    started, started_utc = time.perf_counter(), utc_now()
+    command = command_line(args)
+    try:
+        for spec in specs.values():
+            checkouts.resolve(spec)
+        run_dir = make_out_dir(args.out, f"ab-{args.preset}")
+        print(f"rnnbench ab: {len(chosen)} case(s) of preset {args.preset!r}, "
+              f"{args.blocks} pairs x {args.rounds} rounds → {run_dir}", file=sys.stderr)
+        sides = [factory(spec, run_dir / f"worker-{spec.name.lower()}.log")
+                 for spec in specs.values()]
+        for side in sides:  # launch both before waiting on either (imports overlap)
+            if hasattr(side, "launch"):
+                side.launch()
+        for side in sides:
+            start = getattr(side, "start", None)
+            if start is not None:
+                hellos[side.name] = start()
+        coord.setup_sides(sides, state, threads=args.threads,
+                          equivalence=not args.no_equivalence,
+                          progress=coord.setup_progress())
+        n = len(state.runnable())
+        print(f"rnnbench ab: set up in {time.perf_counter() - started:.0f}s; measuring {n} "
+              "runnable case(s)", file=sys.stderr)
+        coord.measure_sides(sides, state, coord.Schedule(args.blocks, args.rounds, args.warmup),
+                            progress=coord.print_progress)
+        status, error, code = "complete", None, None
+    except KeyboardInterrupt:
+        status, error, code = "partial", "interrupted", 130
+    except UserError as exc:
+        status, error, code = "failed", str(exc), exc.exit_code
+        if run_dir is None:
+            raise
+    finally:
+        for side in sides:
+            side.close()
+        checkouts.close()
+    doc = build_doc(command=command, preset=args.preset, settings=settings, specs=specs,
+                    state=state, hellos=hellos, started_utc=started_utc)
+    doc.update(run_id=run_dir.name, status=status, error=error, finished_utc=utc_now(),
+               elapsed_s=round(time.perf_counter() - started, 3))
+    from bench.analysis.ab_report import summary_line, verdict_markdown
+
+    frame, failed = write_outputs(run_dir, doc, state, threshold=args.threshold,
+                                  alpha=args.alpha, figure=status != "failed")
+    if status == "failed":
+        raise UserError(f"{error} (what was set up is kept in {run_dir / AB_JSON})")
+    print(verdict_markdown(frame))
+    print(summary_line(frame, failed))
+    print(f"results: {run_dir}", file=sys.stderr)
+    if code == 130:
+        print(f"rnnbench ab: interrupted after {state.passes_done} pass(es); what was measured "
+              f"is kept in {run_dir / AB_JSON} (status partial)", file=sys.stderr)
+        return 130
+    return 1 if failed else 0

@@ -1,0 +1,222 @@
+"""One side of `rnnbench ab`: a long-lived worker that builds cases once and times blocks.
+
+Run as `python -m bench.measure.ab_worker` by the coordinator (bench.measure.ab). Protocol:
+JSON lines on stdin/stdout, version PROTOCOL. The real stdout is kept for the protocol and fd 1
+is pointed at stderr first, so nothing TensorFlow prints can corrupt it.
+
+  worker -> {"type": "hello", "protocol", "rnnbench", "bench_path", "python"}
+  setup  -> progress lines, then {"type": "ready", "env", "cases": {id: {status, reason,
+            compile_s, code_version}}}; status is ok, skipped, error, or unknown (this side's
+            registry does not have the case)
+  measure {"id", "rounds", "warmup"} -> {"type": "samples", "id", "samples_s"} or
+            {"type": "error", "id", "reason"}
+  exit   -> the worker exits 0; stdin EOF does too (the coordinator is gone).
+Anything else -> {"type": "fatal", "reason"} and exit 1.
+
+Protocol history: 1 — first version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+PROTOCOL = 1
+# The coordinator passes its pid: a worker whose parent changed (the coordinator died before
+# PR_SET_PDEATHSIG was set) exits at once.
+PARENT_ENV = "RNNBENCH_AB_PARENT"
+
+
+class ProtocolError(Exception):
+    """A malformed or unexpected message from the coordinator."""
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (best effort; no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit() and os.getppid() != int(parent):
+        sys.exit(3)
+
+
+def take_protocol_stdout():
+    """Duplicate the real stdout for the protocol and send fd 1 (and sys.stdout) to stderr."""
+    sys.stdout.flush()
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    return proto
+
+
+class Worker:
+    """The worker's state: built steps per case id; `handle` answers one message."""
+
+    def __init__(self, send):
+        self.send = send
+        self.steps: dict[str, object] = {}
+
+    def hello(self) -> None:
+        """The first message: who this worker is."""
+        import bench
+
+        self.send({"type": "hello", "protocol": PROTOCOL, "rnnbench": bench.__version__,
+                   "bench_path": str(Path(bench.__file__).resolve().parent),
+                   "python": sys.executable})
+
+    def handle(self, msg: dict) -> bool:
+        """Answer one coordinator message; False when the worker should exit."""
+        if not isinstance(msg, dict):
+            raise ProtocolError(f"expected a JSON object, got {type(msg).__name__}")
+        cmd = msg.get("cmd")
+        if cmd == "setup":
+            self.setup(msg)
+        elif cmd == "measure":
+            self.measure(msg)
+        elif cmd == "exit":
+            return False
+        else:
+            raise ProtocolError(f"unknown command {cmd!r}")
+        return True
+
+    def setup(self, msg: dict) -> None:
+        """Apply threads, then check, build and first-call every case; reply `ready`."""
+        from bench.cases import Case
+        from bench.measure.env import apply_threads
+
+        try:
+            params = list(msg["cases"])
+            threads = msg.get("threads")
+            equivalence = bool(msg.get("equivalence", True))
+        except (KeyError, TypeError):
+            raise ProtocolError("setup needs a list of cases") from None
+        apply_threads(threads)  # before any TensorFlow op
+        from bench.measure.env import collect_env
+
+        cases = [Case.from_params(p) for p in params]
+        report: dict[str, dict] = {}
+        equivalent: dict[tuple, str | None] = {}
+        for i, case in enumerate(cases):
+            self.send({"type": "progress", "done": i, "total": len(cases), "id": case.id})
+            report[case.id] = self._setup_case(case, equivalent if equivalence else None)
+        self.send({"type": "ready", "env": collect_env(threads), "cases": report})
+
+    def _setup_case(self, case, equivalent: dict | None) -> dict:
+        from bench.errors import UserError, one_line
+        from bench.impls.devices import skip_reason
+        from bench.measure import phases, timing
+        from bench.registry import get_spec
+
+        row = {"status": "ok", "reason": None, "compile_s": None, "code_version": None}
+        try:
+            spec = get_spec(case.impl)
+            case.validate()
+        except UserError as exc:  # this side's registry does not have the case at all
+            return {**row, "status": "unknown", "reason": one_line(exc)}
+        try:
+            row["code_version"] = phases.code_version(case)
+            reason = skip_reason(spec, case.device)
+            if reason is not None:
+                return {**row, "status": "skipped", "reason": reason}
+            if equivalent is not None:
+                problem = equivalence_problem(case, equivalent)
+                if problem:
+                    return {**row, "status": "error", "reason": problem}
+            step = phases.build_step(case)
+            row["compile_s"], _ = timing.time_call(step.call)
+            self.steps[case.id] = step
+        except Exception as exc:  # a case that cannot run is a row, not a dead worker
+            return {**row, "status": "error", "reason": one_line(exc)}
+        return row
+
+    def measure(self, msg: dict) -> None:
+        """Time one block: `warmup` untimed calls, then `rounds` timed ones."""
+        from bench.errors import one_line
+        from bench.measure import timing
+
+        try:
+            case_id, rounds, warmup = msg["id"], int(msg["rounds"]), int(msg["warmup"])
+        except (KeyError, TypeError, ValueError):
+            raise ProtocolError("measure needs id, rounds and warmup") from None
+        step = self.steps.get(case_id)
+        if step is None:
+            raise ProtocolError(f"measure of {case_id!r}, which is not set up here")
+        try:
+            samples = timing.measure(step.call, rounds=rounds, warmup=warmup)
+        except Exception as exc:
+            self.send({"type": "error", "id": case_id, "reason": one_line(exc)})
+            return
+        self.send({"type": "samples", "id": case_id, "samples_s": samples})
+
+
+def equivalence_problem(case, cache: dict) -> str | None:
+    """Why `case` must not be timed (disagrees with the float64 reference), or None.
+
+    Same check as the step-time suite: once per impl/unroll/device, on a small shape.
+    """
+    from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+
+    key = (case.impl, case.unroll, case.device)
+    if key not in cache:
+        diff = compare_with_reference(case.impl, case.unroll, VERIFY_SHAPES[0],
+                                      device=case.device)
+        cache[key] = None if diff.max <= TOLERANCE else (
+            f"not equivalent to the float64 reference (max abs diff {diff.max:.2e} > "
+            f"{TOLERANCE:g}; worst weight gradient {diff.worst_weight}): not timed")
+    return cache[key]
+
+
+def serve(stdin, proto) -> int:
+    """The message loop: hello, then one reply per line until exit or EOF."""
+    def send(obj: dict) -> None:
+        proto.write(json.dumps(obj, default=_default) + "\n")
+        proto.flush()
+
+    worker = Worker(send)
+    worker.hello()
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            if not worker.handle(json.loads(line)):
+                return 0
+        except (ProtocolError, json.JSONDecodeError) as exc:
+            send({"type": "fatal", "reason": f"protocol error: {exc}"})
+            return 1
+        except Exception as exc:
+            from bench.errors import one_line
+
+            send({"type": "fatal", "reason": one_line(exc)})
+            return 1
+    return 0
+
+
+def _default(obj):
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def main() -> int:
+    """Entry point of `python -m bench.measure.ab_worker`."""
+    die_with_parent()
+    proto = take_protocol_stdout()
+    started = time.perf_counter()
+    code = serve(sys.stdin, proto)
+    print(f"ab worker: done after {time.perf_counter() - started:.1f}s (exit {code})",
+          file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

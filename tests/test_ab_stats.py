@@ -1,0 +1,241 @@
+"""Paired A/B statistics: Holm, verdicts, mde, degenerate inputs, simulated error rates."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from bench.analysis import ab_stats as S
+from bench.measure.ab import DEFAULT_BLOCKS
+
+
+def _case(a_blocks, b_blocks, a_status="ok", b_status="ok", **extra):
+    return {"a": a_blocks, "b": b_blocks, "a_status": a_status, "b_status": b_status, **extra}
+
+
+def _paired(rng, k=20, ratio=1.0, sd=0.03, base=1e-3, rounds=3):
+    """K pairs of blocks whose block medians have log ratio log(ratio) + N(0, sd)."""
+    a, b = [], []
+    for _ in range(k):
+        level = base * math.exp(rng.normal(0, 0.2))  # drift common to the pair
+        noise = rng.normal(0, sd / math.sqrt(2), 2)
+        a.append([level * math.exp(noise[0])] * rounds)
+        b.append([level * ratio * math.exp(noise[1])] * rounds)
+    return a, b
+
+
+# Holm ------------------------------------------------------------------------------------------
+def test_holm_matches_hand_computed_values():
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> running max 0.06
+    got = S.holm([0.01, 0.04, 0.03, 0.005])
+    assert got == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_treats_nan_as_one_and_keeps_order():
+    assert S.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert S.holm([float("nan"), 0.01]) == pytest.approx([1.0, 0.02])
+    assert S.holm([]).size == 0
+    assert S.holm([0.2]) == pytest.approx([0.2])
+
+
+# paired test and verdicts ----------------------------------------------------------------------
+def test_log_ratios_use_block_medians_and_drop_bad_pairs():
+    a = [[1.0, 1.0, 9.0], [2.0], [0.0], []]
+    b = [[2.0, 2.0, 0.1], [2.0], [1.0], [1.0]]
+    assert S.log_ratios(a, b) == pytest.approx([math.log(2.0), 0.0])
+
+
+def test_paired_test_recovers_ratio_and_ci_covers_it():
+    rng = np.random.default_rng(1)
+    a, b = _paired(rng, k=30, ratio=1.2, sd=0.05)
+    res = S.paired_test(S.log_ratios(a, b))
+    assert res["ci_low"] < 1.2 < res["ci_high"]
+    assert res["ratio"] == pytest.approx(1.2, rel=0.03)
+    assert res["p_slower"] < 1e-6
+    assert res["p_faster"] > 0.5
+
+
+def test_verdicts_on_synthetic_pairs():
+    rng = np.random.default_rng(2)
+    cases = {"slow": _case(*_paired(rng, ratio=1.3)), "fast": _case(*_paired(rng, ratio=0.7)),
+             "same": _case(*_paired(rng, ratio=1.0)),
+             "small": _case(*_paired(rng, ratio=1.05)),  # significant but under the threshold
+             "noisy": _case(*_paired(rng, k=4, ratio=1.0, sd=0.4))}
+    full = S.verdict_frame(cases)
+    frame = full.set_index("case")
+    assert frame.loc["slow", "verdict"] == "regression"
+    assert frame.loc["fast", "verdict"] == "improvement"
+    assert frame.loc["same", "verdict"] == "same"
+    assert frame.loc["small", "verdict"] == "same"
+    assert frame.loc["noisy", "verdict"] == "unreliable"
+    assert frame.loc["noisy", "pairs_needed"] > 4
+    assert "pairs" in frame.loc["noisy", "note"]
+    assert frame.loc[S.GEOMEAN_LABEL, "verdict"] == "-"
+    assert S.failed(full)
+    assert S.summary_counts(full) == {"broken": 0, "regression": 1, "unreliable": 1,
+                                       "improvement": 1, "same": 2, "error": 0, "skipped": 0}
+
+
+def test_frame_sorted_attention_first_and_statuses_mapped():
+    rng = np.random.default_rng(3)
+    cases = {
+        "same": _case(*_paired(rng)),
+        "skip": _case([], [], "skipped", "skipped", a_reason="needs a GPU"),
+        "both": _case([], [], "error", "error", a_reason="E", b_reason="E"),
+        "b_broke": _case([], [], "ok", "error", b_reason="ValueError: boom"),
+        "a_broke": _case([], [], "error", "ok", a_reason="ValueError: old"),
+        "slow": _case(*_paired(rng, ratio=1.5)),
+    }
+    frame = S.verdict_frame(cases)
+    assert list(frame["case"]) == ["b_broke", "slow", "a_broke", "same", "both", "skip",
+                                   S.GEOMEAN_LABEL]
+    by = frame.set_index("case")
+    assert by.loc["b_broke", "verdict"] == "broken"
+    assert "boom" in by.loc["b_broke", "note"]
+    assert by.loc["a_broke", "verdict"] == "unreliable"
+    assert by.loc["both", "verdict"] == "error"
+    assert by.loc["skip", "verdict"] == "skipped"
+    assert list(frame.columns) == list(S.COLUMNS)
+
+
+def test_broken_on_b_only_fails_the_run_but_a_only_does_not():
+    ok = {"x": _case(*_paired(np.random.default_rng(4)))}
+    assert S.failed(S.verdict_frame({**ok, "b": _case([], [], "ok", "error")}))
+    assert not S.failed(S.verdict_frame({**ok, "a": _case([], [], "error", "ok")}))
+    assert not S.failed(S.verdict_frame({**ok, "e": _case([], [], "error", "error")}))
+
+
+def test_holm_correction_changes_a_verdict():
+    """A case significant alone is not a regression among many judged cases."""
+    d = np.array([0.3, -0.05, 0.25, 0.05, 0.2, 0.1])  # ratio ~1.13, p_slower ~0.02
+    one = S.paired_test(d, m=1)
+    assert one["p_slower"] < 0.05
+    a = [[1.0]] * d.size
+    b = [[math.exp(x)] for x in d]
+    flat = [[1.0]] * d.size
+    alone = S.verdict_frame({"c": _case(a, b)}, geomean=False)
+    assert alone["verdict"][0] == "regression"
+    many = S.verdict_frame({"c": _case(a, b), **{f"n{i}": _case(a, flat) for i in range(9)}},
+                           geomean=False).set_index("case")
+    assert many.loc["c", "verdict"] != "regression"
+    assert many.loc["c", "p_adj"] > 0.05
+
+
+# mde and pairs needed --------------------------------------------------------------------------
+def test_mde_shrinks_with_pairs_and_grows_with_cases_and_noise():
+    rng = np.random.default_rng(5)
+    d = rng.normal(0, 0.08, 200)
+    mdes = [S.paired_test(d[:k], m=45)["mde"] for k in (5, 10, 20, 80)]
+    assert mdes == sorted(mdes, reverse=True)
+    assert S.paired_test(d[:20], m=1)["mde"] < S.paired_test(d[:20], m=45)["mde"]
+    assert S.paired_test(d[:20] * 2)["mde"] > S.paired_test(d[:20])["mde"]
+
+
+def test_pairs_needed_monotone_and_consistent_with_mde():
+    kw = {"threshold": 0.10, "alpha": 0.05, "m": 45}
+    needs = [S.pairs_needed(sd, **kw) for sd in (0.01, 0.05, 0.08, 0.2, 0.5)]
+    assert needs == sorted(needs)
+    assert S.pairs_needed(0.0, **kw) == 2
+    assert S.pairs_needed(math.nan, **kw) is None
+    assert S.pairs_needed(50.0, **kw) == S.MAX_PAIRS_ADVICE
+    assert S.pairs_needed(0.08, **kw) > S.pairs_needed(0.08, **{**kw, "m": 1})
+    # at exactly the needed pairs, data with that sd reaches the threshold; one fewer does not
+    sd = 0.08
+    k = S.pairs_needed(sd, **kw)
+    factor = S._detect_factors(0.05 / 45, S.DEFAULT_POWER, S.MAX_PAIRS_ADVICE)
+    assert factor[k - 2] * sd <= math.log(1.1) < factor[k - 3] * sd
+
+
+@pytest.mark.parametrize("d", [[], [0.1], [0.0, 0.0, 0.0], [0.2, 0.2, 0.2], [-0.2, -0.2],
+                               [math.nan, 0.1], [math.inf, 0.0, 0.1], [1e-300, 1e-300]])
+def test_degenerate_inputs_give_defined_results_without_warnings(d):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = S.paired_test(d, m=3)
+        frame = S.verdict_frame({"c": _case([[1.0]] * len(d),
+                                            [[math.exp(x)] if math.isfinite(x) else [x]
+                                             for x in d])})
+    assert frame["verdict"][0] in S.VERDICTS
+    assert 0.0 <= res["p_slower"] <= 1.0
+    assert 0.0 <= res["p_faster"] <= 1.0
+    if len([x for x in d if math.isfinite(x)]) < 2:
+        assert frame["verdict"][0] == "unreliable"
+
+
+def test_constant_pairs_are_decided_by_their_sign():
+    same = S.verdict_frame({"c": _case([[1.0]] * 5, [[1.0]] * 5)}, geomean=False)
+    assert same["verdict"][0] == "same"
+    assert same["mde"][0] == 0.0
+    slow = S.verdict_frame({"c": _case([[1.0]] * 5, [[1.5]] * 5)}, geomean=False)
+    assert slow["verdict"][0] == "regression"
+
+
+def test_geomean_row_has_interval_for_complete_pairs():
+    rng = np.random.default_rng(6)
+    cases = {f"c{i}": _case(*_paired(rng, ratio=1.1)) for i in range(5)}
+    row = S.verdict_frame(cases).set_index("case").loc[S.GEOMEAN_LABEL]
+    assert row["ci_low"] < row["ratio"] < row["ci_high"]
+    assert row["ratio"] == pytest.approx(1.1, rel=0.03)
+
+
+# simulated error rates at the defaults ----------------------------------------------------------
+PAIRS = DEFAULT_BLOCKS
+
+
+def simulate_run(rng, n_cases=45, pairs=PAIRS, slow=(), factor=1.15, sd=0.08, drift=1.6):
+    """One interleaved run: ABBA visits, a drift ramp 1 -> `drift` plus a wobble, log noise.
+
+    Each block's median gets independent log-normal noise of sd/sqrt(2), so the per-pair log
+    ratio has sd `sd` plus whatever drift is left between neighbouring blocks.
+    """
+    visits = n_cases * pairs * 2
+    t = np.arange(visits) / visits
+    log_speed = np.log(drift) * t + 0.15 * np.sin(2 * np.pi * 3 * t)
+    noise = rng.normal(0, sd / math.sqrt(2), visits)
+    base = np.exp(rng.normal(-7, 1, n_cases))
+    cases = {f"c{i}": {"a": [], "b": [], "a_status": "ok", "b_status": "ok"}
+             for i in range(n_cases)}
+    v = 0
+    for k in range(pairs):
+        for i in range(n_cases):
+            for side in ("ab" if k % 2 == 0 else "ba"):
+                scale = factor if side == "b" and i in slow else 1.0
+                value = base[i] * scale * math.exp(log_speed[v] + noise[v])
+                cases[f"c{i}"][side].append([value])
+                v += 1
+    return cases
+
+
+def test_simulated_aa_false_alarm_rate_at_defaults():
+    rng = np.random.default_rng(7)
+    runs = 200
+    flagged = 0
+    for _ in range(runs):
+        frame = S.verdict_frame(simulate_run(rng), geomean=False)
+        flagged += bool(frame["verdict"].isin(["regression", "improvement"]).any())
+    assert flagged / runs <= 0.05
+
+
+def test_simulated_detection_rate_at_defaults():
+    rng = np.random.default_rng(8)
+    slow = set(range(6))
+    runs = 200
+    hits = clean = 0
+    for _ in range(runs):
+        frame = S.verdict_frame(simulate_run(rng, slow=slow), geomean=False)
+        verdict = dict(zip(frame["case"], frame["verdict"], strict=True))
+        hits += sum(verdict[f"c{i}"] == "regression" for i in slow)
+        clean += all(v in ("same", "unreliable") for c, v in verdict.items()
+                     if int(c[1:]) not in slow)
+    assert hits / (runs * len(slow)) >= 0.90
+    assert clean / runs >= 0.95
+
+
+def test_simulated_defaults_can_detect_the_threshold():
+    """At sd 0.08 and the default pairs, the typical case is `same`, not `unreliable`."""
+    frame = S.verdict_frame(simulate_run(np.random.default_rng(9)), geomean=False)
+    assert (frame["verdict"] == "same").mean() >= 0.9
+    assert frame["mde"].median() < 0.10
