@@ -1,0 +1,193 @@
+"""Measure the A/B speed gate on this machine: A/A false alarms, detection power, wall time.
+
+Runs `rnnbench ab` for real, one run after another (nothing else should run meanwhile):
+- N A/A runs: side A is a git ref (default HEAD) checked out into a temporary worktree, side B
+  this tree, exactly as CI runs the gate; the code is the same, so any flag is a false alarm;
+- M detection runs: side B is a copy of this tree whose `--impl` does about `--share` extra
+  recurrent work (.ci/slow_tree.py); it should be flagged, and nothing else.
+Then it re-reads the raw blocks of every run to show how the verdicts would vary with fewer
+pairs and rounds, and writes a reference folder: report.md (method, machine, tables),
+runs.csv, cases.csv, sweep.csv and raw/*.json.gz (each run's ab.json), plus one complete A/A
+and one detection run folder as examples.
+
+    python3 .ci/ab_calibration.py --out reports/reference/ab-smoke-<machine> [--aa 20]
+        [--detect 8] [--base HEAD] [--impl keras_lstm] [--share 0.15] [-- extra ab flags]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / ".ci"))
+AB_FLAGS = ["--preset", "smoke", "--threads", "1"]
+SWEEP_PAIRS = (10, 20, 30)
+SWEEP_ROUNDS = (1, 3, 5)
+
+
+def cpu_model() -> str:
+    """The CPU model line of /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def run_ab(out: Path, extra: list[str]) -> dict:
+    """One `rnnbench ab` run; returns its exit code, wall time, load and parsed ab.json."""
+    load0 = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.run(["rnnbench", "ab", *AB_FLAGS, "--out", str(out), *extra],
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    doc = json.loads((out / "ab.json").read_text()) if (out / "ab.json").exists() else None
+    if proc.returncode not in (0, 1) or doc is None:
+        sys.exit(f"ab_calibration: rnnbench ab failed (exit {proc.returncode}):\n"
+                 + proc.stderr[-2000:])
+    return {"exit": proc.returncode, "wall_s": wall, "load_start": load0,
+            "load_end": os.getloadavg()[0], "doc": doc}
+
+
+def verdicts(doc: dict, pairs: int | None = None, rounds: int | None = None,
+             threshold: float = 0.10, alpha: float = 0.05):
+    """The verdict frame of a stored run, optionally from its first `pairs` and `rounds`."""
+    from bench.analysis import ab_stats
+
+    cases = {}
+    for entry in doc["cases"]:
+        a, b = entry["a"], entry["b"]
+        cut = [blk[:rounds] for blk in a["blocks"][:pairs]], [blk[:rounds]
+                                                              for blk in b["blocks"][:pairs]]
+        cases[entry["id"]] = {"a_status": a["status"], "b_status": b["status"],
+                              "a_reason": a.get("reason"), "b_reason": b.get("reason"),
+                              "a": cut[0], "b": cut[1]}
+    return ab_stats.verdict_frame(cases, threshold=threshold, alpha=alpha, geomean=False)
+
+
+def flagged(frame) -> list[str]:
+    """Cases with a regression or improvement verdict."""
+    return list(frame.loc[frame["verdict"].isin(["regression", "improvement"]), "case"])
+
+
+def summarise_run(kind: str, i: int, res: dict, impl: str) -> tuple[dict, list[dict]]:
+    """One runs.csv row and the cases.csv rows of a finished run."""
+    import pandas as pd
+
+    frame = verdicts(res["doc"])
+    judged = frame[frame["verdict"].isin(["regression", "improvement", "same", "unreliable"])]
+    target = judged["case"].str.startswith(impl + "/")
+    regress = frame["verdict"] == "regression"
+    row = {"kind": kind, "run": i, "exit": res["exit"], "wall_s": round(res["wall_s"], 1),
+           "load_start": res["load_start"], "load_end": res["load_end"],
+           "judged": len(judged), "flagged": len(flagged(frame)),
+           "regressions": int(regress.sum()),
+           "target_flagged": int((judged["verdict"] == "regression")[target].sum()),
+           "target_cases": int(target.sum()),
+           "other_flagged": int(judged["verdict"].isin(["regression", "improvement"])[
+               ~target].sum()),
+           "unreliable": int((judged["verdict"] == "unreliable").sum()),
+           "median_mde": float(pd.to_numeric(judged["mde"]).median()),
+           "median_ratio_target": float(pd.to_numeric(judged["ratio"][target]).median())
+           if target.any() else float("nan")}
+    cases = [{"kind": kind, "run": i, **{k: r[k] for k in ("case", "ratio", "ci_low", "ci_high",
+                                                          "mde", "verdict")}}
+             for r in frame.to_dict("records")]
+    return row, cases
+
+
+def sweep(docs: dict[str, list[dict]], impl: str) -> list[dict]:
+    """Verdicts re-computed from the first P pairs and R rounds of every stored run."""
+    import pandas as pd
+
+    rows = []
+    for pairs in SWEEP_PAIRS:
+        for rounds in SWEEP_ROUNDS:
+            aa_any, det_hit, det_n, det_other, mdes = 0, 0, 0, 0, []
+            for kind, runs in docs.items():
+                for doc in runs:
+                    frame = verdicts(doc, pairs, rounds)
+                    judged = frame[frame["verdict"].isin(
+                        ["regression", "improvement", "same", "unreliable"])]
+                    mdes.append(float(pd.to_numeric(judged["mde"]).median()))
+                    hits = judged["verdict"].isin(["regression", "improvement"])
+                    if kind == "aa":
+                        aa_any += bool(hits.any())
+                    else:
+                        target = judged["case"].str.startswith(impl + "/")
+                        det_hit += int((judged["verdict"] == "regression")[target].sum())
+                        det_n += int(target.sum())
+                        det_other += int(hits[~target].sum())
+            rows.append({"pairs": pairs, "rounds": rounds,
+                         "aa_runs_with_any_flag": f"{aa_any}/{len(docs['aa'])}",
+                         "detected": f"{det_hit}/{det_n}" if det_n else "-",
+                         "false_flags_in_detection_runs": det_other,
+                         "median_mde": statistics.median(mdes)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the A/A and detection series and write the reference folder."""
+    import pandas as pd
+
+    from slow_tree import make_slow_tree
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--aa", type=int, default=20)
+    parser.add_argument("--detect", type=int, default=8)
+    parser.add_argument("--base", default="HEAD", help="git ref of side A in the A/A runs")
+    parser.add_argument("--impl", default="keras_lstm")
+    parser.add_argument("--share", type=float, default=0.15)
+    parser.add_argument("extra", nargs="*", help="extra rnnbench ab flags (after --)")
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        sys.exit(f"ab_calibration: {args.out} already exists")
+    work = Path(tempfile.mkdtemp(prefix="ab-calibration-"))
+    slow = make_slow_tree(work / "slow", args.impl, args.share)
+    plan = [("aa", i, ["--a-src", args.base]) for i in range(1, args.aa + 1)]
+    plan += [("detect", i, ["--b-src", str(slow)]) for i in range(1, args.detect + 1)]
+    runs, cases, docs = [], [], {"aa": [], "detect": []}
+    for kind, i, side_flags in plan:
+        folder = work / f"{kind}-{i:02d}"
+        res = run_ab(folder, side_flags + args.extra)
+        row, case_rows = summarise_run(kind, i, res, args.impl)
+        runs.append(row)
+        cases += case_rows
+        docs[kind].append(res["doc"])
+        print(f"{kind} {i}: exit {row['exit']}, {row['wall_s']} s, flagged {row['flagged']}, "
+              f"target {row['target_flagged']}/{row['target_cases']}, median mde "
+              f"{row['median_mde']:.3f}, load {row['load_start']:.2f}", flush=True)
+    args.out.mkdir(parents=True)
+    (args.out / "raw").mkdir()
+    for kind, runs_of_kind in docs.items():
+        for i, doc in enumerate(runs_of_kind, 1):
+            with gzip.open(args.out / "raw" / f"{kind}-{i:02d}.json.gz", "wt") as fh:
+                json.dump(doc, fh, separators=(",", ":"))
+    for example in ("aa-01", "detect-01"):
+        if (work / example).exists():
+            shutil.copytree(work / example, args.out / f"example-{example}",
+                            ignore=shutil.ignore_patterns("worker-*.log"))
+    pd.DataFrame(runs).to_csv(args.out / "runs.csv", index=False)
+    pd.DataFrame(cases).to_csv(args.out / "cases.csv", index=False)
+    pd.DataFrame(sweep(docs, args.impl)).to_csv(args.out / "sweep.csv", index=False)
+    meta = {"cpu_model": cpu_model(), "cores": os.cpu_count(), "base": args.base,
+            "impl": args.impl, "share": args.share, "ab_flags": AB_FLAGS + args.extra,
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (args.out / "calibration.json").write_text(json.dumps(meta, indent=1) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
