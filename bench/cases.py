@@ -217,3 +217,52 @@ def select(cases: Sequence[Case], *, impl: Sequence[str] | None = None,
             continue
         out.append(case)
     return out
+
+
+def explain_empty(preset_name: str, *, impl: Sequence[str] | None = None,
+                  unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
+                  device: Sequence[str] | None = None, keyword: str | None = None) -> str:
+    """Why the filters leave no case of the preset: the first filter that empties it, and why.
+
+    Filters are applied one at a time (impl, device, unroll, phase, keyword); the reason names
+    the filter that removed the last case and what the cases left before it offered instead.
+    """
+    left = preset(preset_name)
+    steps = (("impl", impl), ("device", device), ("unroll", unroll), ("phase", phase))
+    for name, values in steps:
+        if not values:
+            continue
+        kept = select(left, **{name: values})
+        if not kept:
+            return _why_none(name, values, left, preset_name,
+                             {"impl": impl, "unroll": unroll, "phase": phase, "device": device})
+        left = kept
+    if keyword:
+        return f"no case id contains or matches -k {keyword!r}"
+    return "the filters keep no case"
+
+
+def _why_none(name: str, values: Sequence[str], left: Sequence[Case], preset_name: str,
+              filters: dict) -> str:
+    offered = list(dict.fromkeys(getattr(case, name) for case in left))
+    wanted = ", ".join(values)
+    if name == "unroll":
+        per_impl = {}
+        for case in left:
+            per_impl.setdefault(case.impl, get_spec(case.impl).unrolls)
+        return "; ".join(f"{impl} supports only unroll {', '.join(modes)}"
+                         for impl, modes in per_impl.items())
+    if name == "device" and filters["impl"]:
+        cannot = [n for n in filters["impl"] if not set(values) & set(get_spec(n).devices)]
+        if cannot:
+            return "; ".join(f"{n} runs only on {', '.join(get_spec(n).devices)}"
+                             for n in cannot)
+    others = [p for p in PRESETS if p != preset_name
+              and select(preset(p), **{name: values, "impl": filters["impl"]})]
+    hint = f"; use --preset {others[0]}" if others else ""
+    return (f"the {preset_name} preset has no {wanted} {_PLURAL[name]} "
+            f"(it has {', '.join(map(str, offered))}){hint}")
+
+
+_PLURAL = {"impl": "implementation cases", "device": "cases", "unroll": "cases",
+           "phase": "cases"}

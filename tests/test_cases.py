@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench import cases
@@ -133,3 +135,21 @@ def test_preset_ids_and_params_match_stored_runs(name, stored):
         json.dumps(row["case"]) for row in rows]
     for row in rows:
         assert Case.from_params(row["case"]).id == row["id"]
+
+
+@pytest.mark.parametrize(("preset", "filters", "reason"), [
+    ("smoke", {"impl": ["lstm_block_fused"], "unroll": ["static"]},
+     "lstm_block_fused supports only unroll fused"),
+    ("smoke", {"device": ["gpu"]}, "the smoke preset has no gpu cases (it has cpu); "
+                                   "use --preset gpu"),
+    ("scaling", {"impl": ["gru"]}, "the scaling preset has no gru implementation cases"),
+    ("gpu", {"impl": ["lstm_block_fused"], "device": ["cpu"]},
+     "the gpu preset has no cpu cases (it has gpu); use --preset smoke"),
+    ("smoke", {"impl": ["keras_lstm"], "keyword": "*/static/*/nope"},
+     "no case id contains or matches -k '*/static/*/nope'"),
+])
+def test_an_empty_selection_names_the_filter_and_why(preset, filters, reason):
+    assert cases.select(cases.preset(preset), **filters) == []
+    assert cases.explain_empty(preset, **filters).startswith(reason)
+    with pytest.raises(UserError, match="matches the filters: " + re.escape(reason)):
+        runner.selected_cases(preset, **filters)

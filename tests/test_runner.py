@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pytest
 
@@ -17,6 +18,12 @@ from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 # basic_rnn/dynamic runs everywhere; cudnn_lstm is GPU-only: 2 phases each = 4 cases.
 TINY = ["--impl", "basic_rnn,cudnn_lstm", "--unroll", "dynamic", "--unroll", "fused",
         "--phase", "forward,train_step", "--rounds", "12", "--warmup", "1"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _has_gpu() -> bool:
@@ -38,6 +45,8 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
     rows = {row["id"]: row for row in doc["cases"]}
     assert len(rows) == 4
     assert doc["preset"] == "smoke"
+    assert (doc["status"], doc["planned"], doc["finished"]) == ("complete", 4, 4)
+    assert (out / RESULTS_JSON).stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert doc["command"].startswith("rnnbench run --preset smoke --impl basic_rnn")
     assert doc["env"]["tensorflow"]
     assert doc["calibration"]["matmul_gflops"] > 0
@@ -127,7 +136,7 @@ def test_existing_run_is_never_overwritten(tmp_path, capsys):
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--impl", "lstmx"], "unknown implementation 'lstmx'"),
     (["--phase", "inference"], "unknown phase 'inference'"),
-    (["-k", "no-such-case"], "no case of preset 'smoke' matches"),
+    (["-k", "no-such-case"], "no case of preset 'smoke' matches the filters: no case id"),
     (["--rounds", "0"], "--rounds must be at least 1"),
 ])
 def test_bad_input_is_one_line_exit_2(flags, message, tmp_path, capsys):

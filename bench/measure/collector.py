@@ -59,7 +59,8 @@ class Collector:
         if calib:
             calib["clock_resolution_s"] = self.resolution
         self.doc = empty_document(run_id=self.run_id, env=collect_env(self.threads),
-                                  command=self.command, preset=self.preset, calibration=calib)
+                                  command=self.command, preset=self.preset, calibration=calib,
+                                  planned=self.total)
         if calib:
             self._say(f"matmul peak {calib['matmul_gflops']:.1f} GFLOP/s on {calib['device']} "
                       f"(n={calib['matmul_n']}); {self.total} cases")
@@ -72,12 +73,18 @@ class Collector:
             self.stream.write(f"\r\x1b[K{self._prefix(self.done + 1)} {case_id}")
             self.stream.flush()
 
-    def pytest_sessionfinish(self, session) -> None:
-        """Record the load at the end (a busy machine explains unstable timings) and save."""
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        """Record the load at the end (a busy machine explains unstable timings), whether every
+        planned case finished (`status`), and save."""
+        import pytest
+
         from bench.measure.env import load_average
+        from bench.results import mark_finished
 
         if self.doc is not None:
             self.doc["env"]["loadavg_end"] = load_average()
+            ended = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+            mark_finished(self.doc, self.done, complete=ended)
             self.save()
 
     def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
@@ -92,8 +99,11 @@ class Collector:
         """Add a finished case and save a snapshot of the whole run."""
         if self.doc is None:  # a case ran outside a collected session (should not happen)
             return
+        from bench.results import mark_finished
+
         self.doc["cases"].append(row)
         self.done += 1
+        mark_finished(self.doc, self.done, complete=False)
         self._last = row
         self.save()
 

@@ -98,8 +98,8 @@ def build_step(case: Case, seed: int = 0) -> Step:
     device = tf_device_name(case.device)
     layer = build_layer(layer_config(case), device=case.device, seed=seed)
     with tf.device(device):
-        x = tf.Variable(tf.random.stateless_normal(
-            [case.shape.batch, case.shape.seq_len, case.shape.input_size], seed=[seed, 1]), name="inputs")
+        shape = [case.shape.batch, case.shape.seq_len, case.shape.input_size]
+        x = tf.Variable(tf.random.stateless_normal(shape, seed=[seed, 1]), name="inputs")
     body = BUILDERS[case.phase](tf, layer, x)
 
     def placed():

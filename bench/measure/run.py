@@ -19,7 +19,7 @@ from bench.errors import UserError
 from bench.measure.collector import Collector
 from bench.measure.finish import write_report
 from bench.measure.options import DEFAULT_PRESET, add_run_options, suite_options
-from bench.measure.selection import selected_cases, split_values
+from bench.measure.selection import nothing_runs, selected_cases, split_values
 
 __all__ = ["DEFAULT_PRESET", "add_arguments", "main", "pytest_arguments", "selected_cases",
            "split_values"]
@@ -59,17 +59,23 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the selected cases; 0 when all ran or were skipped, 1 if any errored, 130 on Ctrl-C."""
+    """Run the selected cases; 0 when all ran or were skipped, 1 if any errored, 130 on Ctrl-C.
+
+    A run in which no case can be measured (all would be skipped) is refused up front with
+    exit 2 and no folder; if it still happens (all rows skipped), exit 2 without a report.
+    """
     import pytest
 
+    from bench.impls.tfsetup import import_tensorflow
     from bench.measure.timing import ADVICE
     from bench.results import make_run_dir, new_run_id
 
     _check_numbers(args)
     chosen = selected_cases(args.preset, impl=args.impl, unroll=args.unroll, phase=args.phase,
                             device=args.device, keyword=args.match, xla=args.xla)
-    if not chosen:
-        raise UserError(f"no case of preset {args.preset!r} matches the filters")
+    if args.out is not None:
+        make_run_dir(args.out, "", dry_run=True)  # a taken --out fails before TensorFlow loads
+    import_tensorflow(verbose=args.verbose)
     if args.threads is not None:
         from bench.measure.env import apply_threads
 
@@ -78,6 +84,9 @@ def main(args: argparse.Namespace) -> int:
         from bench.impls.devices import require_device
 
         require_device("gpu")
+    reason = nothing_runs(chosen)
+    if reason:
+        raise UserError(f"nothing to measure: {reason}")
     filtered = any(getattr(args, n) for n in ("impl", "unroll", "phase", "device", "match"))
     run_id = new_run_id(args.preset + ("-filtered" if filtered else "") + ("-xla" if args.xla
                                                                            else ""))
@@ -90,17 +99,24 @@ def main(args: argparse.Namespace) -> int:
           file=sys.stderr)
     code = pytest.main(pytest_arguments(args), plugins=[collector])
     rows = collector.doc["cases"] if collector.doc else []
+    measured = any(r["status"] != "skipped" for r in rows)
     if rows:
         print(summary_table(rows, highlight=sys.stdout.isatty(), advice=ADVICE))
         busy = busy_machine_warning(collector.doc["env"])
         if busy:
             print(busy)
-    if collector.doc is not None:
+    if collector.doc is not None and measured:
         write_report(run_dir, "run")
     print(f"results: {run_dir}", file=sys.stderr)
+    return _exit_code(code, collector, rows, run_dir)
+
+
+def _exit_code(code, collector: Collector, rows: list[dict], run_dir: Path) -> int:
+    import pytest
+
     if code == pytest.ExitCode.INTERRUPTED:
-        print(f"rnnbench run: interrupted; {len(rows)} finished case(s) kept in {run_dir}",
-              file=sys.stderr)
+        print(f"rnnbench run: interrupted; {len(rows)} finished case(s) kept in {run_dir} "
+              "(marked partial)", file=sys.stderr)
         return 130
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         raise UserError(f"pytest could not run the suite (exit {int(code)}); rerun with -v")
@@ -111,6 +127,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"rnnbench run: {missing} case(s) ended without a result row (a harness failure, "
               "not a case error); rerun with -v to see pytest's report", file=sys.stderr)
         return 1
+    if rows and all(r["status"] == "skipped" for r in rows):
+        raise UserError(f"nothing was measured: all {len(rows)} cases were skipped "
+                        f"({rows[0]['reason']}); no report written")
     errors = sum(r["status"] == "error" for r in rows)
     if errors:
         print(f"rnnbench run: {errors} case(s) errored (see the table)", file=sys.stderr)

@@ -134,12 +134,16 @@ def _command(args, budget: Budget) -> str:
 def main(args) -> int:
     """Run `rnnbench tta`: every impl × unroll × seed, saved after each run; table to stdout."""
     from bench import results
-    from bench.impls.tfsetup import quiet_tensorflow
+    from bench.impls.tfsetup import import_tensorflow
     from bench.measure.env import apply_threads, collect_env
 
     budget = parse_budget(args.budget or DEFAULT_BUDGET[args.task])
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: must be at least 1")
+    if args.out is not None:
+        results.make_run_dir(args.out, "", dry_run=True)  # fail before TensorFlow loads
+    if args.device == "gpu":
+        import_tensorflow()  # before the GPU check below lists the devices
     pairs = _pairs(args.impl, args.unroll, args.device)
     runnable = [p for p in pairs if p[2] is None]
     if not runnable:
@@ -150,6 +154,7 @@ def main(args) -> int:
                        bidirectional=args.bidirectional, target=args.target, budget=budget,
                        optimizer=args.optimizer, lr=args.lr, batch=args.batch, clip=args.clip,
                        eval_every=args.eval_every).validate()
+    import_tensorflow()
     if args.device == "gpu":
         from bench.impls.devices import require_device
 
@@ -161,12 +166,12 @@ def main(args) -> int:
         raise UserError(f"--batch {args.batch}: larger than the {info['n_train']} training "
                         "images")
 
-    quiet_tensorflow()
     apply_threads(args.threads)
     run_id = results.new_run_id(f"tta-{args.task}")
     run_dir = results.make_run_dir(args.out, run_id)
+    planned = sum(1 if skip is not None else args.seeds for _, _, skip in pairs)
     doc = results.empty_document(run_id=run_id, env=collect_env(args.threads),
-                                 command=_command(args, budget))
+                                 command=_command(args, budget), planned=planned)
     say = (lambda _line: None) if args.quiet else (
         lambda line: print(line, file=sys.stderr, flush=True))
     say(f"rnnbench tta: {args.task} on {info['data_source']} ({info['n_train']} train / "
@@ -186,9 +191,12 @@ def main(args) -> int:
                     row = failed_row(settings, "error", one_line(exc), info)
                     say(f"{settings.id}: error: {row['reason']}")
             doc["tta"].append(row)
+            results.mark_finished(doc, len(doc["tta"]), complete=False)
             results.save_run(run_dir, doc)
             if skip is not None:
                 break  # one skipped row per impl is enough
+    results.mark_finished(doc, len(doc["tta"]), complete=True)
+    results.save_run(run_dir, doc)
     print(format_summary(summarize(doc["tta"]),
                          [r for r in doc["tta"] if r["status"] != "ok"]))
     write_report(run_dir, "tta")

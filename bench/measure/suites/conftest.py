@@ -28,10 +28,12 @@ def _selection(config):
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     """Validate the selection, set threads, and register a Collector unless `run` passed one."""
+    from bench.impls.tfsetup import import_tensorflow
     from bench.results import make_run_dir, new_run_id
 
     try:
         _selection(config)
+        import_tensorflow(verbose=(config.getoption("verbose", default=0) or 0) > 0)
         threads = config.getoption("threads")
         if threads is not None:
             from bench.measure.env import apply_threads
