@@ -53,21 +53,10 @@ class Case:
     impl: str
     unroll: str
     device: str
-    batch: int
-    seq_len: int
-    input_size: int
-    hidden_size: int
-    num_layers: int = 1
-    bidirectional: bool = False
+    shape: Shape
     dtype: str = "fp32"
     xla: bool = False
     phase: str = "forward"
-
-    @property
-    def shape(self) -> Shape:
-        """The problem size of this case."""
-        return Shape(self.batch, self.seq_len, self.input_size, self.hidden_size,
-                     self.num_layers, self.bidirectional)
 
     @property
     def id(self) -> str:
@@ -80,21 +69,18 @@ class Case:
         """The weight family (lstm, gru_reset_before, gru_reset_after, rnn) of the impl."""
         return get_spec(self.impl).family
 
-    @property
-    def directions(self) -> int:
-        """2 when bidirectional, else 1."""
-        return 2 if self.bidirectional else 1
-
     def forward_flops(self) -> float:
         """FLOPs of one forward pass from the matmul formula of DESIGN §4."""
         gates = _GATES[self.family]
+        s = self.shape
+        directions = 2 if s.bidirectional else 1
         total = 0.0
-        in_size = self.input_size
-        for _ in range(self.num_layers):
-            per_dir = 2.0 * self.batch * self.seq_len * (in_size + self.hidden_size) * (
-                gates * self.hidden_size)
-            total += per_dir * self.directions
-            in_size = self.hidden_size * self.directions
+        in_size = s.input_size
+        for _ in range(s.num_layers):
+            per_dir = 2.0 * s.batch * s.seq_len * (in_size + s.hidden_size) * (
+                gates * s.hidden_size)
+            total += per_dir * directions
+            in_size = s.hidden_size * directions
         return total
 
     def flops(self) -> float:
@@ -102,14 +88,16 @@ class Case:
         return self.forward_flops() * _PHASE_FACTOR[self.phase]
 
     def params(self) -> dict:
-        """The identity fields as a plain dict (what results store under `case`)."""
-        return asdict(self)
+        """The identity fields as one flat dict (what results store under `case`)."""
+        return {"impl": self.impl, "unroll": self.unroll, "device": self.device,
+                **asdict(self.shape), "dtype": self.dtype, "xla": self.xla, "phase": self.phase}
 
     @classmethod
     def from_params(cls, params: dict) -> Case:
-        """Rebuild a case from `params()` output, ignoring unknown keys."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
+        """Rebuild a case from the flat `params()` dict, ignoring unknown keys."""
+        shape = Shape(**{f.name: params[f.name] for f in fields(Shape) if f.name in params})
+        own = {f.name for f in fields(cls)} - {"shape"}
+        return cls(shape=shape, **{k: v for k, v in params.items() if k in own})
 
     def validate(self) -> Case:
         """Raise a UserError if any field names an unknown value; return self."""
@@ -150,8 +138,7 @@ def impl_unrolls(device: str | None = None) -> list[tuple[str, str]]:
 
 def _matrix(pairs: Iterable[tuple[str, str]], device: str, shapes: Sequence[Shape],
             phases: Sequence[str]) -> list[Case]:
-    return [Case(impl, unroll, device, s.batch, s.seq_len, s.input_size, s.hidden_size,
-                 s.num_layers, s.bidirectional, phase=phase)
+    return [Case(impl, unroll, device, s, phase=phase)
             for s in shapes for impl, unroll in pairs for phase in phases]
 
 
@@ -230,3 +217,52 @@ def select(cases: Sequence[Case], *, impl: Sequence[str] | None = None,
             continue
         out.append(case)
     return out
+
+
+def explain_empty(preset_name: str, *, impl: Sequence[str] | None = None,
+                  unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
+                  device: Sequence[str] | None = None, keyword: str | None = None) -> str:
+    """Why the filters leave no case of the preset: the first filter that empties it, and why.
+
+    Filters are applied one at a time (impl, device, unroll, phase, keyword); the reason names
+    the filter that removed the last case and what the cases left before it offered instead.
+    """
+    left = preset(preset_name)
+    steps = (("impl", impl), ("device", device), ("unroll", unroll), ("phase", phase))
+    for name, values in steps:
+        if not values:
+            continue
+        kept = select(left, **{name: values})
+        if not kept:
+            return _why_none(name, values, left, preset_name,
+                             {"impl": impl, "unroll": unroll, "phase": phase, "device": device})
+        left = kept
+    if keyword:
+        return f"no case id contains or matches -k {keyword!r}"
+    return "the filters keep no case"
+
+
+def _why_none(name: str, values: Sequence[str], left: Sequence[Case], preset_name: str,
+              filters: dict) -> str:
+    offered = list(dict.fromkeys(getattr(case, name) for case in left))
+    wanted = ", ".join(values)
+    if name == "unroll":
+        per_impl = {}
+        for case in left:
+            per_impl.setdefault(case.impl, get_spec(case.impl).unrolls)
+        return "; ".join(f"{impl} supports only unroll {', '.join(modes)}"
+                         for impl, modes in per_impl.items())
+    if name == "device" and filters["impl"]:
+        cannot = [n for n in filters["impl"] if not set(values) & set(get_spec(n).devices)]
+        if cannot:
+            return "; ".join(f"{n} runs only on {', '.join(get_spec(n).devices)}"
+                             for n in cannot)
+    others = [p for p in PRESETS if p != preset_name
+              and select(preset(p), **{name: values, "impl": filters["impl"]})]
+    hint = f"; use --preset {others[0]}" if others else ""
+    return (f"the {preset_name} preset has no {wanted} {_PLURAL[name]} "
+            f"(it has {', '.join(map(str, offered))}){hint}")
+
+
+_PLURAL = {"impl": "implementation cases", "device": "cases", "unroll": "cases",
+           "phase": "cases"}

@@ -9,6 +9,7 @@ Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -49,9 +50,14 @@ def new_run_id(label: str) -> str:
 
 
 def empty_document(*, run_id: str, env: dict, command: str, preset: str | None = None,
-                   calibration: dict | None = None) -> dict:
-    """A results document with no rows yet."""
-    return {
+                   calibration: dict | None = None, planned: int | None = None) -> dict:
+    """A results document with no rows yet.
+
+    A measuring command passes `planned` (rows it means to write): the document then says
+    `status: "partial"` with `planned` and `finished` counts until the command marks it
+    complete (`mark_finished`), so an interrupted or crashed run says so on disk.
+    """
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "run_id": run_id,
@@ -63,30 +69,112 @@ def empty_document(*, run_id: str, env: dict, command: str, preset: str | None =
         "cases": [],
         "tta": [],
     }
+    if planned is not None:
+        doc.update(status=RUN_PARTIAL, planned=planned, finished=0)
+    return doc
 
 
-def make_run_dir(out: str | os.PathLike | None, run_id: str, root: str | os.PathLike = "reports"
-                 ) -> Path:
-    """Create a new run folder (`out`, or `root/run_id`); refuse one that already has results."""
+# Run status: absent in documents written before it existed (read those as complete).
+RUN_COMPLETE, RUN_PARTIAL = "complete", "partial"
+
+
+def mark_finished(doc: dict, finished: int, *, complete: bool) -> None:
+    """Record how many planned rows were written, and whether the run ended normally with all."""
+    doc["finished"] = finished
+    done = complete and finished >= doc.get("planned", finished)
+    doc["status"] = RUN_COMPLETE if done else RUN_PARTIAL
+
+
+RUN_LOCK = ".rnnbench-run.lock"
+_OWNED_RUN_DIRS: set[Path] = set()
+
+
+def make_run_dir(out: str | os.PathLike | None, run_id: str, root: str | os.PathLike = "reports",
+                 *, dry_run: bool = False) -> Path:
+    """Take a new run folder (`out`, or `root/run_id`) for this process, atomically.
+
+    The folder is created with a plain mkdir (parents first) and claimed with an exclusive lock
+    file held until the process exits, so of two processes aimed at the same folder, however
+    close together, exactly one gets it. A folder that exists is accepted only when it is
+    empty or already taken by this process; anything else is a one-line UserError.
+    `dry_run` makes the same refusals without creating anything (a command checks its --out
+    before slow start-up work, then takes the folder for real).
+    """
     path = Path(out) if out is not None else Path(root) / run_id
     if (path / RESULTS_JSON).exists():
         raise UserError(f"{path} already holds a run ({RESULTS_JSON}); results are never "
                         "overwritten: choose another --out")
+    if path.resolve() in _OWNED_RUN_DIRS:
+        return path
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
-            pass
+        if dry_run:
+            if path.exists():
+                _refuse_existing(path)
+            elif not next(p for p in path.parents if p.exists()).is_dir():
+                raise NotADirectoryError(20, "a parent is not a folder")
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            _refuse_existing(path)
+        try:
+            fd = os.open(path / RUN_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise _taken(path) from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {run_id}\n")
     except OSError as exc:
         raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
+    _OWNED_RUN_DIRS.add(path.resolve())
+    atexit.register(_release, path / RUN_LOCK)
     return path
 
 
+def _refuse_existing(path: Path) -> None:
+    """UserError unless `path` is an empty folder that no other process has taken."""
+    if not path.is_dir():
+        raise UserError(f"{path} exists and is not a folder: choose another --out")
+    if (path / RUN_LOCK).exists():
+        raise _taken(path)
+    if any(path.iterdir()):
+        raise UserError(f"{path} is not empty; a run never writes into a folder of other "
+                        "files: choose a new or empty --out")
+
+
+def _taken(path: Path) -> UserError:
+    return UserError(f"{path} is being written by another rnnbench process ({RUN_LOCK}); "
+                     "choose another --out")
+
+
+def _release(lock: Path) -> None:
+    lock.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (else set and restore)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder and os.replace."""
+    """Write `data` to `path` through a temp file in the same folder and os.replace.
+
+    The file gets the mode a plain open() would give it (0o666 less the umask), not the
+    temp file's 0600.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

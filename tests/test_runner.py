@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pytest
 
+from bench.analysis.summary import busy_machine_warning
 from bench.cli import main
-from bench.measure import phases
+from bench.errors import one_line
+from bench.measure import collector, phases
 from bench.measure import run as runner
 from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
 # basic_rnn/dynamic runs everywhere; cudnn_lstm is GPU-only: 2 phases each = 4 cases.
 TINY = ["--impl", "basic_rnn,cudnn_lstm", "--unroll", "dynamic", "--unroll", "fused",
         "--phase", "forward,train_step", "--rounds", "12", "--warmup", "1"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _has_gpu() -> bool:
@@ -36,6 +45,8 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
     rows = {row["id"]: row for row in doc["cases"]}
     assert len(rows) == 4
     assert doc["preset"] == "smoke"
+    assert (doc["status"], doc["planned"], doc["finished"]) == ("complete", 4, 4)
+    assert (out / RESULTS_JSON).stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert doc["command"].startswith("rnnbench run --preset smoke --impl basic_rnn")
     assert doc["env"]["tensorflow"]
     assert doc["calibration"]["matmul_gflops"] > 0
@@ -125,7 +136,7 @@ def test_existing_run_is_never_overwritten(tmp_path, capsys):
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--impl", "lstmx"], "unknown implementation 'lstmx'"),
     (["--phase", "inference"], "unknown phase 'inference'"),
-    (["-k", "no-such-case"], "no case of preset 'smoke' matches"),
+    (["-k", "no-such-case"], "no case of preset 'smoke' matches the filters: no case id"),
     (["--rounds", "0"], "--rounds must be at least 1"),
 ])
 def test_bad_input_is_one_line_exit_2(flags, message, tmp_path, capsys):
@@ -159,9 +170,9 @@ def test_pytest_arguments_drive_the_step_time_suite():
 
 
 def test_busy_machine_warning():
-    assert runner.busy_machine_warning({"cpu_count": 2, "loadavg": [1.9, 1, 1]}) is None
-    assert runner.busy_machine_warning({"cpu_count": 2, "loadavg": None}) is None
-    busy = runner.busy_machine_warning({"cpu_count": 2, "loadavg": [1.0, 1, 1],
+    assert busy_machine_warning({"cpu_count": 2, "loadavg": [1.9, 1, 1]}) is None
+    assert busy_machine_warning({"cpu_count": 2, "loadavg": None}) is None
+    busy = busy_machine_warning({"cpu_count": 2, "loadavg": [1.0, 1, 1],
                                         "loadavg_end": [5.3, 3, 1]})
     assert "load up to 5.3 on 2 cores" in busy
 
@@ -169,9 +180,9 @@ def test_busy_machine_warning():
 def test_one_line_reason_from_tf_function_errors():
     wrapped = RuntimeError("in user code:\n\n    File \"x.py\", line 3, in fn  *\n"
                            "        raise RuntimeError(...)\n\n    RuntimeError: no kernel\n")
-    assert runner.one_line(wrapped) == "RuntimeError: no kernel"
-    assert runner.one_line(ValueError("x" * 500)).endswith("…")
-    assert len(runner.one_line(ValueError("x" * 500))) == 300
+    assert one_line(wrapped) == "RuntimeError: no kernel"
+    assert one_line(ValueError("x" * 500)).endswith("…")
+    assert len(one_line(ValueError("x" * 500))) == 300
 
 
 @pytest.mark.tf
@@ -180,7 +191,7 @@ def test_a_harness_failure_is_not_reported_as_success(tmp_path, monkeypatch, cap
     def broken_make_row(*args, **kwargs):
         raise RuntimeError("bug in the suite itself")
 
-    monkeypatch.setattr(runner, "make_row", broken_make_row)
+    monkeypatch.setattr(collector, "make_row", broken_make_row)
     out = tmp_path / "run"
     assert main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--phase", "forward",
                  "--rounds", "10", "--out", str(out)]) == 1

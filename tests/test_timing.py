@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from bench.cases import Case
+from bench.cases import Case, Shape
 from bench.measure import calibration, timing
 
 
@@ -146,7 +146,7 @@ def test_calibration_with_fake_clock_and_kernel():
 
 
 def test_roofline_uses_case_flops_and_device_peak():
-    case = Case("keras_lstm", "dynamic", "cpu", 16, 10, 8, 32, phase="backward")
+    case = Case("keras_lstm", "dynamic", "cpu", Shape(16, 10, 8, 32), phase="backward")
     calib = {"device": "cpu", "matmul_gflops": 10.0,
              "devices": {"cpu": {"matmul_gflops": 10.0}, "gpu": {"matmul_gflops": 1000.0}}}
     roof = calibration.roofline(case, 0.001, calib)

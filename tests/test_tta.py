@@ -14,14 +14,17 @@ import numpy as np
 import pytest
 
 from bench import cli, results
+from bench.analysis import tta_summary
 from bench.errors import UserError
 from bench.tta import command as tta
 from bench.tta import mnist as data
+from bench.tta import settings as tts
+from bench.tta import train
 
 # The tiny recipe of the training tests: a fused LSTM (fast to trace) with a high learning rate
 # learns well above chance (0.1) in 60 steps, about a second on 2 cores.
-TINY = tta.TTASettings(task="row", impl="lstm_block_fused", unroll="fused", hidden_size=32,
-                       lr=1e-2, target=1.0, budget=tta.Budget("steps", 60), eval_every=20)
+TINY = tts.TTASettings(task="row", impl="lstm_block_fused", unroll="fused", hidden_size=32,
+                       lr=1e-2, target=1.0, budget=tts.Budget("steps", 60), eval_every=20)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def row_data() -> data.TaskData:
 @pytest.fixture(scope="module")
 def tiny_run(row_data) -> dict:
     """One real training run that cannot reach its target (1.0) within its budget."""
-    return tta.run_tta(TINY, row_data, data_info=data.load_subset().describe())
+    return train.run_tta(TINY, row_data, data_info=data.load_subset().describe())
 
 
 # Budget syntax ----------------------------------------------------------------------------------
@@ -43,7 +46,7 @@ def tiny_run(row_data) -> dict:
     (" 30 S ", "seconds", 30.0),
 ])
 def test_parse_budget(text, kind, value):
-    budget = tta.parse_budget(text)
+    budget = tts.parse_budget(text)
     assert (budget.kind, budget.value) == (kind, value)
 
 
@@ -51,13 +54,13 @@ def test_parse_budget(text, kind, value):
                                   "10h", ""])
 def test_parse_budget_rejects(text):
     with pytest.raises(UserError, match="--budget"):
-        tta.parse_budget(text)
+        tts.parse_budget(text)
 
 
 def test_budget_settings_round_trip():
-    assert tta.parse_budget("90s").settings() == {"budget_s": 90.0}
-    assert tta.parse_budget("5ep").settings() == {"budget_epochs": 5.0}
-    assert str(tta.parse_budget("2m")) == "120s"
+    assert tts.parse_budget("90s").settings() == {"budget_s": 90.0}
+    assert tts.parse_budget("5ep").settings() == {"budget_epochs": 5.0}
+    assert str(tts.parse_budget("2m")) == "120s"
 
 
 # Settings ---------------------------------------------------------------------------------------
@@ -96,7 +99,7 @@ def test_settings_id_and_record():
 
 
 def test_pairs_all_skips_gpu_only_impls_on_cpu():
-    pairs = tta._pairs(["all"], [tta.AUTO], "cpu")
+    pairs = tta._pairs(["all"], [tts.AUTO], "cpu")
     by_impl = {impl: (unroll, skip) for impl, unroll, skip in pairs}
     assert by_impl["lstm_block_fused"] == ("fused", None)
     assert by_impl["basic_lstm"] == ("dynamic", None)
@@ -141,7 +144,7 @@ def test_tiny_run_learns_and_reports_a_budget_miss(tiny_run):
 
 def test_run_stops_at_first_evaluation_reaching_target(row_data, tiny_run):
     target = tiny_run["stats"]["curve"][1]["heldout_acc"] - 1e-9  # reached at the 2nd eval
-    row = tta.run_tta(dataclasses.replace(TINY, target=target), row_data)
+    row = train.run_tta(dataclasses.replace(TINY, target=target), row_data)
     stats = row["stats"]
     assert stats["reached"] is True
     assert row["reason"] is None
@@ -153,11 +156,11 @@ def test_run_stops_at_first_evaluation_reaching_target(row_data, tiny_run):
 
 
 def test_seed_is_reproducible_and_matters(row_data, tiny_run):
-    short = dataclasses.replace(TINY, budget=tta.Budget("steps", 20))
-    again = tta.run_tta(short, row_data)["stats"]["curve"][0]
+    short = dataclasses.replace(TINY, budget=tts.Budget("steps", 20))
+    again = train.run_tta(short, row_data)["stats"]["curve"][0]
     first = tiny_run["stats"]["curve"][0]
     assert again["train_loss"] == pytest.approx(first["train_loss"], rel=1e-4)
-    other = tta.run_tta(dataclasses.replace(short, seed=1), row_data)["stats"]["curve"][0]
+    other = train.run_tta(dataclasses.replace(short, seed=1), row_data)["stats"]["curve"][0]
     assert other["train_loss"] != pytest.approx(first["train_loss"], rel=1e-4)
 
 
@@ -167,33 +170,33 @@ def test_compile_step_is_undone_before_the_clock(row_data):
 
     from bench.impls.base import LayerConfig, build_layer
 
-    settings = dataclasses.replace(TINY, budget=tta.Budget("steps", 1), eval_every=1)
-    first_loss = tta.run_tta(settings, row_data)["stats"]["curve"][0]["train_loss"]
+    settings = dataclasses.replace(TINY, budget=tts.Budget("steps", 1), eval_every=1)
+    first_loss = train.run_tta(settings, row_data)["stats"]["curve"][0]["train_loss"]
     layer = build_layer(LayerConfig("lstm_block_fused", "fused", 28, 32), seed=TINY.seed)
     rng = np.random.default_rng([TINY.seed, 1])
     rng.permutation(4000)  # the batch order drawn for the compile step
     batch = rng.permutation(4000)[:TINY.batch]
-    logits = layer(tf.constant(row_data.x_train[batch]))[:, -1, :] @ tta._head_init(32, 0)
+    logits = layer(tf.constant(row_data.x_train[batch]))[:, -1, :] @ train._head_init(32, 0)
     expected = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=row_data.y_train[batch], logits=logits)).numpy()
     assert first_loss == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_huge_learning_rate_is_marked_diverged(row_data):
-    settings = dataclasses.replace(TINY, lr=1e4, budget=tta.Budget("steps", 40), eval_every=5)
-    row = tta.run_tta(settings, row_data)
+    settings = dataclasses.replace(TINY, lr=1e4, budget=tts.Budget("steps", 40), eval_every=5)
+    row = train.run_tta(settings, row_data)
     stats = row["stats"]
     assert stats["diverged"] is True
     assert stats["reached"] is False
     assert stats["steps"] == 5  # stopped at the first check
     assert row["reason"].startswith("diverged at step 5")
-    assert not (stats["curve"][-1]["train_loss"] <= tta.DIVERGED_LOSS)
+    assert not (stats["curve"][-1]["train_loss"] <= train.DIVERGED_LOSS)
 
 
 def test_time_budget_with_a_fake_clock(row_data):
     ticks = itertools.count()
-    settings = dataclasses.replace(TINY, budget=tta.Budget("seconds", 5.0), eval_every=1000)
-    row = tta.run_tta(settings, row_data, timer=lambda: float(next(ticks)))
+    settings = dataclasses.replace(TINY, budget=tts.Budget("seconds", 5.0), eval_every=1000)
+    row = train.run_tta(settings, row_data, timer=lambda: float(next(ticks)))
     stats = row["stats"]
     assert stats["reached"] is False
     assert 1 <= stats["steps"] <= 5  # each step reads the clock at least once: 1 s per step
@@ -207,19 +210,19 @@ def test_permuted_task_runs_and_records_its_permutation():
     small = dataclasses.replace(full, x_train=full.x_train[:64], y_train=full.y_train[:64],
                                 x_test=full.x_test[:32], y_test=full.y_test[:32])
     settings = dataclasses.replace(TINY, task="permuted", hidden_size=8, batch=32,
-                                   budget=tta.Budget("epochs", 1))
-    row = tta.run_tta(settings, small)
+                                   budget=tts.Budget("epochs", 1))
+    row = train.run_tta(settings, small)
     assert row["stats"]["steps"] == 2
     assert row["settings"]["seq_len"] == 784
     assert row["settings"]["permutation_seed"] == data.PERMUTATION_SEED
     assert row["settings"]["permutation_sha256"] == full.permutation_sha256
     with pytest.raises(ValueError, match="task"):
-        tta.run_tta(TINY, small)
+        train.run_tta(TINY, small)
 
 
 def test_rows_validate_and_round_trip_through_results(tmp_path, tiny_run):
     doc = results.empty_document(run_id="t", env={}, command="test")
-    skipped = tta.failed_row(dataclasses.replace(TINY, impl="cudnn_lstm"), "skipped",
+    skipped = train.failed_row(dataclasses.replace(TINY, impl="cudnn_lstm"), "skipped",
                              "cudnn_lstm needs a GPU")
     doc["tta"] += [tiny_run, skipped]
     results.save_run(tmp_path, doc)
@@ -241,16 +244,16 @@ def _fake_row(seed, ttt, best, group="row/x/dynamic/cpu/h8-l1/b128"):
 
 
 def test_summary_median_counts_misses_as_never():
-    two_of_three = tta.summarize([_fake_row(0, 10.0, 0.91), _fake_row(1, 30.0, 0.92),
+    two_of_three = tta_summary.summarize([_fake_row(0, 10.0, 0.91), _fake_row(1, 30.0, 0.92),
                                   _fake_row(2, None, 0.85)])[0]
     assert (two_of_three["seeds"], two_of_three["reached"]) == (3, 2)
     assert two_of_three["ttt_median_s"] == 30.0
     assert (two_of_three["ttt_min_s"], two_of_three["ttt_max_s"]) == (10.0, 30.0)
     assert two_of_three["best_acc_median"] == 0.91
-    one_of_three = tta.summarize([_fake_row(0, 10.0, 0.91), _fake_row(1, None, 0.8),
+    one_of_three = tta_summary.summarize([_fake_row(0, 10.0, 0.91), _fake_row(1, None, 0.8),
                                   _fake_row(2, None, 0.85)])[0]
     assert one_of_three["ttt_median_s"] is None
-    table = tta.format_summary([two_of_three, one_of_three])
+    table = tta_summary.format_summary([two_of_three, one_of_three])
     assert "| 2/3 | 30.0 [10.0–30.0] |" in table
     assert "| 1/3 | — [10.0–10.0] |" in table
 
@@ -277,6 +280,7 @@ def test_cli_end_to_end(run_cli, tmp_path):
     assert code == 0, err
     doc = results.load_run(out_dir)
     assert [r["settings"]["seed"] for r in doc["tta"]] == [0, 1]
+    assert (doc["status"], doc["planned"], doc["finished"]) == ("complete", 2, 2)
     assert all(len(r["stats"]["curve"]) == 2 for r in doc["tta"])
     assert "| row | lstm_block_fused/fused | 0.9 | 0/2 |" in out
     assert "held-out acc" in err  # progress lines
@@ -322,11 +326,11 @@ def test_cli_unknown_task_is_a_usage_error(run_cli):
 
 
 def test_importing_tta_loads_no_tensorflow():
-    code = ("import sys, bench.tta.command; bench.tta.command.parse_budget('5ep'); "
+    code = ("import sys, bench.tta.command; bench.tta.settings.parse_budget('5ep'); "
             "sys.exit('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_head_init_is_seeded():
-    np.testing.assert_array_equal(tta._head_init(8, 0), tta._head_init(8, 0))
-    assert not np.array_equal(tta._head_init(8, 0), tta._head_init(8, 1))
+    np.testing.assert_array_equal(train._head_init(8, 0), train._head_init(8, 0))
+    assert not np.array_equal(train._head_init(8, 0), train._head_init(8, 1))

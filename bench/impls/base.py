@@ -20,6 +20,12 @@ class LayerConfig:
     num_layers: int = 1
     bidirectional: bool = False
 
+    @classmethod
+    def from_shape(cls, impl: str, unroll: str, shape) -> LayerConfig:
+        """The layer of a problem size (a bench.cases.Shape: batch and length are the input's)."""
+        return cls(impl, unroll, shape.input_size, shape.hidden_size, shape.num_layers,
+                   shape.bidirectional)
+
     @property
     def directions(self) -> int:
         """2 when bidirectional, else 1."""

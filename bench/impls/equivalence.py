@@ -52,8 +52,7 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
     from bench.impls.base import build_layer
     from bench.impls.devices import tf_device_name
 
-    config = LayerConfig(impl, unroll, shape.input_size, shape.hidden_size, shape.num_layers,
-                         shape.bidirectional)
+    config = LayerConfig.from_shape(impl, unroll, shape)
     weights = random_weights(get_spec(impl).family, config, seed=seed, scale=weight_scale)
     rng = np.random.default_rng(seed + 1)
     x = rng.normal(size=(shape.batch, shape.seq_len, shape.input_size)).astype(np.float32)

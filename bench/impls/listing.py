@@ -55,6 +55,10 @@ def rows(ask_tf: bool = False) -> list[dict]:
 
 def main(args) -> int:
     """Print the implementation table (or JSON)."""
+    if args.tf:
+        from bench.impls.tfsetup import import_tensorflow
+
+        import_tensorflow()
     table = rows(ask_tf=args.tf)
     if args.json:
         print(json.dumps(table, indent=1))

@@ -49,9 +49,9 @@ def main(args) -> int:
     for name in impls:
         get_spec(name)  # unknown names fail before TensorFlow loads
     from bench.impls.devices import require_device, visible_gpus
-    from bench.impls.tfsetup import quiet_tensorflow
+    from bench.impls.tfsetup import import_tensorflow
 
-    quiet_tensorflow()
+    import_tensorflow()
     require_device(args.device)
     from bench.impls.keras_rnn import build_without_cudnn
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench import __version__
 from bench.errors import UserError
+from bench.impls.tfsetup import startup_log
 
 _REPO_HINT = Path(__file__).resolve().parent
 
@@ -134,6 +135,7 @@ def collect_env(threads: int | None = None) -> dict:
         "numpy": np.__version__,
         "cuda": build.get("cuda_version"),
         "cudnn": build.get("cudnn_version"),
+        "onednn": onednn_setting(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -144,4 +146,13 @@ def collect_env(threads: int | None = None) -> dict:
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
         "rnnbench": __version__,
+        "tf_startup_log": startup_log(),
     }
+
+
+def onednn_setting() -> str:
+    """oneDNN custom ops: `on`/`off` from TF_ENABLE_ONEDNN_OPTS, else TensorFlow's default."""
+    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if value is None:
+        return "default (on for x86 CPU builds)"
+    return "off" if value.strip() in ("0", "false", "False") else "on"

@@ -39,8 +39,7 @@ class Step:
 
 def layer_config(case: Case) -> LayerConfig:
     """The LayerConfig a case builds."""
-    return LayerConfig(case.impl, case.unroll, case.input_size, case.hidden_size,
-                       case.num_layers, case.bidirectional)
+    return LayerConfig.from_shape(case.impl, case.unroll, case.shape)
 
 
 def _loss_and_grads(tf, layer, x):
@@ -99,8 +98,8 @@ def build_step(case: Case, seed: int = 0) -> Step:
     device = tf_device_name(case.device)
     layer = build_layer(layer_config(case), device=case.device, seed=seed)
     with tf.device(device):
-        x = tf.Variable(tf.random.stateless_normal(
-            [case.batch, case.seq_len, case.input_size], seed=[seed, 1]), name="inputs")
+        shape = [case.shape.batch, case.shape.seq_len, case.shape.input_size]
+        x = tf.Variable(tf.random.stateless_normal(shape, seed=[seed, 1]), name="inputs")
     body = BUILDERS[case.phase](tf, layer, x)
 
     def placed():

@@ -8,63 +8,46 @@ from __future__ import annotations
 
 import pytest
 
+from bench.analysis.summary import busy_machine_warning, summary_table
 from bench.errors import UserError, one_line
 from bench.measure import calibration, phases, timing
-from bench.measure import run as runner
+from bench.measure.collector import Collector, find_collector, make_row
+from bench.measure.options import add_suite_options, selection_kwargs
+from bench.measure.selection import selected_cases
 
 
 def pytest_addoption(parser):
-    """The rnnbench case-selection and rounds options."""
-    group = parser.getgroup("rnnbench", "rnnbench step-time cases")
-    group.addoption("--preset", default=runner.DEFAULT_PRESET,
-                    help=f"case preset (default {runner.DEFAULT_PRESET})")
-    for name in ("impl", "unroll", "phase", "device"):
-        group.addoption(f"--{name}", action="append", metavar="NAME",
-                        help=f"keep only this {name} (repeatable, comma-separated)")
-    group.addoption("--match", metavar="TEXT", help="keep case ids containing TEXT or glob")
-    group.addoption("--xla", action="store_true", help="compile cases with XLA")
-    group.addoption("--threads", type=int, metavar="N", help="TensorFlow intra-op threads")
-    group.addoption("--rounds", type=int, metavar="N", help="fixed timed rounds per case")
-    group.addoption("--min-rounds", type=int, metavar="N", help="minimum timed rounds per case")
-    group.addoption("--max-time", type=float, metavar="SEC", help="time budget per case")
-    group.addoption("--warmup", type=int, metavar="N", help="discarded warm-up rounds")
-    group.addoption("--no-equivalence", action="store_true",
-                    help="skip the equivalence check against the NumPy reference that runs "
-                         "once per impl/unroll/device before its first timed case")
-    group.addoption("--rnnbench-out", metavar="DIR",
-                    help="write a results folder (results.json/csv, env.json) here")
-    group.addoption("--overhead-case", metavar="ID",
-                    help="case id for test_harness_overhead (default: keras_lstm row-MNIST "
-                         "forward)")
+    """The rnnbench case-selection and rounds options (the table in bench/measure/options.py)."""
+    add_suite_options(parser)
 
 
 def _selection(config):
-    opt = config.getoption
-    return runner.selected_cases(opt("preset"), impl=opt("impl"), unroll=opt("unroll"),
-                                 phase=opt("phase"), device=opt("device"),
-                                 keyword=opt("match"), xla=opt("xla"))
+    return selected_cases(config.getoption("preset"), **selection_kwargs(config.getoption))
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     """Validate the selection, set threads, and register a Collector unless `run` passed one."""
+    from bench.impls.tfsetup import import_tensorflow
     from bench.results import make_run_dir, new_run_id
 
     try:
         _selection(config)
+        import_tensorflow(verbose=(config.getoption("verbose", default=0) or 0) > 0)
         threads = config.getoption("threads")
         if threads is not None:
             from bench.measure.env import apply_threads
 
             apply_threads(threads)
-        if runner.find_collector(config) is None:
+        if find_collector(config) is None:
             preset = config.getoption("preset")
             run_id = new_run_id(preset)
             out = config.getoption("rnnbench_out")
             run_dir = make_run_dir(out, run_id) if out else None
-            config.pluginmanager.register(runner.Collector(
-                run_dir, run_id=run_id, command="pytest " + " ".join(config.invocation_params.args),
-                preset=preset, threads=threads, progress=False), "rnnbench-collector")
+            command = "pytest " + " ".join(config.invocation_params.args)
+            config.pluginmanager.register(Collector(
+                run_dir, run_id=run_id, command=command, preset=preset, threads=threads,
+                progress=False), "rnnbench-collector")
     except UserError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_OVERHEAD] = []
@@ -92,16 +75,18 @@ def timed_rounds(step, benchmark, policy: timing.RoundsPolicy) -> tuple[float, l
     compile_s, _ = timing.time_call(step.call)
     estimate, _ = timing.time_call(step.call)
     rounds = policy.plan(estimate)
-    benchmark.pedantic(step.call, rounds=rounds, warmup_rounds=max(policy.warmup - 1, 0),
-                       iterations=1)
-    samples = list(benchmark.stats.stats.data) if benchmark.stats is not None else []
-    return compile_s, samples
+    warmup = max(policy.warmup - 1, 0)
+    timed = timing.Recorder(step.call)
+    benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    if getattr(benchmark, "disabled", False):
+        return compile_s, []
+    return compile_s, timed.samples[warmup:warmup + rounds]
 
 
 @pytest.fixture
-def rnnbench_collector(request) -> runner.Collector:
+def rnnbench_collector(request) -> Collector:
     """The session's Collector (the one `rnnbench run` passed, or the conftest's own)."""
-    return runner.find_collector(request.config)
+    return find_collector(request.config)
 
 
 @pytest.fixture
@@ -116,7 +101,7 @@ def measure_case(request, rnnbench_collector):
     def run(case, benchmark):
         reason = skip_reason(get_spec(case.impl), case.device)
         if reason is not None:
-            collector.record(runner.make_row(case, "skipped", reason=reason,
+            collector.record(make_row(case, "skipped", reason=reason,
                                              stats={"flops": case.flops()}))
             pytest.skip(reason)
         version = phases.code_version(case)
@@ -128,7 +113,7 @@ def measure_case(request, rnnbench_collector):
             step = phases.build_step(case)
             compile_s, samples = timed_rounds(step, benchmark, policy)
         except Exception as exc:
-            collector.record(runner.make_row(
+            collector.record(make_row(
                 case, "error", reason=one_line(exc), code_version=version,
                 stats={"compile_s": compile_s, "flops": case.flops()}))
             raise
@@ -140,7 +125,7 @@ def measure_case(request, rnnbench_collector):
                      warnings=timing.stability_warnings(samples, resolution=collector.resolution,
                                                         min_rounds=policy.min_rounds))
         benchmark.extra_info.update({k: stats[k] for k in ("compile_s", "gflops", "pct_peak")})
-        collector.record(runner.make_row(case, "ok", stats=stats, code_version=version))
+        collector.record(make_row(case, "ok", stats=stats, code_version=version))
 
     return run
 
@@ -184,11 +169,11 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.section("rnnbench harness overhead")
         for line in lines:
             terminalreporter.write_line(line)
-    collector = runner.find_collector(config)
+    collector = find_collector(config)
     rows = collector.doc["cases"] if collector is not None and collector.doc else []
     if rows and not collector.progress:
         terminalreporter.section("rnnbench step time")
-        terminalreporter.write_line(runner.summary_table(rows))
-        busy = runner.busy_machine_warning(collector.doc["env"])
+        terminalreporter.write_line(summary_table(rows, advice=timing.ADVICE))
+        busy = busy_machine_warning(collector.doc["env"])
         if busy:
             terminalreporter.write_line(busy)

@@ -1,0 +1,51 @@
+"""Unit formatting for tables and reports: numbers, milliseconds, readable times (no TensorFlow)."""
+
+from __future__ import annotations
+
+import math
+
+
+def fmt_num(value, digits: int = 3) -> str:
+    """A number with about `digits` significant figures; '–' for missing or NaN."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if value == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - mag)
+    if mag >= 6 or mag < -4:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:,.{decimals}f}" if mag >= 4 else f"{value:.{decimals}f}"
+
+
+def fmt_ms(seconds) -> str:
+    """Seconds shown as milliseconds with 3 significant figures."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    return fmt_num(seconds * 1e3)
+
+
+def fmt_pm(median_s, iqr_s) -> str:
+    """`median ± IQR` in milliseconds, the IQR to the median's decimals."""
+    text = fmt_ms(median_s)
+    if iqr_s is None or not math.isfinite(iqr_s) or text == "–":
+        return text
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{text} ± {iqr_s * 1e3:.{decimals}f}"
+
+
+def fmt_time(seconds: float | None) -> str:
+    """Seconds in a readable unit (ns, µs, ms, s); '-' when missing."""
+    if seconds is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_fixed(value: float | None, spec: str, missing: str = "–") -> str:
+    """`value` with a format spec such as '.2f'; `missing` when None."""
+    return missing if value is None else format(value, spec)

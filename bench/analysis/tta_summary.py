@@ -1,0 +1,77 @@
+"""Seeds summary of time-to-accuracy rows: median and spread over seeds, and its Markdown table."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from bench.analysis.fmt import fmt_fixed
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(rows: Sequence[dict]) -> list[dict]:
+    """Per impl/unroll/task group: seeds, reached count, median and min–max over seeds.
+
+    A seed that missed the target counts as never reaching it (infinite time), so the median
+    time-to-target is None (not reached) once half or more of the seeds missed.
+    """
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get("status") == "ok":
+            key = row["id"].rsplit("/seed", 1)[0]
+            groups.setdefault(key, []).append(row)
+    out = []
+    for key, members in groups.items():
+        stats = [m.get("stats") or {} for m in members]
+        ttt = sorted(s["time_to_target_s"] if s.get("reached") and s.get("time_to_target_s")
+                     is not None else math.inf for s in stats)
+        med = statistics.median(ttt)
+        reached = [t for t in ttt if math.isfinite(t)]
+        accs = [s["best_acc"] for s in stats if s.get("best_acc") is not None]
+        settings = members[0].get("settings") or {}
+        out.append({
+            "group": key, "task": settings.get("task"), "impl": settings.get("impl"),
+            "unroll": settings.get("unroll"), "target": settings.get("target"),
+            "seeds": len(members), "reached": len(reached),
+            "diverged": sum(bool(s.get("diverged")) for s in stats),
+            "ttt_median_s": med if math.isfinite(med) else None,
+            "ttt_min_s": min(reached) if reached else None,
+            "ttt_max_s": max(reached) if reached else None,
+            "epochs_median": _median([s["epochs"] for s in stats if s.get("epochs")]),
+            "best_acc_median": _median(accs), "best_acc_min": min(accs, default=None),
+            "best_acc_max": max(accs, default=None),
+            "s_per_epoch_median": _median([s["train_s"] / s["epochs"] for s in stats
+                                           if s.get("epochs") and s.get("train_s")]),
+        })
+    return out
+
+
+def format_summary(summary: Sequence[dict], skipped: Sequence[dict] = ()) -> str:
+    """The seeds summary as a Markdown table (plus skipped/error rows with their reasons)."""
+
+    def num(value, spec=".1f"):
+        return fmt_fixed(value, spec, missing="—")
+
+    lines = ["| task | impl/unroll | target | reached | time to target s (median [min–max]) "
+             "| epochs (median) | best acc (median [min–max]) | s/epoch |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in summary:
+        spread = (f" [{num(s['ttt_min_s'])}–{num(s['ttt_max_s'])}]"
+                  if s["ttt_min_s"] is not None else "")
+        div = f", {s['diverged']} diverged" if s["diverged"] else ""
+        lines.append(
+            f"| {s['task']} | {s['impl']}/{s['unroll']} | {s['target']:g} | "
+            f"{s['reached']}/{s['seeds']}{div} | {num(s['ttt_median_s'])}{spread} | "
+            f"{num(s['epochs_median'])} | {num(s['best_acc_median'], '.3f')} "
+            f"[{num(s['best_acc_min'], '.3f')}–{num(s['best_acc_max'], '.3f')}] | "
+            f"{num(s['s_per_epoch_median'], '.2f')} |")
+    for row in skipped:
+        settings = row.get("settings", {})
+        lines.append(f"| {settings.get('task')} | {settings.get('impl')}/"
+                     f"{settings.get('unroll')} | — | {row['status']}: {row.get('reason')} "
+                     "| | | | |")
+    return "\n".join(lines)

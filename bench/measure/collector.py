@@ -1,0 +1,132 @@
+"""The Collector pytest plugin: environment and calibration once, a row per case, saves."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.analysis.summary import status_cell
+from bench.cases import Case
+
+
+def make_row(case: Case, status: str, *, reason: str | None = None,
+             stats: dict | None = None, code_version: str | None = None) -> dict:
+    """A results row (bench.results schema v1)."""
+    return {"id": case.id, "case": case.params(), "status": status, "reason": reason,
+            "stats": {"samples_s": [], "warnings": [], **(stats or {})},
+            "code_version": code_version}
+
+
+class Collector:
+    """pytest plugin: environment and calibration once, rows as cases finish, progress, saves."""
+
+    def __init__(self, run_dir: str | os.PathLike | None, *, run_id: str, command: str,
+                 preset: str | None, threads: int | None = None, progress: bool = True,
+                 stream=None):
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_id, self.command, self.preset, self.threads = run_id, command, preset, threads
+        self.progress = progress
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.doc: dict | None = None
+        self.total = 0
+        self.done = 0
+        self.resolution = 1e-9
+        self._last: dict | None = None
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    # hooks
+    def pytest_collection_finish(self, session) -> None:
+        """Count the step-time cases, fingerprint the environment and calibrate the devices."""
+        from bench.impls.devices import skip_reason
+        from bench.measure import calibration, timing
+        from bench.measure.env import collect_env
+        from bench.registry import get_spec
+        from bench.results import empty_document
+
+        cases = [item.callspec.params["case"] for item in session.items
+                 if hasattr(item, "callspec") and "case" in item.callspec.params]
+        self.total = len(cases)
+        if not cases:  # e.g. only the harness-overhead benchmark was collected
+            return
+        runnable = [c.device for c in cases if skip_reason(get_spec(c.impl), c.device) is None]
+        devices = ", ".join(dict.fromkeys(runnable)) or "none"
+        self._say(f"environment and matmul calibration ({devices}) ...")
+        self.resolution = timing.clock_resolution()
+        calib = calibration.calibrate_devices(runnable)
+        if calib:
+            calib["clock_resolution_s"] = self.resolution
+        self.doc = empty_document(run_id=self.run_id, env=collect_env(self.threads),
+                                  command=self.command, preset=self.preset, calibration=calib,
+                                  planned=self.total)
+        if calib:
+            self._say(f"matmul peak {calib['matmul_gflops']:.1f} GFLOP/s on {calib['device']} "
+                      f"(n={calib['matmul_n']}); {self.total} cases")
+        self.save()
+
+    def pytest_runtest_logstart(self, nodeid: str, location) -> None:
+        """Show which case is starting (on a terminal, overwritten when it finishes)."""
+        if self.progress and self._tty and "[" in nodeid:
+            case_id = nodeid.rsplit("[", 1)[1].rstrip("]")
+            self.stream.write(f"\r\x1b[K{self._prefix(self.done + 1)} {case_id}")
+            self.stream.flush()
+
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        """Record the load at the end (a busy machine explains unstable timings), whether every
+        planned case finished (`status`), and save."""
+        import pytest
+
+        from bench.measure.env import load_average
+        from bench.results import mark_finished
+
+        if self.doc is not None:
+            self.doc["env"]["loadavg_end"] = load_average()
+            ended = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+            mark_finished(self.doc, self.done, complete=ended)
+            self.save()
+
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        """Print the finished case's line (outside pytest's output capture)."""
+        row, self._last = self._last, None
+        if row is not None and self.progress:
+            prefix = "\r\x1b[K" if self._tty else ""
+            self._say(f"{prefix}{self._prefix(self.done)} {status_cell(row):<24} {row['id']}")
+
+    # rows
+    def record(self, row: dict) -> None:
+        """Add a finished case and save a snapshot of the whole run."""
+        if self.doc is None:  # a case ran outside a collected session (should not happen)
+            return
+        from bench.results import mark_finished
+
+        self.doc["cases"].append(row)
+        self.done += 1
+        mark_finished(self.doc, self.done, complete=False)
+        self._last = row
+        self.save()
+
+    def save(self) -> None:
+        """Write the current snapshot (atomic) when this run has a folder."""
+        if self.run_dir is not None and self.doc is not None:
+            from bench.results import save_run
+
+            save_run(self.run_dir, self.doc)
+
+    # output
+    def _prefix(self, n: int) -> str:
+        width = len(str(self.total))
+        return f"[{n:>{width}}/{self.total} {time.perf_counter() - self.started:6.1f}s]"
+
+    def _say(self, text: str) -> None:
+        if self.progress:
+            print(text, file=self.stream, flush=True)
+
+
+def find_collector(config) -> Collector | None:
+    """The Collector registered with this pytest session, if any."""
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, Collector):
+            return plugin
+    return None

@@ -1,0 +1,116 @@
+"""The `run` options, declared once: they feed argparse (`rnnbench run`) and pytest (the suite).
+
+Each option has its `rnnbench run` flag and the suite's flag (they differ only for `-k`, which
+pytest owns: the suite calls it `--match`). `suite_options` turns parsed `run` flags into the
+suite's command line by walking the same table; the option names (`dest`) are the same on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from bench import cases as cases_mod
+from bench.measure.selection import split_values
+
+DEFAULT_PRESET = "smoke"
+_PRESETS = ", ".join(f"{k} ({v})" for k, v in cases_mod.PRESET_HELP.items())
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of both the `run` command and the step-time suite."""
+
+    dest: str
+    run_flags: tuple[str, ...]
+    suite_flag: str
+    help: str
+    kwargs: dict = field(default_factory=dict)
+    listed: bool = False  # repeatable and comma-separated (action="append")
+
+    def argparse_kwargs(self) -> dict:
+        """Keyword arguments for argparse's / pytest's add_argument."""
+        extra = {"action": "append", "metavar": "NAME"} if self.listed else {}
+        return {"dest": self.dest, "help": self.help, **extra, **self.kwargs}
+
+
+def _filter(name: str, what: str) -> Option:
+    return Option(name, (f"--{name}",), f"--{name}",
+                  f"keep only this {what} (repeatable, or comma-separated)", listed=True)
+
+
+# In the order `suite_options` writes them (and `results.json` records the command).
+OPTIONS = (
+    Option("preset", ("--preset",), "--preset",
+           f"named case list (default: {DEFAULT_PRESET}); one of: {_PRESETS}",
+           {"default": DEFAULT_PRESET}),
+    _filter("impl", "implementation"),
+    _filter("unroll", "unroll mode"),
+    _filter("phase", "phase"),
+    _filter("device", "device"),
+    Option("match", ("-k",), "--match",
+           "keep cases whose id contains TEXT or matches it as a glob", {"metavar": "TEXT"}),
+    Option("xla", ("--xla",), "--xla",
+           "compile every case with XLA (tf.function(jit_compile=True))",
+           {"action": "store_true"}),
+    Option("no_equivalence", ("--no-equivalence",), "--no-equivalence",
+           "skip the check against the NumPy reference that runs before each impl/unroll is "
+           "timed (a few seconds per preset)", {"action": "store_true"}),
+    Option("threads", ("--threads",), "--threads",
+           "TensorFlow intra-op threads (default: TF's choice); recorded in env",
+           {"type": int, "metavar": "N"}),
+    Option("rounds", ("--rounds",), "--rounds",
+           "fixed timed rounds per case (default: the preset's time budget)",
+           {"type": int, "metavar": "N"}),
+    Option("min_rounds", ("--min-rounds",), "--min-rounds",
+           "at least N timed rounds per case (smoke default: 10)",
+           {"type": int, "metavar": "N"}),
+    Option("max_time", ("--max-time",), "--max-time",
+           "time budget per case for the timed rounds (smoke: 0.25 s)",
+           {"type": float, "metavar": "SEC"}),
+    Option("warmup", ("--warmup",), "--warmup",
+           "discarded warm-up rounds after the first call (default: 2)",
+           {"type": int, "metavar": "N"}),
+)
+# Options of the suite only (plain `pytest bench/measure/suites`).
+SUITE_ONLY = (
+    Option("rnnbench_out", (), "--rnnbench-out",
+           "write a results folder (results.json/csv, env.json) here", {"metavar": "DIR"}),
+    Option("overhead_case", (), "--overhead-case",
+           "case id for test_harness_overhead (default: keras_lstm row-MNIST forward)",
+           {"metavar": "ID"}),
+)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Register the shared options on the `run` subcommand's parser."""
+    for opt in OPTIONS:
+        parser.add_argument(*opt.run_flags, **opt.argparse_kwargs())
+
+
+def add_suite_options(parser) -> None:
+    """Register the shared and suite-only options on pytest's parser (pytest_addoption)."""
+    group = parser.getgroup("rnnbench", "rnnbench step-time cases")
+    for opt in (*OPTIONS, *SUITE_ONLY):
+        group.addoption(opt.suite_flag, **opt.argparse_kwargs())
+
+
+def suite_options(args: argparse.Namespace) -> list[str]:
+    """The suite's command-line options equivalent to the parsed `run` flags."""
+    out: list[str] = []
+    for opt in OPTIONS:
+        value = getattr(args, opt.dest, None)
+        if opt.listed:
+            for item in split_values(value) or ():
+                out += [opt.suite_flag, item]
+        elif opt.kwargs.get("action") == "store_true":
+            out += [opt.suite_flag] if value else []
+        elif value is not None:
+            out += [opt.suite_flag, str(value)]
+    return out
+
+
+def selection_kwargs(get) -> dict:
+    """Keyword arguments of `selected_cases` from an option getter (args or pytest config)."""
+    return {"impl": get("impl"), "unroll": get("unroll"), "phase": get("phase"),
+            "device": get("device"), "keyword": get("match"), "xla": get("xla")}

@@ -1,0 +1,264 @@
+"""What the measuring commands (run, tta, verify) promise on bad input, one row per input.
+
+Every row: exit 2, one line on stderr that names the problem, and nothing written or changed
+in the working folder (a snapshot of it, names, bytes and modes, is compared). Most rows fail
+before TensorFlow is imported; the rows marked `tf` need it to know what the machine has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import cli, results
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _gpu_visible() -> bool:
+    from bench.impls.devices import visible_gpus
+
+    return bool(visible_gpus())
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file and folder under `folder`: its bytes (None for folders) and mode."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        data = path.read_bytes() if path.is_file() else None
+        out[str(path.relative_to(folder))] = (data, path.stat().st_mode)
+    return out
+
+
+# Set-ups: each prepares tmp_path (the working folder) and returns nothing.
+def _nothing(tmp: Path) -> None:
+    pass
+
+
+def _user_files(tmp: Path) -> None:
+    (tmp / "out").mkdir()
+    (tmp / "out" / "report.md").write_text("my own notes\n")
+    (tmp / "out" / "results.csv").write_text("a,b\n1,2\n")
+
+
+def _finished_run(tmp: Path) -> None:
+    (tmp / "out").mkdir()
+    (tmp / "out" / results.RESULTS_JSON).write_text('{"precious": true}')
+
+
+def _taken_by_another_process(tmp: Path) -> None:
+    (tmp / "out").mkdir()
+    (tmp / "out" / results.RUN_LOCK).write_text("999999 20260101T000000Z-smoke\n")
+
+
+def _a_file_in_the_way(tmp: Path) -> None:
+    (tmp / "blocker").write_text("a file, not a folder\n")
+
+
+def _corrupt_mnist(tmp: Path) -> None:
+    (tmp / "corrupt.npz").write_bytes(b"\x00" * 100)
+
+
+# (id, argv, set-up, message regex, marks). OUT is tmp_path/out; TMP is tmp_path.
+ROWS = [
+    # issue 9: inputs that used to lose data or mislead
+    ("run: --out at a folder holding the user's own files", ["run", "--out", "OUT"],
+     _user_files, r"out is not empty; a run never writes into a folder of other files", ()),
+    ("run: --out at a folder another process is writing", ["run", "--out", "OUT"],
+     _taken_by_another_process, r"out is being written by another rnnbench process", ()),
+    ("run: --out at a finished run", ["run", "--out", "OUT"], _finished_run,
+     r"out already holds a run \(results.json\); results are never overwritten", ()),
+    ("run: --preset gpu without a GPU", ["run", "--preset", "gpu", "--out", "OUT"], _nothing,
+     r"nothing to measure: all 153 cases need a GPU; TensorFlow sees none", ("tf", "cpu-only")),
+    ("run: --impl cudnn_lstm without a GPU", ["run", "--impl", "cudnn_lstm", "--out", "OUT"],
+     _nothing, r"nothing to measure: all 3 cases need a GPU: cudnn_lstm has no CPU kernel",
+     ("tf",)),
+    ("run: static unroll on a fused implementation",
+     ["run", "--impl", "lstm_block_fused", "--unroll", "static", "--out", "OUT"], _nothing,
+     r"lstm_block_fused supports only unroll fused$", ()),
+    ("run: --device gpu with the smoke preset", ["run", "--device", "gpu", "--out", "OUT"],
+     _nothing, r"the smoke preset has no gpu cases .*; use --preset gpu$", ()),
+    ("run: a phase the scaling preset lacks",
+     ["run", "--preset", "scaling", "--phase", "forward", "--out", "OUT"], _nothing,
+     r"the scaling preset has no forward cases \(it has backward\)", ()),
+    ("run: -k matching no case id", ["run", "-k", "no-such-case", "--out", "OUT"], _nothing,
+     r"no case id contains or matches -k 'no-such-case'", ()),
+    # bad input the commands already handled
+    ("run: unknown implementation", ["run", "--impl", "lstmx", "--out", "OUT"], _nothing,
+     r"unknown implementation 'lstmx'", ()),
+    ("run: unknown preset", ["run", "--preset", "huge", "--out", "OUT"], _nothing,
+     r"unknown preset 'huge'; valid: smoke", ()),
+    ("run: unknown phase", ["run", "--phase", "inference", "--out", "OUT"], _nothing,
+     r"unknown phase 'inference'", ()),
+    ("run: --threads 0", ["run", "--threads", "0", "--out", "OUT"], _nothing,
+     r"--threads must be at least 1, got 0", ()),
+    ("run: --rounds 0", ["run", "--rounds", "0", "--out", "OUT"], _nothing,
+     r"--rounds must be at least 1, got 0", ()),
+    ("run: --max-time -1", ["run", "--max-time", "-1", "--out", "OUT"], _nothing,
+     r"--max-time must be positive", ()),
+    ("run: --out under a file (unwritable)", ["run", "--impl", "basic_rnn", "--out",
+                                              "TMP/blocker/run"], _a_file_in_the_way,
+     r"cannot write to .*blocker/run", ()),
+    ("tta: --out at a folder holding the user's own files",
+     ["tta", "--impl", "basic_rnn", "--out", "OUT"], _user_files, r"out is not empty", ()),
+    ("tta: static unroll on a fused implementation",
+     ["tta", "--impl", "lstm_block_fused", "--unroll", "static", "--out", "OUT"], _nothing,
+     r"lstm_block_fused supports unroll fused; none of static given", ()),
+    ("tta: unknown implementation", ["tta", "--impl", "nope", "--out", "OUT"], _nothing,
+     r"unknown implementation 'nope'", ()),
+    ("tta: budget without a unit", ["tta", "--budget", "90", "--out", "OUT"], _nothing,
+     r"--budget '90': expected a number with a unit", ()),
+    ("tta: --seeds 0", ["tta", "--seeds", "0", "--out", "OUT"], _nothing,
+     r"--seeds 0: must be at least 1", ()),
+    ("tta: missing MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/missing.npz",
+                                 "--out", "OUT"], _nothing, r"missing.npz: no such file", ()),
+    ("tta: corrupt MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/corrupt.npz",
+                                 "--out", "OUT"], _corrupt_mnist,
+     r"corrupt.npz: not a readable \.npz", ()),
+    ("tta: cudnn_lstm without a GPU", ["tta", "--impl", "cudnn_lstm", "--out", "OUT"],
+     _nothing, r"cudnn_lstm needs a GPU", ()),
+    ("verify: unknown implementation", ["verify", "--impl", "lstmx"], _nothing,
+     r"unknown implementation 'lstmx'", ()),
+]
+
+
+def _param(row):
+    ident, argv, setup, message, marks = row
+    pytest_marks = [pytest.mark.tf] if "tf" in marks else []
+    return pytest.param(argv, setup, message, "cpu-only" in marks, id=ident, marks=pytest_marks)
+
+
+@pytest.mark.parametrize(("argv", "setup", "message", "cpu_only"), [_param(r) for r in ROWS])
+def test_bad_input(argv, setup, message, cpu_only, tmp_path, monkeypatch, capsys):
+    if cpu_only and _gpu_visible():
+        pytest.skip("this machine has a GPU")
+    setup(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a default reports/ folder would land here
+    argv = [a.replace("OUT", str(tmp_path / "out")).replace("TMP", str(tmp_path))
+            for a in argv]
+    before = snapshot(tmp_path)
+    code = cli.main(argv)
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"rnnbench {argv[0]}: error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert snapshot(tmp_path) == before
+
+
+# Two processes aimed at the same folder: exactly one gets it, however close they start.
+_RACER = r"""
+import os, sys, time
+from bench.errors import UserError
+from bench.results import make_run_dir
+go = sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.0005)
+try:
+    make_run_dir(sys.argv[1], "race")
+except UserError as exc:
+    print(exc)
+    sys.exit(2)
+print("took it", flush=True)
+time.sleep(1.0)  # hold the folder while the others try
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new folder", "existing empty folder"])
+def test_racing_processes_get_one_folder(tmp_path, existing):
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    for attempt in range(3):
+        target = tmp_path / f"run{attempt}"
+        if existing:
+            target.mkdir()
+        go = tmp_path / f"go{attempt}"
+        procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(target), str(go)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env) for _ in range(4)]
+        time.sleep(0.5)  # all four waiting at the barrier
+        go.touch()
+        outcomes = [(p.wait(timeout=60), p.communicate()) for p in procs]
+        winners = [o for o in outcomes if o[0] == 0]
+        losers = [o for o in outcomes if o[0] != 0]
+        assert len(winners) == 1, outcomes
+        for code, (stdout, _) in losers:
+            assert code == 2
+            assert len(stdout.strip().splitlines()) == 1
+            assert "another rnnbench process" in stdout or "is not empty" in stdout
+        assert not (target / results.RUN_LOCK).exists()  # released when the winner exited
+
+
+def test_a_folder_of_this_process_is_accepted_again(tmp_path):
+    first = results.make_run_dir(tmp_path / "mine", "a")
+    assert results.make_run_dir(tmp_path / "mine", "a") == first
+
+
+def test_output_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        results.atomic_write_text(tmp_path / "x.txt", "hello\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o640
+    results.atomic_write_text(tmp_path / "y.txt", "hello\n")
+    assert (tmp_path / "y.txt").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+# Interrupted runs: the folder keeps the finished rows and says the run is partial.
+@pytest.mark.tf
+@pytest.mark.slow
+def test_interrupted_run_is_marked_partial(tmp_path, monkeypatch, capsys):
+    from bench.measure import phases
+
+    def interrupted(tf, layer, x):
+        def fn():
+            raise KeyboardInterrupt
+        return fn
+
+    monkeypatch.setitem(phases.BUILDERS, "train_step", interrupted)
+    out = tmp_path / "run"
+    assert cli.main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--rounds", "10",
+                     "--out", str(out)]) == 130
+    doc = json.loads((out / results.RESULTS_JSON).read_text())
+    assert (doc["status"], doc["planned"], doc["finished"]) == ("partial", 3, 2)
+    assert "marked partial" in capsys.readouterr().err
+
+
+@pytest.mark.tf
+def test_interrupted_tta_is_marked_partial(tmp_path, monkeypatch):
+    from bench.tta import command
+
+    calls = []
+
+    def fake_run(settings, data, **kwargs):
+        calls.append(settings.seed)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return command.failed_row(settings, "ok", None)
+
+    monkeypatch.setattr(command, "run_tta", fake_run)
+    out = tmp_path / "run"
+    assert cli.main(["tta", "--impl", "basic_rnn", "--seeds", "3", "--out", str(out)]) == 130
+    doc = json.loads((out / results.RESULTS_JSON).read_text())
+    assert (doc["status"], doc["planned"], doc["finished"]) == ("partial", 3, 1)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["list", "--tf"], ["verify", "--impl", "basic_rnn"]],
+                         ids=["list --tf", "verify --impl basic_rnn"])
+def test_no_cuda_start_up_lines_on_the_terminal(argv):
+    proc = subprocess.run([sys.executable, "-m", "bench", *argv], capture_output=True,
+                          text=True, timeout=300, check=False,
+                          env={**os.environ, "PYTHONPATH": str(_ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    for noise in ("cuInit", "E0000", "cudart_stub", "absl::InitializeLog"):
+        assert noise not in proc.stderr
