@@ -138,7 +138,6 @@ def sweep(docs: dict[str, list[dict]], impl: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """Run the A/A and detection series and write the reference folder."""
     import pandas as pd
-
     from slow_tree import make_slow_tree
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

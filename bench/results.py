@@ -143,12 +143,41 @@ def _refuse_existing(path: Path) -> None:
 
 
 def _taken(path: Path) -> UserError:
-    return UserError(f"{path} is being written by another rnnbench process ({RUN_LOCK}); "
-                     "choose another --out")
+    pid = _lock_pid(path / RUN_LOCK)
+    if pid is not None and not _alive(pid):
+        return UserError(f"{path} holds the lock of rnnbench process {pid}, which is no longer "
+                         f"running (a killed run?): look at what it left, remove "
+                         f"{path / RUN_LOCK} to reuse the folder, or choose another --out")
+    who = f"process {pid}" if pid is not None else "another rnnbench process"
+    return UserError(f"{path} is being written by {who} ({RUN_LOCK}); choose another --out")
+
+
+def _lock_pid(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _release(lock: Path) -> None:
     lock.unlink(missing_ok=True)
+
+
+def release_run_dir(path: str | os.PathLike) -> None:
+    """Give up this process's claim on a finished run folder (its lock file goes)."""
+    path = Path(path)
+    _OWNED_RUN_DIRS.discard(path.resolve())
+    _release(path / RUN_LOCK)
 
 
 def _umask() -> int:

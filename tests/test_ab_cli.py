@@ -164,7 +164,7 @@ def test_existing_out_folder_is_refused_and_left_alone(ab_cli, tmp_path):
     (out / "keep.txt").write_text("mine")
     code, _, err = ab_cli(*SMALL, "--out", out)
     assert code == 2
-    assert "already exists" in _one_error_line(err)
+    assert "is not empty" in _one_error_line(err)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from bench.analysis.ab_stats import GEOMEAN_LABEL, summary_counts
+from bench.analysis.fmt import fmt_time
 
 # Environment-fingerprint fields compared between the sides (what may have changed).
 ENV_FIELDS = ("python", "tensorflow", "keras", "tf_keras", "numpy", "cuda", "cudnn", "cpu_model",
@@ -42,15 +43,6 @@ def _ratio(value) -> str:
     return f"{value:.3f}"
 
 
-def _time(seconds) -> str:
-    if seconds is None or not isinstance(seconds, int | float) or not math.isfinite(seconds):
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
-
-
 def verdict_markdown(frame) -> str:
     """The verdict table as Markdown (one row per case, geometric mean last)."""
     head = ("| case | A median | B median | B/A | CI | mde | pairs | verdict | note |\n"
@@ -64,7 +56,7 @@ def verdict_markdown(frame) -> str:
             or str(pairs) == "<NA>" else str(pairs)
         name = f"**{row['case']}**" if row["case"] == GEOMEAN_LABEL else f"`{row['case']}`"
         note = str(row["note"] or "").replace("|", "\\|")
-        lines.append(f"| {name} | {_time(row['a_median'])} | {_time(row['b_median'])} | "
+        lines.append(f"| {name} | {fmt_time(row['a_median'])} | {fmt_time(row['b_median'])} | "
                      f"{_ratio(row['ratio'])} | {ci} | {_pct(row['mde'])} | {pairs} | "
                      f"{row['verdict']} | {note} |")
     return "\n".join(lines)
@@ -94,7 +86,8 @@ def _changes(doc: dict) -> list[str]:
     if not diff:
         return ["- nothing: both sides are the same interpreter, source and environment "
                 "(an A/A run)"]
-    return [f"- **{key}**: A `{a}` → B `{b}`" for key, (a, b) in diff.items()]
+    return [f"- **{key}**: A `{a}` → B `{b}`" if a != "" else f"- **{key}**: {b}"
+            for key, (a, b) in diff.items()]
 
 
 def report_markdown(doc: dict, frame, *, failed: bool) -> str:

@@ -37,8 +37,8 @@ def fmt_pm(median_s, iqr_s) -> str:
 
 
 def fmt_time(seconds: float | None) -> str:
-    """Seconds in a readable unit (ns, µs, ms, s); '-' when missing."""
-    if seconds is None:
+    """Seconds in a readable unit (ns, µs, ms, s); '-' when missing or not a finite number."""
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
         return "-"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:

@@ -79,3 +79,19 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
                 outputs=float(np.max(np.abs(out.numpy() - ref_out))),
                 input_grad=float(np.max(np.abs(grads[0].numpy() - ref_dx))),
                 weight_grad=worst, worst_weight=worst_name)
+
+
+def equivalence_problem(case, cache: dict) -> str | None:
+    """Why `case` must not be timed (it disagrees with the float64 reference), or None.
+
+    Equivalence before timing: checked once per impl/unroll/device (memoised in `cache`) on the
+    first verify shape; the step-time suite and the A/B worker both ask here.
+    """
+    key = (case.impl, case.unroll, case.device)
+    if key not in cache:
+        diff = compare_with_reference(case.impl, case.unroll, VERIFY_SHAPES[0],
+                                      device=case.device)
+        cache[key] = None if diff.max <= TOLERANCE else (
+            f"not equivalent to the float64 reference (max abs diff {diff.max:.2e} > "
+            f"{TOLERANCE:g}; worst weight gradient {diff.worst_weight}): not timed")
+    return cache[key]

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from bench import cases as cases_mod
 from bench.errors import UserError
 
 DEFAULT_BLOCKS = 30    # pairs of blocks per case
@@ -30,29 +28,11 @@ SCHEMA_VERSION = 1
 
 
 # CLI -------------------------------------------------------------------------------------------
-def _selection_arguments(parser: argparse.ArgumentParser) -> None:
-    """The case-selection flags of `run` (same names and meaning)."""
-    from bench.measure.run import DEFAULT_PRESET
-
-    presets = ", ".join(cases_mod.PRESETS)
-    parser.add_argument("--preset", default=DEFAULT_PRESET,
-                        help=f"named case list (default: {DEFAULT_PRESET}); one of: {presets}")
-    for flag, what in (("--impl", "implementation"), ("--unroll", "unroll mode"),
-                       ("--phase", "phase"), ("--device", "device")):
-        parser.add_argument(flag, action="append", metavar="NAME",
-                            help=f"keep only this {what} (repeatable, or comma-separated)")
-    parser.add_argument("-k", dest="keyword", metavar="TEXT",
-                        help="keep cases whose id contains TEXT or matches it as a glob")
-    parser.add_argument("--xla", action="store_true",
-                        help="compile every case with XLA (tf.function(jit_compile=True))")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="TensorFlow intra-op threads on both sides (default: TF's choice)")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `ab` flags."""
     from bench.analysis.ab_stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
     from bench.analysis.check import parse_alpha, parse_threshold
+    from bench.measure.options import add_selection_options
 
     for side in ("a", "b"):
         s = side.upper()
@@ -65,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  "interpreter")
         parser.add_argument(f"--{side}-env", action="append", metavar="K=V",
                             help=f"environment variable for side {s} (repeatable)")
-    _selection_arguments(parser)
+    add_selection_options(parser)
     parser.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS, metavar="K",
                         help=f"pairs of blocks per case (default: {DEFAULT_BLOCKS})")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="R",
@@ -107,8 +87,8 @@ def command_line(args: argparse.Namespace) -> str:
     for name in ("impl", "unroll", "phase", "device"):
         for value in getattr(args, name) or ():
             words += [f"--{name}", value]
-    if args.keyword:
-        words += ["-k", args.keyword]
+    if args.match:
+        words += ["-k", args.match]
     if args.xla:
         words.append("--xla")
     if args.threads is not None:
@@ -125,19 +105,11 @@ def command_line(args: argparse.Namespace) -> str:
 
 # Run folder ------------------------------------------------------------------------------------
 def make_out_dir(out: str | None, label: str) -> Path:
-    """Create the run folder exclusively (never shared, never reused); UserError if taken."""
-    from bench.results import new_run_id
+    """Take the run folder for this process (results.make_run_dir: one run per folder)."""
+    from bench.results import make_run_dir, new_run_id
 
-    path = Path(out) if out else Path("reports") / new_run_id(label)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(path)
-        (path / "figures").mkdir()
-    except FileExistsError:
-        raise UserError(f"{path} already exists; an A/B run never reuses a folder: choose "
-                        "another --out") from None
-    except OSError as exc:
-        raise UserError(f"cannot create {path}: {exc.strerror or exc}") from None
+    path = make_run_dir(out, new_run_id(label))
+    (path / "figures").mkdir(exist_ok=True)
     return path
 
 
@@ -162,10 +134,16 @@ def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
                                    "compile_s": row.get("compile_s"),
                                    "blocks": state.samples.get(case.id, {}).get(name, [])}
         cases.append(entry)
+    diff = differences(sides["A"], sides["B"])
+    changed = sorted({c["case"]["impl"] for c in cases
+                      if c["a"]["code_version"] and c["b"]["code_version"]
+                      and c["a"]["code_version"] != c["b"]["code_version"]})
+    if changed:  # a code change is what is measured here: shown, never a reason to skip
+        diff["benchmarked code (code_version)"] = ["", f"changed for {', '.join(changed)}"]
     return {"schema_version": SCHEMA_VERSION, "kind": KIND, "status": "running", "error": None,
             "created_utc": started_utc, "command": command, "preset": preset,
             "settings": settings, "sides": sides,
-            "differences": differences(sides["A"], sides["B"]),
+            "differences": diff,
             "passes_done": state.passes_done, "cases": cases}
 
 
@@ -204,14 +182,12 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
     """
     from bench.measure import ab_coordinator as coord
     from bench.measure.ab_sides import Checkouts, SideSpec, WorkerSide, parse_env, resolve_python
-    from bench.measure.run import selected_cases
+    from bench.measure.options import selection_kwargs
+    from bench.measure.selection import selected_cases
     from bench.results import utc_now
 
     _check_numbers(args)
-    chosen = selected_cases(args.preset, impl=args.impl, unroll=args.unroll, phase=args.phase,
-                            device=args.device, keyword=args.keyword, xla=args.xla)
-    if not chosen:
-        raise UserError(f"no case of preset {args.preset!r} matches the filters")
+    chosen = selected_cases(args.preset, **selection_kwargs(lambda name: getattr(args, name)))
     specs = {name: SideSpec(name, python=resolve_python(getattr(args, f"{s}_python"), name),
                             src=getattr(args, f"{s}_src"),
                             env=parse_env(getattr(args, f"{s}_env"), name))
@@ -266,9 +242,13 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
     doc.update(run_id=run_dir.name, status=status, error=error, finished_utc=utc_now(),
                elapsed_s=round(time.perf_counter() - started, 3))
     from bench.analysis.ab_report import summary_line, verdict_markdown
+    from bench.results import release_run_dir
 
-    frame, failed = write_outputs(run_dir, doc, state, threshold=args.threshold,
-                                  alpha=args.alpha, figure=status != "failed")
+    try:
+        frame, failed = write_outputs(run_dir, doc, state, threshold=args.threshold,
+                                      alpha=args.alpha, figure=status != "failed")
+    finally:
+        release_run_dir(run_dir)
     if status == "failed":
         raise UserError(f"{error} (what was set up is kept in {run_dir / AB_JSON})")
     print(verdict_markdown(frame))

@@ -114,6 +114,7 @@ class Worker:
     def _setup_case(self, case, equivalent: dict | None) -> dict:
         from bench.errors import UserError, one_line
         from bench.impls.devices import skip_reason
+        from bench.impls.equivalence import equivalence_problem
         from bench.measure import phases, timing
         from bench.registry import get_spec
 
@@ -157,23 +158,6 @@ class Worker:
             self.send({"type": "error", "id": case_id, "reason": one_line(exc)})
             return
         self.send({"type": "samples", "id": case_id, "samples_s": samples})
-
-
-def equivalence_problem(case, cache: dict) -> str | None:
-    """Why `case` must not be timed (disagrees with the float64 reference), or None.
-
-    Same check as the step-time suite: once per impl/unroll/device, on a small shape.
-    """
-    from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
-
-    key = (case.impl, case.unroll, case.device)
-    if key not in cache:
-        diff = compare_with_reference(case.impl, case.unroll, VERIFY_SHAPES[0],
-                                      device=case.device)
-        cache[key] = None if diff.max <= TOLERANCE else (
-            f"not equivalent to the float64 reference (max abs diff {diff.max:.2e} > "
-            f"{TOLERANCE:g}; worst weight gradient {diff.worst_weight}): not timed")
-    return cache[key]
 
 
 def serve(stdin, proto) -> int:

@@ -88,6 +88,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*opt.run_flags, **opt.argparse_kwargs())
 
 
+# The case-selection options, shared with `rnnbench ab` (same flags, same meaning).
+SELECTION = ("preset", "impl", "unroll", "phase", "device", "match", "xla", "threads")
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """Register only the case-selection options (for commands that select cases like `run`)."""
+    for opt in OPTIONS:
+        if opt.dest in SELECTION:
+            parser.add_argument(*opt.run_flags, **opt.argparse_kwargs())
+
+
 def add_suite_options(parser) -> None:
     """Register the shared and suite-only options on pytest's parser (pytest_addoption)."""
     group = parser.getgroup("rnnbench", "rnnbench step-time cases")

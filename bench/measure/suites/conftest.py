@@ -139,21 +139,13 @@ class NotEquivalentError(AssertionError):
 
 
 def assert_equivalent(case, cache: dict) -> None:
-    """Equivalence before timing (STYLE §3): once per impl/unroll/device, on a small shape.
+    """Equivalence before timing (STYLE §3); raises NotEquivalentError, which makes the case an
+    error row instead of a timing."""
+    from bench.impls.equivalence import equivalence_problem
 
-    Raises NotEquivalentError, which makes the case an error row instead of a timing.
-    """
-    from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
-
-    key = (case.impl, case.unroll, case.device)
-    if key not in cache:
-        cache[key] = compare_with_reference(case.impl, case.unroll, VERIFY_SHAPES[0],
-                                            device=case.device)
-    diff = cache[key]
-    if diff.max > TOLERANCE:
-        raise NotEquivalentError(
-            f"not equivalent to the float64 reference (max abs diff {diff.max:.2e} > "
-            f"{TOLERANCE:g}; worst weight gradient {diff.worst_weight}): not timed")
+    problem = equivalence_problem(case, cache)
+    if problem is not None:
+        raise NotEquivalentError(problem)
 
 
 @pytest.fixture
