@@ -148,8 +148,9 @@ def _taken(path: Path) -> UserError:
         return UserError(f"{path} holds the lock of rnnbench process {pid}, which is no longer "
                          f"running (a killed run?): look at what it left, remove "
                          f"{path / RUN_LOCK} to reuse the folder, or choose another --out")
-    who = f"process {pid}" if pid is not None else "another rnnbench process"
-    return UserError(f"{path} is being written by {who} ({RUN_LOCK}); choose another --out")
+    who = f" (pid {pid})" if pid is not None else ""
+    return UserError(f"{path} is being written by another rnnbench process{who} ({RUN_LOCK}); "
+                     "choose another --out")
 
 
 def _lock_pid(lock: Path) -> int | None:

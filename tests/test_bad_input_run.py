@@ -54,8 +54,13 @@ def _finished_run(tmp: Path) -> None:
 
 
 def _taken_by_another_process(tmp: Path) -> None:
-    (tmp / "out").mkdir()
-    (tmp / "out" / results.RUN_LOCK).write_text("999999 20260101T000000Z-smoke\n")
+    (tmp / "out").mkdir()  # the lock of a live process: this test's own
+    (tmp / "out" / results.RUN_LOCK).write_text(f"{os.getpid()} 20260101T000000Z-smoke\n")
+
+
+def _left_by_a_killed_process(tmp: Path) -> None:
+    (tmp / "out").mkdir()  # a pid far above pid_max: no such process
+    (tmp / "out" / results.RUN_LOCK).write_text("999999999 20260101T000000Z-smoke\n")
 
 
 def _a_file_in_the_way(tmp: Path) -> None:
@@ -73,6 +78,9 @@ ROWS = [
      _user_files, r"out is not empty; a run never writes into a folder of other files", ()),
     ("run: --out at a folder another process is writing", ["run", "--out", "OUT"],
      _taken_by_another_process, r"out is being written by another rnnbench process", ()),
+    ("run: --out at a folder whose run was killed", ["run", "--out", "OUT"],
+     _left_by_a_killed_process, r"holds the lock of rnnbench process 999999999, which is no "
+     r"longer running", ()),
     ("run: --out at a finished run", ["run", "--out", "OUT"], _finished_run,
      r"out already holds a run \(results.json\); results are never overwritten", ()),
     ("run: --preset gpu without a GPU", ["run", "--preset", "gpu", "--out", "OUT"], _nothing,
