@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from bench import cases
 from bench.analysis.summary import busy_machine_warning
 from bench.cli import main
 from bench.errors import one_line
@@ -222,3 +223,57 @@ def test_non_equivalent_impl_is_not_timed(tmp_path, monkeypatch):
     # ... and --no-equivalence times them anyway.
     out2 = tmp_path / "run2"
     assert main(["run", *TINY, "--no-equivalence", "--out", str(out2)]) == 0
+
+
+CODE_VERSION_PROBE = r"""
+import json, sys
+from pathlib import Path
+import bench
+from bench.cases import preset
+from bench.measure import phases
+root = Path(bench.__file__).parent
+seen = {}
+for case in preset("smoke"):
+    if case.impl.startswith("cudnn_") or case.phase != "train_step":
+        continue
+    files = set()
+    def profile(frame, event, arg):
+        if event == "call":
+            files.add(frame.f_code.co_filename)
+    sys.setprofile(profile)
+    step = phases.build_step(case)
+    step.call()
+    sys.setprofile(None)
+    modules = {"bench." + ".".join(Path(f).relative_to(root).with_suffix("").parts)
+               for f in files if f.startswith(str(root))}
+    seen[case.id] = sorted(modules - set(phases.executed_modules(case)))
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_code_version_covers_every_module_a_case_executes():
+    """Every bench module whose functions run while a case is built, traced and called is hashed
+    into its code_version (traced with a profiler hook, not guessed)."""
+    import subprocess
+    import sys
+
+    not_executed = {"bench.errors"}  # raises only; no timed work
+    out = subprocess.run([sys.executable, "-c", CODE_VERSION_PROBE], capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()[-1]
+    seen = json.loads(out)
+    assert len(seen) >= 8
+    for case_id, extra in seen.items():
+        assert set(extra) <= not_executed, f"{case_id}: {extra} run but not in code_version"
+
+
+def test_code_version_changes_when_a_shared_module_changes(monkeypatch):
+    case = cases.preset("smoke")[0]
+    before = phases.code_version(case)
+    real = phases._source_hash
+    monkeypatch.setattr(phases, "_source_hash",
+                        lambda m: "edited" if m == "bench.impls.weights" else real(m))
+    after = phases.code_version(case)
+    assert before.split("-")[0] == after.split("-")[0]  # the impl module did not change
+    assert before != after

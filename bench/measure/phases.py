@@ -114,6 +114,12 @@ def build_step(case: Case, seed: int = 0) -> Step:
     return Step(case=case, call=call, layer=layer, inputs=x)
 
 
+# Modules every timed step runs besides its implementation module: the layer base and driver,
+# the weight converters, device placement, the registry and case, and this module (phases).
+SHARED_MODULES = ("bench.impls.base", "bench.impls.drivers", "bench.impls.weights",
+                  "bench.impls.devices", "bench.registry", "bench.cases", __name__)
+
+
 def _source_hash(module_name: str) -> str:
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.origin is None:
@@ -121,7 +127,18 @@ def _source_hash(module_name: str) -> str:
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:12]
 
 
-def code_version(case: Case) -> str:
-    """Hash of the impl module's source and of this module (STYLE §13): changes mark a case."""
+def executed_modules(case: Case) -> tuple[str, ...]:
+    """The bench modules whose code a timed step of `case` runs (what code_version hashes)."""
     impl_module = get_spec(case.impl).factory.partition(":")[0]
-    return f"{_source_hash(impl_module)}-{_source_hash(__name__)}"
+    return (impl_module, *SHARED_MODULES)
+
+
+def code_version(case: Case) -> str:
+    """`impl-shared` hashes of the source a case executes (STYLE §13): any change there shows.
+
+    The first part hashes the implementation module, the second every shared module of the
+    step (SHARED_MODULES), so a report can tell an implementation change from a harness change.
+    """
+    impl, *shared = executed_modules(case)
+    digest = hashlib.sha256("".join(_source_hash(m) for m in shared).encode()).hexdigest()[:12]
+    return f"{_source_hash(impl)}-{digest}"
