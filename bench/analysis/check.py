@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import re
 
-from bench.analysis.compare import (
+from bench.errors import UserError
+from bench.identity import (
     HARDWARE_FIELDS,
     SOFTWARE_FIELDS,
     describe_mismatches,
     identity_mismatches,
 )
-from bench.errors import UserError
 from bench.results import load_run, peak_gflops
 
 DEFAULT_THRESHOLD = 0.10

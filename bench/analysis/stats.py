@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 # Asymptotic relative efficiency of Mann-Whitney U against the t-test for normal data (3/pi).
 _MWU_EFFICIENCY = 3.0 / math.pi
 MAX_ROUNDS_ADVICE = 1000
+# Label of the summary row (geometric mean over cases) in the compare and check tables.
+GEOMEAN = "geomean"
 
 
 def geomean(values: Iterable[float]) -> float:
