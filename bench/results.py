@@ -16,7 +16,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -274,21 +274,25 @@ def peak_gflops(calibration: dict, device: str | None) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def case_rows(doc: dict | Run) -> tuple[CaseRow, ...]:
-    """The typed step-time rows of a document (or a Run)."""
+def case_rows(doc: dict | Run | Sequence[CaseRow]) -> tuple[CaseRow, ...]:
+    """The typed step-time rows of a document (or of a Run; rows pass through)."""
     if isinstance(doc, Run):
         return doc.cases
+    if not isinstance(doc, dict):
+        return tuple(doc)
     return tuple(CaseRow.from_dict(r, index=i) for i, r in enumerate(doc["cases"]))
 
 
-def tta_rows(doc: dict | Run) -> tuple[TTARow, ...]:
-    """The typed time-to-accuracy rows of a document (or a Run)."""
+def tta_rows(doc: dict | Run | Sequence[TTARow]) -> tuple[TTARow, ...]:
+    """The typed time-to-accuracy rows of a document (or of a Run; rows pass through)."""
     if isinstance(doc, Run):
         return doc.tta
+    if not isinstance(doc, dict):
+        return tuple(doc)
     return tuple(TTARow.from_dict(r, index=i) for i, r in enumerate(doc["tta"]))
 
 
-def cases_frame(doc: dict | Run):
+def cases_frame(doc: dict | Run | Sequence[CaseRow]):
     """One tidy row per step-time case: id, case params, status, reason, stats (samples as JSON)."""
     import pandas as pd
 
@@ -307,7 +311,7 @@ def cases_frame(doc: dict | Run):
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
 
 
-def tta_frame(doc: dict | Run):
+def tta_frame(doc: dict | Run | Sequence[TTARow]):
     """One row per time-to-accuracy run: id, settings, status, reason, summary (no curve)."""
     import pandas as pd
 
