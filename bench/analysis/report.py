@@ -394,7 +394,12 @@ def write_report(run_dir, *, figures: bool = True) -> Path:
     doc = run.doc
     folder = results.parent
     frame = case_table(run)
-    pngs = report_figures(doc, frame) if figures else []
+    pngs = []
+    if figures:
+        from bench.analysis.plots import missing_glyphs_allowed
+
+        with missing_glyphs_allowed():
+            pngs = report_figures(doc, frame)
     text = render_report(doc, frame, pngs)
     try:
         if pngs:
