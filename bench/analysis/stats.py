@@ -32,16 +32,6 @@ def geomean(values: Iterable[float]) -> float:
     return math.exp(sum(logs) / len(logs)) if logs else math.nan
 
 
-def median(values: Sequence[float]) -> float:
-    """Median of a non-empty sequence; NaN when empty."""
-    ordered = sorted(values)
-    n = len(ordered)
-    if n == 0:
-        return math.nan
-    mid = n // 2
-    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-
-
 def _mean_var(values: Sequence[float]) -> tuple[float, float]:
     mean = sum(values) / len(values)
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
