@@ -117,3 +117,26 @@ def test_mutated_results_exit_0_or_2_without_traceback(text, figures, flip):
             if code == 2:
                 assert err.count("\n") == 1, err
                 assert err.startswith(f"rnnbench {argv[0]}: error: "), err
+
+
+def test_rows_round_trip_exactly():
+    """to_dict(from_dict(row)) is the stored row, for every row of the golden runs."""
+    from bench.rows import CaseRow, TTARow
+
+    for name in ("run_a", "run_b"):
+        doc = json.loads((FIXTURES / name / "results.json").read_text())
+        for i, raw in enumerate(doc["cases"]):
+            row = CaseRow.from_dict(raw, name, i)
+            assert row.to_dict() == raw
+            assert CaseRow.from_dict(row.to_dict()) == row
+        for i, raw in enumerate(doc["tta"]):
+            assert TTARow.from_dict(raw, name, i).to_dict() == raw
+
+
+def test_row_median_falls_back_to_the_samples():
+    from bench.rows import CaseRow, CaseStats
+
+    row = CaseRow("x", {}, "ok", stats=CaseStats(samples_s=(3.0, 1.0, 2.0)))
+    assert row.median() == 2.0
+    assert CaseRow("x", {}, "ok", stats=CaseStats(median_s=5.0, samples_s=(1.0,))).median() == 5.0
+    assert CaseRow("x", {}, "skipped").median() is None
