@@ -90,6 +90,11 @@ def count(value, where: Where, name: str) -> int | None:
     return _number(value, where, name, low=0, high=MAX_NUMBER, integer=True)
 
 
+def integer(value, where: Where, name: str) -> int | None:
+    """Any integer (e.g. a seed), or None."""
+    return _number(value, where, name, low=-MAX_NUMBER, high=MAX_NUMBER, integer=True)
+
+
 def amount(value, where: Where, name: str) -> float | None:
     """A finite number in [0, MAX_NUMBER] (a rate or size), or None."""
     return _number(value, where, name, low=0.0, high=MAX_NUMBER)
@@ -337,7 +342,7 @@ class TTAStats:
 
 # Settings that readers use; other settings are kept as they are (plain values only).
 _TTA_SETTINGS = {"task": text, "impl": text, "unroll": text, "device": text,
-                 "hidden_size": count, "seed": count, "target": fraction, "budget_s": amount,
+                 "hidden_size": count, "seed": integer, "target": fraction, "budget_s": amount,
                  "budget_epochs": amount, "budget_steps": count}
 
 
