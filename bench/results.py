@@ -4,6 +4,8 @@ No TensorFlow here: report, compare and check read stored results only.
 
 Format history (`schema_version`):
   1 — first version: `env`, `calibration`, `cases[]` (step time), `tta[]` (time-to-accuracy).
+      Optional run-level `status` ("partial" | "complete"), `cases_planned`, `cases_finished`
+      (absent in older files: complete). Row keys and value rules: bench.rows.
 Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 """
 
@@ -15,12 +17,15 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench import rows
 from bench.errors import UserError
+from bench.rows import CASE_PARAMS, CaseRow, CaseStats, TTARow
 
 SCHEMA_VERSION = 1
 KIND = "rnnbench-results"
@@ -28,13 +33,13 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 TTA_CSV = "tta.csv"
 ENV_JSON = "env.json"
-STATUSES = ("ok", "skipped", "error")
+PARTIAL, COMPLETE = "partial", "complete"
+RUN_STATUSES = (PARTIAL, COMPLETE)
 
 # Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
 _UPGRADES: dict[int, Callable[[dict], dict]] = {}
 
-STAT_KEYS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "rounds", "compile_s",
-             "flops", "gflops", "pct_peak")
+STAT_KEYS = CaseStats.COLUMNS
 
 
 def utc_now() -> str:
@@ -259,30 +264,73 @@ def _fail(source: str, what: str) -> UserError:
     return UserError(f"{source}: {what}")
 
 
-def validate(doc: Any, source: str = "results") -> dict:
-    """Check the structure of a current-version document; raise a one-line UserError if not."""
+@dataclass(frozen=True)
+class Run:
+    """A loaded, checked run: the document as stored plus its typed rows."""
+
+    doc: dict
+    source: str
+    cases: tuple[CaseRow, ...]
+    tta: tuple[TTARow, ...]
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self.doc["run_id"]
+
+    @property
+    def env(self) -> dict:
+        """The environment fingerprint."""
+        return self.doc["env"]
+
+    @property
+    def calibration(self) -> dict:
+        """The calibration block (may be empty)."""
+        return self.doc["calibration"]
+
+    @property
+    def partial(self) -> bool:
+        """True when the run was interrupted (`status: partial`); older files are complete."""
+        return self.doc.get("status") == PARTIAL
+
+    def progress(self) -> str:
+        """`7 of 51 cases finished` when the counts are stored, else ''."""
+        planned, done = self.doc.get("cases_planned"), self.doc.get("cases_finished")
+        return f"{done} of {planned} cases finished" if planned is not None else ""
+
+
+def check_document(doc: Any, source: str = "results") -> Run:
+    """Check the structure and every value of a current-version document; a Run, or UserError."""
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
     for key, typ in (("schema_version", int), ("run_id", str), ("env", dict),
                      ("cases", list), ("tta", list), ("calibration", dict)):
         if not isinstance(doc.get(key), typ):
             raise _fail(source, f"field {key!r} missing or not a {typ.__name__}")
-    for i, row in enumerate(doc["cases"]):
-        if not isinstance(row, dict):
-            raise _fail(source, f"cases[{i}] is not an object")
-        for key, typ in (("id", str), ("case", dict), ("status", str), ("stats", dict)):
-            if not isinstance(row.get(key), typ):
-                raise _fail(source, f"cases[{i}] field {key!r} missing or not a {typ.__name__}")
-        if row["status"] not in STATUSES:
-            raise _fail(source, f"cases[{i}] has unknown status {row['status']!r}")
-        samples = row["stats"].get("samples_s", [])
-        if not isinstance(samples, list) or not all(
-                isinstance(s, int | float) for s in samples):
-            raise _fail(source, f"cases[{i}] stats.samples_s is not a list of numbers")
-    for i, row in enumerate(doc["tta"]):
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(
-                row.get("status"), str):
-            raise _fail(source, f"tta[{i}] lacks an id or status")
+    where = rows.Where(source, "run")
+    if doc.get("status") not in (None, *RUN_STATUSES):
+        raise where.fail("status", f"is {doc['status']!r}, not one of {', '.join(RUN_STATUSES)}")
+    rows.count(doc.get("cases_planned"), where, "cases_planned")
+    rows.count(doc.get("cases_finished"), where, "cases_finished")
+    _check_calibration(doc["calibration"], source)
+    return Run(doc=doc, source=source,
+               cases=tuple(CaseRow.from_dict(r, source, i) for i, r in enumerate(doc["cases"])),
+               tta=tuple(TTARow.from_dict(r, source, i) for i, r in enumerate(doc["tta"])))
+
+
+def _check_calibration(calibration: dict, source: str) -> None:
+    where = rows.Where(source, "calibration")
+    rows.amount(calibration.get("matmul_gflops"), where, "matmul_gflops")
+    rows.text(calibration.get("device"), where, "device")
+    devices = rows.mapping(calibration.get("devices"), where, "devices")
+    for device, raw in devices.items():
+        entry = rows.mapping(raw, where, f"devices.{device}")
+        rows.amount(entry.get("matmul_gflops"), where, f"devices.{device}.matmul_gflops")
+
+
+def validate(doc: Any, source: str = "results") -> dict:
+    """Check a current-version document (structure and values); raise a one-line UserError."""
+    check_document(doc, source)
     return doc
 
 
@@ -313,6 +361,11 @@ def resolve_results_path(path: str | os.PathLike) -> Path:
 
 def load_run(path: str | os.PathLike) -> dict:
     """Load, upgrade and validate a run (folder or results.json); one-line UserError if bad."""
+    return read_run(path).doc
+
+
+def read_run(path: str | os.PathLike) -> Run:
+    """Load, upgrade and check a run (folder or results.json) into typed rows; UserError if bad."""
     file = resolve_results_path(path)
     source = str(file)
     try:
@@ -324,7 +377,7 @@ def load_run(path: str | os.PathLike) -> dict:
         raise _fail(source, f"cannot read: {exc}") from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
-    return validate(upgrade(doc, source), source)
+    return check_document(upgrade(doc, source), source)
 
 
 def peak_gflops(calibration: dict, device: str | None) -> float | None:
@@ -339,36 +392,50 @@ def peak_gflops(calibration: dict, device: str | None) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def cases_frame(doc: dict):
+def case_rows(doc: dict | Run | Sequence[CaseRow]) -> tuple[CaseRow, ...]:
+    """The typed step-time rows of a document (or of a Run; rows pass through)."""
+    if isinstance(doc, Run):
+        return doc.cases
+    if not isinstance(doc, dict):
+        return tuple(doc)
+    return tuple(CaseRow.from_dict(r, index=i) for i, r in enumerate(doc["cases"]))
+
+
+def tta_rows(doc: dict | Run | Sequence[TTARow]) -> tuple[TTARow, ...]:
+    """The typed time-to-accuracy rows of a document (or of a Run; rows pass through)."""
+    if isinstance(doc, Run):
+        return doc.tta
+    if not isinstance(doc, dict):
+        return tuple(doc)
+    return tuple(TTARow.from_dict(r, index=i) for i, r in enumerate(doc["tta"]))
+
+
+def cases_frame(doc: dict | Run | Sequence[CaseRow]):
     """One tidy row per step-time case: id, case params, status, reason, stats (samples as JSON)."""
     import pandas as pd
 
-    rows = []
-    for row in doc["cases"]:
-        flat = {"id": row["id"], **row["case"], "status": row["status"],
-                "reason": row.get("reason")}
-        stats = row["stats"]
-        for key in STAT_KEYS:
-            flat[key] = stats.get(key)
-        flat["samples_s"] = json.dumps(stats.get("samples_s", []))
-        flat["warnings"] = "; ".join(stats.get("warnings", []))
-        flat["code_version"] = row.get("code_version")
-        rows.append(flat)
-    columns = ["id", "impl", "unroll", "device", "batch", "seq_len", "input_size",
-               "hidden_size", "num_layers", "bidirectional", "dtype", "xla", "phase", "status",
-               "reason", *STAT_KEYS, "samples_s", "warnings", "code_version"]
-    frame = pd.DataFrame(rows)
+    records = []
+    for row in case_rows(doc):
+        flat = {"id": row.id, **row.case, "status": row.status, "reason": row.reason}
+        for key in CaseStats.COLUMNS:
+            flat[key] = getattr(row.stats, key)
+        flat["samples_s"] = json.dumps(list(row.stats.samples_s))
+        flat["warnings"] = "; ".join(row.stats.warnings)
+        flat["code_version"] = row.code_version
+        records.append(flat)
+    columns = ["id", *CASE_PARAMS, "status", "reason", *CaseStats.COLUMNS, "samples_s",
+               "warnings", "code_version"]
+    frame = pd.DataFrame(records)
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
 
 
-def tta_frame(doc: dict):
+def tta_frame(doc: dict | Run | Sequence[TTARow]):
     """One row per time-to-accuracy run: id, settings, status, reason, summary (no curve)."""
     import pandas as pd
 
-    rows = []
-    for row in doc["tta"]:
-        flat = {"id": row["id"], **row.get("settings", {}), "status": row["status"],
-                "reason": row.get("reason")}
-        flat.update({k: v for k, v in row.get("stats", {}).items() if k != "curve"})
-        rows.append(flat)
-    return pd.DataFrame(rows)
+    records = []
+    for row in tta_rows(doc):
+        flat = {"id": row.id, **row.settings, "status": row.status, "reason": row.reason}
+        flat.update({k: v for k, v in row.stats.to_dict().items() if k != "curve"})
+        records.append(flat)
+    return pd.DataFrame(records)

@@ -1,4 +1,4 @@
-"""rnnbench check: verdicts, exit codes, bad input, and its power / false-alarm rate."""
+"""rnnbench check: run-level verdicts, exit codes, bad input, power and false-alarm rate."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.analysis import check
-from bench.analysis.stats import mann_whitney_p, min_rounds_for_alpha, rounds_needed
+from bench.analysis import check, stats
 from bench.results import empty_document, save_run
 
 ENV = {"hostname": "h", "tensorflow": "2.21.0", "keras": "3.12.0", "cuda": "12.5",
@@ -50,126 +49,242 @@ def noisy(rng, n: int, scale: float = 1e-3, sigma: float = 0.03) -> list[float]:
     return list(scale * np.exp(rng.normal(0.0, sigma, n)))
 
 
-# ---------------------------------------------------------------- power and false alarms
-
-TRIALS = 400
-
-
-def flagged_fraction(slowdown: float, seed: int) -> float:
-    """Fraction of TRIALS synthetic cases (10 rounds, 3 % log-normal noise) flagged at 10 %."""
-    rng = np.random.default_rng(seed)
-    base = {f"case{i}": noisy(rng, 10) for i in range(TRIALS)}
-    cur = {cid: noisy(rng, 10, scale=1e-3 * (1 + slowdown)) for cid in base}
-    frame = check.check_frame(make_doc("base", base), make_doc("cur", cur), threshold=0.10,
-                              alpha=0.05)
-    return len(check.failing_cases(frame)) / TRIALS
+def make_runs(prefix: str, n: int, cases: dict[str, float], rng, *, factors=None,
+              run_sigma: float = 0.03, rounds: int = 10, **kwargs) -> list[dict]:
+    """n runs of the same cases: case -> typical seconds; each run has its own machine factor."""
+    factors = factors if factors is not None else [1.0] * n
+    return [make_doc(f"{prefix}{i}", {cid: noisy(rng, rounds, scale * factors[i]
+                                                 * math.exp(rng.normal(0.0, run_sigma)))
+                                      for cid, scale in cases.items()}, **kwargs)
+            for i in range(n)]
 
 
-@pytest.mark.parametrize(("slowdown", "low", "high"), [
-    pytest.param(0.20, 0.95, 1.0, id="20pct-slowdown-flagged>=95pct"),
-    pytest.param(0.00, 0.0, 0.01, id="unchanged-flagged<=1pct"),
-    pytest.param(0.05, 0.0, 0.05, id="5pct-slowdown-flagged<=5pct"),
-])
-def test_power_and_false_alarm_rate(slowdown, low, high):
-    fraction = flagged_fraction(slowdown, seed=20261122)
-    assert low <= fraction <= high, f"{slowdown:.0%} slowdown flagged in {fraction:.1%}"
+def write_runs(tmp_path, name: str, docs: list[dict]):
+    """Save runs as run folders inside tmp_path/name; return that folder."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for doc in docs:
+        write(folder, doc["run_id"], doc)
+    return folder
 
 
-def test_25pct_slowdown_with_10_rounds_is_significant():
-    rng = np.random.default_rng(7)
-    base, cur = noisy(rng, 10), noisy(rng, 10, scale=1.25e-3)
-    row = check.judge(base, cur, threshold=0.10, alpha=0.05)
-    assert row["verdict"] == "regression"
+CASES = {f"c{i}": 1e-3 * (1 + i) for i in range(8)}
+
+
+def verdicts(frame) -> dict[str, str]:
+    """case -> verdict, without the geomean row."""
+    return dict(zip(frame["case"][:-1], frame["verdict"][:-1], strict=True))
+
+
+# ---------------------------------------------------------------- verdicts on synthetic runs
+
+
+def test_three_vs_three_runs_with_a_20pct_slowdown_is_a_regression():
+    """On a quiet machine (1 % between runs); noisier runs need more of them."""
+    rng = np.random.default_rng(1)
+    base = make_runs("b", 3, CASES, rng, run_sigma=0.01)
+    cur = make_runs("c", 3, {**CASES, "c3": CASES["c3"] * 1.2}, rng, run_sigma=0.01)
+    frame = check.check_frame(base, cur)
+    got = verdicts(frame)
+    assert got.pop("c3") == "regression"
+    assert set(got.values()) == {"same"}
+    assert check.failing_cases(frame) == ["c3"]
+    row = frame.set_index("case").loc["c3"]
+    assert row["ratio"] == pytest.approx(1.2, rel=0.1)
     assert row["p"] < 0.05
+    assert (row["n_baseline"], row["n_current"]) == (3, 3)
+    assert 0 < row["detectable"] < 0.2
 
 
-# ---------------------------------------------------------------- verdicts
+def test_one_vs_one_run_is_unreliable_and_says_how_many_runs():
+    rng = np.random.default_rng(2)
+    base = make_runs("b", 1, CASES, rng)
+    cur = make_runs("c", 1, {k: 2 * v for k, v in CASES.items()}, rng)
+    frame = check.check_frame(base, cur)
+    assert set(verdicts(frame).values()) == {"unreliable"}
+    assert not check.failing_cases(frame)
+    assert "1 vs 1 run(s): at least 3 per side needed" in frame["note"].iloc[0]
 
 
-def test_too_few_rounds_is_unreliable_and_says_how_many():
-    row = check.judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], threshold=0.10, alpha=0.05)
+def test_two_runs_on_one_side_give_the_runs_needed_at_the_observed_spread():
+    base = [make_doc("b0", {"x": [1e-3] * 5}), make_doc("b1", {"x": [1.2e-3] * 5})]
+    cur = [make_doc("c0", {"x": [1e-3] * 5})]
+    row = check.check_frame(base, cur).iloc[0]
     assert row["verdict"] == "unreliable"
-    assert f"record ≥ {min_rounds_for_alpha(0.05)} per side" in row["note"]
+    sigma = stats.pooled_log_sd([0.0, math.log(1.2)])
+    need = stats.runs_needed(sigma, 0.10, 0.05)
+    assert need > 3
+    assert f"~{need} runs per side" in row["note"]
 
 
-def test_slow_but_not_significant_is_unreliable_not_pass():
-    base = [1.0, 1.5, 0.7, 1.2, 0.9, 1.4]
-    cur = [1.3, 0.8, 1.6, 1.25, 1.7, 0.95]
-    row = check.judge(base, cur, threshold=0.10, alpha=0.05)
-    assert row["ratio"] > 1.10
-    assert row["verdict"] == "unreliable"
-    assert "rounds per side" in row["note"]
+def test_a_drifting_machine_does_not_fail_unchanged_code():
+    """Per-run speed factors (the whole machine 25 % slower or faster in some runs)."""
+    rng = np.random.default_rng(4)
+    base = make_runs("b", 4, CASES, rng, factors=[1.0, 1.25, 0.9, 1.1])
+    cur = make_runs("c", 4, CASES, rng, factors=[1.3, 1.2, 1.25, 1.15])
+    frame = check.check_frame(base, cur)
+    assert not check.failing_cases(frame)
+    assert "regression" not in set(verdicts(frame).values())
 
 
-def test_rounds_needed_grows_with_noise():
-    assert rounds_needed(0.01, 0.10, 0.05) < rounds_needed(0.10, 0.10, 0.05)
-    assert rounds_needed(math.nan, 0.10, 0.05) == min_rounds_for_alpha(0.05)
+def test_one_round_against_fifty_never_fails_the_build(rnnbench, tmp_path):
+    rng = np.random.default_rng(5)
+    base = write(tmp_path, "base", make_doc("base", {k: noisy(rng, 50, v)
+                                                     for k, v in CASES.items()}))
+    cur = write(tmp_path, "cur", make_doc("cur", {k: noisy(rng, 1, 1.5 * v)
+                                                  for k, v in CASES.items()}))
+    code, out, _ = rnnbench("check", "--baseline", base, "--current", cur)
+    assert code == 0
+    assert "PASS" in out
+    assert "unreliable" in out
 
 
 def test_improvement_and_same():
-    rng = np.random.default_rng(3)
-    base = noisy(rng, 12)
-    assert check.judge(base, noisy(rng, 12, 0.7e-3), threshold=0.1, alpha=0.05)[
-        "verdict"] == "improvement"
-    assert check.judge(base, noisy(rng, 12), threshold=0.1, alpha=0.05)["verdict"] == "same"
+    rng = np.random.default_rng(6)
+    base = make_runs("b", 5, CASES, rng)
+    cur = make_runs("c", 5, {**CASES, "c0": CASES["c0"] * 0.7}, rng)
+    got = verdicts(check.check_frame(base, cur))
+    assert got.pop("c0") == "improvement"
+    assert set(got.values()) == {"same"}
 
 
-def test_identical_constant_samples_are_same():
-    assert check.judge([1.0] * 10, [1.0] * 10, threshold=0.1, alpha=0.05)["verdict"] == "same"
+def test_slow_but_not_significant_is_unreliable_not_pass():
+    rng = np.random.default_rng(7)
+    base = make_runs("b", 3, {"x": 1e-3}, rng, run_sigma=0.3)
+    cur = make_runs("c", 3, {"x": 1.15e-3}, rng, run_sigma=0.3)
+    row = check.check_frame(base, cur).iloc[0]
+    if row["ratio"] > 1.10:
+        assert row["verdict"] == "unreliable"
+        assert "not significant" in row["note"]
+        assert "runs per side would detect" in row["note"]
 
 
-def test_mann_whitney_errors_propagate(monkeypatch):
-    import scipy.stats
-
-    def boom(*args, **kwargs):
-        raise ValueError("scipy says no")
-
-    monkeypatch.setattr(scipy.stats, "mannwhitneyu", boom)
-    with pytest.raises(ValueError, match="scipy says no"):
-        mann_whitney_p([1.0, 2.0], [3.0, 4.0])
-    with pytest.raises(ValueError, match="scipy says no"):
-        check.judge([1.0] * 5 + [1.1] * 5, [2.0] * 5 + [2.1] * 5, threshold=0.1, alpha=0.05)
+def test_identical_runs_are_same():
+    doc = make_doc("b", {"x": [1e-3] * 10})
+    assert check.check_frame([doc] * 3, [doc] * 3).iloc[0]["verdict"] == "same"
 
 
 def test_frame_lists_every_case_and_geomean():
-    rng = np.random.default_rng(5)
-    base = make_doc("b", {"slow": noisy(rng, 10), "same": noisy(rng, 10),
-                          "gone": noisy(rng, 10), "skip": ("skipped", "needs a GPU"),
-                          "breaks": noisy(rng, 10)})
-    cur = make_doc("c", {"slow": noisy(rng, 10, 1.5e-3), "same": noisy(rng, 10),
-                         "new": noisy(rng, 10), "skip": ("skipped", "needs a GPU"),
-                         "breaks": ("error", "OOM")})
+    rng = np.random.default_rng(8)
+    cases = {"slow": 1e-3, "same": 1e-3, "gone": 1e-3, "breaks": 1e-3}
+    base = make_runs("b", 3, cases, rng)
+    cur = make_runs("c", 3, {"slow": 1.5e-3, "same": 1e-3, "new": 1e-3, "breaks": 1e-3}, rng)
+    for doc in base + cur:
+        doc["cases"].append({**doc["cases"][0], "id": "skip", "status": "skipped",
+                             "reason": "needs a GPU", "stats": {"samples_s": []}})
+    for row in cur[0]["cases"]:
+        if row["id"] == "breaks":
+            row.update(status="error", reason="OOM", stats={"samples_s": []})
     frame = check.check_frame(base, cur)
-    verdicts = dict(zip(frame["case"], frame["verdict"], strict=True))
-    assert verdicts == {"slow": "regression", "breaks": "broken", "same": "same",
-                        "skip": "skipped", "gone": "baseline only", "new": "current only",
-                        "geomean": ""}
-    assert list(frame.columns[:6]) == ["case", "baseline", "current", "ratio", "p", "verdict"]
+    assert verdicts(frame) == {"slow": "regression", "breaks": "broken", "same": "same",
+                               "skip": "skipped", "gone": "baseline only",
+                               "new": "current only"}
+    assert list(frame.columns[:5]) == ["case", "baseline", "current", "ratio", "p"]
     gm = frame.iloc[-1]
+    assert gm["case"] == stats.GEOMEAN
     ratios = frame.set_index("case")["ratio"]
     assert gm["ratio"] == pytest.approx(math.sqrt(ratios["slow"] * ratios["same"]))
     assert sorted(check.failing_cases(frame)) == ["breaks", "slow"]
 
 
-def test_changed_benchmark_code_is_not_a_regression():
+def test_changed_code_version_is_shown_and_still_judged():
     rng = np.random.default_rng(9)
-    base = make_doc("b", {"x": noisy(rng, 10)}, code_version="v1")
-    cur = make_doc("c", {"x": noisy(rng, 10, 2e-3)}, code_version="v2")
-    frame = check.check_frame(base, cur)
-    assert frame.iloc[0]["verdict"] == "changed"
-    assert not check.failing_cases(frame)
+    base = make_runs("b", 3, {"x": 1e-3}, rng, code_version="v1")
+    cur = make_runs("c", 3, {"x": 2e-3}, rng, code_version="v2")
+    row = check.check_frame(base, cur).iloc[0]
+    assert row["verdict"] == "regression"
+    assert "code changed (v1 → v2)" in row["note"]
 
 
-def test_normalize_rescales_by_calibration():
+def test_normalize_rescales_each_run_by_its_calibration():
     rng = np.random.default_rng(11)
-    samples = noisy(rng, 10)
-    base = make_doc("b", {"x": samples}, gflops=100.0)
-    # The current machine is 2x slower at the matmul and 2x slower at the case: no regression.
-    cur = make_doc("c", {"x": [2 * s for s in samples]}, gflops=50.0)
-    assert check.check_frame(base, cur).iloc[0]["verdict"] == "regression"
+    base = make_runs("b", 3, CASES, rng, gflops=100.0)
+    # Current machine: 2x slower at the matmul and 2x slower at every case: no regression.
+    cur = make_runs("c", 3, {k: 2 * v for k, v in CASES.items()}, rng, gflops=50.0)
+    assert set(verdicts(check.check_frame(base, cur)).values()) == {"regression"}
+    frame = check.check_frame(base, cur, normalize=True)
+    assert set(verdicts(frame).values()) == {"same"}
+    assert frame["ratio"].iloc[0] == pytest.approx(1.0, rel=0.1)
+
+
+def test_normalize_uses_the_calibration_of_the_case_device():
+    rng = np.random.default_rng(13)
+    base = make_runs("b", 3, {"x": 1e-3}, rng)
+    cur = make_runs("c", 3, {"x": 3e-3}, rng)
+    for docs, gpu in ((base, 300.0), (cur, 100.0)):
+        for doc in docs:
+            doc["cases"][0]["case"]["device"] = "gpu"
+            doc["calibration"] = {"device": "cpu", "matmul_gflops": 50.0,
+                                  "devices": {"cpu": {"matmul_gflops": 50.0},
+                                              "gpu": {"matmul_gflops": gpu}}}
     row = check.check_frame(base, cur, normalize=True).iloc[0]
-    assert row["ratio"] == pytest.approx(1.0)
-    assert row["verdict"] == "same"
+    assert row["ratio"] == pytest.approx(1.0, rel=0.1)
+    for doc in cur:
+        del doc["calibration"]["devices"]["gpu"]
+    row = check.check_frame(base, cur, normalize=True).iloc[0]
+    assert row["verdict"] == "unreliable"
+    assert row["n_current"] == 0
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def test_holm_adjusts_and_keeps_order():
+    assert stats.holm([0.01, 0.04, math.nan, 0.03]) == pytest.approx(
+        [0.03, 0.06, math.nan, 0.06], nan_ok=True)
+
+
+def test_welch_p_directions_and_degenerate_cases():
+    low, high = [0.0, 0.1, -0.1], [1.0, 1.1, 0.9]
+    assert stats.welch_p(low, high, "greater") < 0.01
+    assert stats.welch_p(low, high, "less") > 0.99
+    assert stats.welch_p([1.0, 1.0], [2.0, 2.0], "greater") == 0.0
+    assert stats.welch_p([1.0, 1.0], [1.0, 1.0], "greater") == 1.0
+    with pytest.raises(ValueError, match="two values"):
+        stats.welch_p([1.0], [1.0, 2.0])
+
+
+def test_runs_needed_and_detectable_agree():
+    sigma, alpha = 0.05, 0.01
+    need = stats.runs_needed(sigma, 0.10, alpha)
+    assert stats.min_detectable(sigma, need, need, alpha) <= 0.10
+    assert stats.min_detectable(sigma, need - 1, need - 1, alpha) > 0.10
+    assert stats.runs_needed(0.01, 0.10, alpha) < stats.runs_needed(0.10, 0.10, alpha)
+    assert stats.runs_needed(math.nan, 0.10, alpha) is None
+
+
+TRIALS = 300
+
+
+def _flag_rate(slowdown: float, seed: int, runs: int = 5) -> tuple[float, float]:
+    """Over TRIALS checks of 8 cases (5 runs per side, 5 % run-to-run noise, c0 slowed): the
+    fraction that flag c0 and the fraction that flag any other case."""
+    from bench.analysis.verdicts import judge_cases
+    from bench.rows import CaseRow, CaseStats
+
+    rng = np.random.default_rng(seed)
+    names = list(CASES)
+    hit = other = 0
+    for _ in range(TRIALS):
+        noise = np.exp(rng.normal(0.0, 0.05, (2, len(names), runs)))
+        sides = [tuple([CaseRow(name, {}, "ok", stats=CaseStats(median_s=float(
+                    CASES[name] * (1 + slowdown * (side == 1 and name == "c0")) * f)))
+                        for f in noise[side, i]] for side in (0, 1))
+                 for i, name in enumerate(names)]
+        rows = judge_cases(names, sides, [([1.0] * runs, [1.0] * runs)] * len(names),
+                           threshold=0.10, alpha=0.05)
+        failed = {r["case"] for r in rows if r["verdict"] == "regression"}
+        hit += "c0" in failed
+        other += bool(failed - {"c0"})
+    return hit / TRIALS, other / TRIALS
+
+
+def test_power_and_false_alarm_rate():
+    detected, false = _flag_rate(0.30, seed=20261122)
+    assert detected >= 0.9
+    assert false <= 0.05
+    detected, false = _flag_rate(0.0, seed=7)
+    assert detected + false <= 0.05
 
 
 @pytest.mark.parametrize(("text", "value"), [("10%", 0.10), ("0.1", 0.1), ("2.5 %", 0.025)])
@@ -185,19 +300,17 @@ def test_parse_threshold_rejects(text):
         check.parse_threshold(text)
 
 
-# ---------------------------------------------------------------- exit codes through the CLI
+# ---------------------------------------------------------------- the CLI
 
 
 @pytest.fixture
 def runs(tmp_path):
-    """Baseline, unchanged and slower runs of the same three cases."""
+    """Folders of 3 baseline, 3 unchanged and 3 slower runs of the same cases."""
     rng = np.random.default_rng(1)
-    base = {f"c{i}": noisy(rng, 10) for i in range(3)}
-    same = {k: noisy(rng, 10) for k in base}
-    slow = {**same, "c1": noisy(rng, 10, 1.3e-3)}
-    return {"base": write(tmp_path, "base", make_doc("base", base)),
-            "same": write(tmp_path, "same", make_doc("same", same)),
-            "slow": write(tmp_path, "slow", make_doc("slow", slow)),
+    return {"base": write_runs(tmp_path, "base", make_runs("base", 3, CASES, rng)),
+            "same": write_runs(tmp_path, "same", make_runs("same", 3, CASES, rng)),
+            "slow": write_runs(tmp_path, "slow", make_runs(
+                "slow", 3, {**CASES, "c1": CASES["c1"] * 1.3}, rng)),
             "tmp": tmp_path}
 
 
@@ -205,7 +318,10 @@ def test_exit_0_when_unchanged(rnnbench, runs):
     code, out, _ = rnnbench("check", "--baseline", runs["base"], "--current", runs["same"])
     assert code == 0
     assert "PASS" in out
-    assert "| case | baseline (ms) | current (ms) | ratio | p | verdict | note |" in out
+    assert ("| case | baseline (ms) | current (ms) | ratio | p (Holm) | detectable | "
+            "runs (b/c) | verdict | note |") in out
+    assert "| 3/3 |" in out
+    assert "- what changed: no software version" in out
 
 
 def test_exit_1_on_regression(rnnbench, runs):
@@ -214,6 +330,15 @@ def test_exit_1_on_regression(rnnbench, runs):
     assert "| c1 |" in out
     assert "regression" in out
     assert "FAIL: 1 case(s)" in out
+
+
+def test_run_folders_can_be_listed_one_by_one(rnnbench, runs):
+    base = sorted(runs["base"].iterdir())
+    code, _out, _ = rnnbench("check", "--baseline", *base, "--current", runs["slow"])
+    assert code == 1
+    code, _, err = rnnbench("check", "--baseline", base[0], base[0], "--current", runs["slow"])
+    assert code == 2
+    assert "given twice" in err
 
 
 def test_report_only_prints_but_exits_0(rnnbench, runs):
@@ -242,12 +367,16 @@ def _bad_inputs(tmp_path):
     doc = make_doc("newer", {"c0": [1.0] * 10})
     doc["schema_version"] = 99
     (newer / "results.json").write_text(json.dumps(doc))
-    return {"missing": tmp_path / "nope", "half": half, "foreign": foreign, "newer": newer}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return {"missing": tmp_path / "nope", "half": half, "foreign": foreign, "newer": newer,
+            "empty": empty}
 
 
 @pytest.mark.parametrize(("which", "message"), [
     ("missing", "no such results file"), ("half", "malformed JSON"),
     ("foreign", "not an rnnbench results file"), ("newer", "newer than this rnnbench"),
+    ("empty", "no results.json in it or in its sub-folders"),
 ])
 @pytest.mark.parametrize("side", ["--baseline", "--current"])
 def test_unusable_input_exits_2_with_one_line(rnnbench, runs, which, message, side):
@@ -271,28 +400,49 @@ def test_no_common_cases_exits_2(rnnbench, tmp_path):
     assert "no common cases" in err
 
 
-def test_other_tensorflow_version_is_refused(rnnbench, tmp_path):
-    a = write(tmp_path, "a", make_doc("a", {"x": [1.0] * 10}))
-    b = write(tmp_path, "b", make_doc("b", {"x": [1.0] * 10}, env={"tensorflow": "2.20.0"}))
-    code, _, err = rnnbench("check", "--baseline", a, "--current", b, "--normalize")
-    assert code == 2
-    assert "tensorflow (2.21.0 vs 2.20.0)" in err
-    code, _, err = rnnbench("check", "--baseline", a, "--current", b, "--report-only")
+def test_partial_baseline_is_refused_unless_allowed(rnnbench, tmp_path):
+    rng = np.random.default_rng(3)
+    base = make_runs("b", 3, CASES, rng)
+    base[1].update(status="partial", cases_planned=51, cases_finished=7)
+    base_dir = write_runs(tmp_path, "base", base)
+    cur_dir = write_runs(tmp_path, "cur", make_runs("c", 3, CASES, rng))
+    code, out, err = rnnbench("check", "--baseline", base_dir, "--current", cur_dir)
+    assert (code, out) == (2, "")
+    assert "the baseline run b1 is partial (7 of 51 cases finished)" in err
+    assert "--allow-partial" in err
+    code, _, _ = rnnbench("check", "--baseline", base_dir, "--current", cur_dir,
+                          "--allow-partial")
     assert code == 0
-    assert "warning" in err
+    # A partial current run is judged on its finished cases, with a warning.
+    code, _, err = rnnbench("check", "--baseline", cur_dir, "--current", base_dir)
+    assert code == 0
+    assert "warning: the current run b1 is partial" in err
 
 
-def test_other_machine_needs_normalize(rnnbench, tmp_path):
+def test_software_difference_is_shown_in_the_header(rnnbench, tmp_path):
+    rng = np.random.default_rng(4)
+    a = write_runs(tmp_path, "a", make_runs("a", 3, CASES, rng))
+    b = write_runs(tmp_path, "b", make_runs("b", 3, CASES, rng,
+                                            env={"tensorflow": "2.22.0", "git_commit": "abc"}))
+    code, out, err = rnnbench("check", "--baseline", a, "--current", b)
+    assert (code, err) == (0, "")
+    assert "- what changed: tensorflow: 2.21.0 → 2.22.0; git_commit: None → abc" in out
+
+
+def test_other_machine_is_refused_without_normalize(rnnbench, tmp_path):
     rng = np.random.default_rng(2)
-    a = write(tmp_path, "a", make_doc("a", {"x": noisy(rng, 10)}, gflops=100.0))
-    b = write(tmp_path, "b", make_doc("b", {"x": noisy(rng, 10, 2e-3)}, gflops=50.0,
-                                      env={"cpu_model": "EPYC"}))
+    a = write_runs(tmp_path, "a", make_runs("a", 3, CASES, rng, gflops=100.0))
+    b = write_runs(tmp_path, "b", make_runs("b", 3, {k: 2 * v for k, v in CASES.items()},
+                                            rng, gflops=50.0, env={"cpu_model": "EPYC"}))
     code, _, err = rnnbench("check", "--baseline", a, "--current", b)
     assert code == 2
-    assert "cpu_model (Xeon vs EPYC)" in err
+    assert "cpu_model (Xeon vs Xeon vs Xeon vs EPYC vs EPYC vs EPYC)" in err
     assert "--normalize" in err
     code, out, _ = rnnbench("check", "--baseline", a, "--current", b, "--normalize")
     assert code == 0, out
+    code, _, err = rnnbench("check", "--baseline", a, "--current", b, "--report-only")
+    assert code == 0
+    assert "warning: baseline and current ran on different machines" in err
 
 
 def test_normalize_without_calibration_exits_2(rnnbench, tmp_path):
@@ -308,21 +458,3 @@ def test_bad_threshold_is_a_usage_error(rnnbench, runs):
         rnnbench("check", "--baseline", runs["base"], "--current", runs["same"],
                  "--threshold", "10")
     assert exc.value.code == 2
-
-
-def test_normalize_uses_the_calibration_of_the_case_device():
-    rng = np.random.default_rng(13)
-    samples = noisy(rng, 10)
-    base = make_doc("b", {"x": samples})
-    cur = make_doc("c", {"x": [3 * s for s in samples]})
-    for doc, gpu in ((base, 300.0), (cur, 100.0)):
-        doc["cases"][0]["case"]["device"] = "gpu"
-        doc["calibration"] = {"device": "cpu", "matmul_gflops": 50.0,
-                              "devices": {"cpu": {"matmul_gflops": 50.0},
-                                          "gpu": {"matmul_gflops": gpu}}}
-    row = check.check_frame(base, cur, normalize=True).iloc[0]
-    assert row["ratio"] == pytest.approx(1.0)
-    del cur["calibration"]["devices"]["gpu"]
-    row = check.check_frame(base, cur, normalize=True).iloc[0]
-    assert row["verdict"] == "unreliable"
-    assert "no matmul calibration for device gpu" in row["note"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import identity
 from bench.analysis import compare
 from bench.results import load_run
 
@@ -59,7 +60,7 @@ def test_different_threads_are_refused_without_cross_machine(rnnbench, run_dirs)
     assert code == 2
     assert out == ""
     assert err == ("rnnbench compare: error: runs are not comparable: intra_op_threads (1 vs 2)"
-                   "; pass --cross-machine to compare different machines or versions anyway\n")
+                   "; pass --cross-machine to compare different machines anyway\n")
 
 
 def test_markdown_matches_golden(rnnbench, run_dirs):
@@ -135,9 +136,60 @@ def test_identity_fields():
     env = {"tensorflow": "2.21.0", "cuda": "12.5", "cudnn": "9", "cpu_model": "Xeon",
            "intra_op_threads": 2, "inter_op_threads": 1,
            "gpus": [{"name": "H100", "memory": "80GB", "driver": "550"}]}
-    ident = compare.identity(env)
+    ident = identity.identity(env)
     assert ident["gpu"] == "H100"
     other = {**env, "gpus": [{"name": "A100"}], "cudnn": "8"}
-    diffs = compare.identity_mismatches([{"env": env}, {"env": other}],
-                                        compare.SOFTWARE_FIELDS + compare.HARDWARE_FIELDS)
+    diffs = identity.identity_mismatches([{"env": env}, {"env": other}],
+                                         identity.SOFTWARE_FIELDS + identity.HARDWARE_FIELDS)
     assert diffs == {"cudnn": ["9", "8"], "gpu": ["H100", "A100"]}
+
+
+def _edit(path: Path, change) -> Path:
+    file = path / "results.json"
+    doc = json.loads(file.read_text())
+    change(doc)
+    file.write_text(json.dumps(doc))
+    return path
+
+
+def test_software_difference_is_shown_not_refused(rnnbench, run_dirs):
+    def upgrade_tf(doc):
+        doc["env"].update(tensorflow="2.22.0", intra_op_threads=1)
+
+    _edit(run_dirs["run_b"], upgrade_tf)
+    code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"])
+    assert (code, err) == (0, "")
+    assert "**What changed** (software): tensorflow (2.21.0 vs 2.22.0)." in out
+    assert "Different machines" not in out
+
+
+def test_hardware_difference_is_refused_even_with_a_software_change(rnnbench, run_dirs):
+    _edit(run_dirs["run_b"], lambda doc: doc["env"].update(tensorflow="2.22.0",
+                                                           cpu_model="EPYC"))
+    code, _, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"])
+    assert code == 2
+    assert "cpu_model" in err
+    assert "tensorflow" not in err
+
+
+def test_no_common_step_time_case_exits_2(rnnbench, run_dirs):
+    def rename(doc):
+        for row in doc["cases"]:
+            row["id"] = "other/" + row["id"]
+
+    _edit(run_dirs["run_b"], rename)
+    code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"],
+                              "--cross-machine")
+    assert (code, out) == (2, "")
+    assert "no step-time case ran in both A" in err
+    assert err.count("\n") == 1
+
+
+def test_tta_run_against_a_step_time_run_exits_2(rnnbench, run_dirs):
+    _edit(run_dirs["run_b"], lambda doc: doc.update(cases=[]))
+    for order in ((run_dirs["run_a"], run_dirs["run_b"]),
+                  (run_dirs["run_b"], run_dirs["run_a"])):
+        code, out, err = rnnbench("compare", *order, "--cross-machine")
+        assert (code, out) == (2, "")
+        assert "is a time-to-accuracy run with no step-time cases" in err
+        assert err.count("\n") == 1

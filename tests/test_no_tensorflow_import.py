@@ -1,4 +1,4 @@
-"""Reading results (report, compare, check, plots) must never import TensorFlow (DESIGN §3)."""
+"""Reading results (report, compare, check, plots) must never import TensorFlow (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SCRIPT = r"""
 import contextlib, io, json, sys
 run_a, run_b, out, restrict = sys.argv[1:5]
-import bench.results, bench.analysis.stats, bench.analysis.plots
+import bench.results, bench.rows, bench.identity, bench.analysis.stats, bench.analysis.plots
 import bench.analysis.report, bench.analysis.compare, bench.analysis.check
+import bench.analysis.verdicts
 from bench import cli
 after_import = "tensorflow" in sys.modules
 if restrict == "mine":

@@ -148,3 +148,37 @@ def test_nonexistent_dir_exits_2(rnnbench, tmp_path):
     assert code == 2
     assert "no such results file" in err
     assert not (tmp_path / "nope").exists()
+
+
+def test_each_piece_of_advice_is_printed_once(tmp_path):
+    advice = "close other programs, or raise the rounds (--rounds / --max-time)"
+    case = preset("smoke")[0]
+    row = _row(case, 1e-3)
+    row["stats"]["warnings"] = [f"unstable: std dev is 30 % of the mean; {advice}",
+                                f"2 of 5 rounds are far outliers; {advice}",
+                                "the timed call is under 100 ticks of the clock"]
+    doc = empty_document(run_id="warned", env={}, command="t")
+    doc["cases"].append(row)
+    save_run(tmp_path, doc)
+    text = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"| {case.id} | unstable"))
+    assert line.count(advice) == 1
+    assert "far outliers" in line
+    assert "ticks of the clock" in line
+
+
+def test_partial_run_says_so_in_its_first_lines(tmp_path):
+    doc = empty_document(run_id="cut", env={}, command="t")
+    doc["cases"].append(_row(preset("smoke")[0], 1e-3))
+    doc.update(status="partial", cases_planned=51, cases_finished=7)
+    save_run(tmp_path, doc)
+    lines = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8").splitlines()
+    assert lines[2].startswith("**PARTIAL RUN**: 7 of 51 cases finished.")
+
+
+def test_complete_and_old_runs_show_no_partial_banner(run_a):
+    report.write_report(run_a, figures=False)
+    text = (run_a / "report.md").read_text(encoding="utf-8")
+    assert "PARTIAL" not in text
+    assert "docs/design.md" in text
+    assert "DESIGN" not in text

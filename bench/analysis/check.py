@@ -1,52 +1,62 @@
-"""Regression check of a run against a baseline: slower than a threshold and U-test significant.
+"""Regression check of current runs against baseline runs, with the run as the unit of evidence.
 
-Exit codes: 1 when any case regressed (or newly errors), 0 otherwise, 2 on unusable input.
-`--report-only` prints the same table but always exits 0 on usable input (noisy CI machines).
+Per case, each run contributes its median. A case is a `regression` when the ratio of the
+geometric means of the run medians (current / baseline) is above 1 + threshold AND a one-sided
+Welch t-test on the log run medians is significant after Holm correction across the cases
+(see bench.analysis.stats for the choice of test). With fewer than MIN_RUNS runs on a side the
+verdict is `unreliable`, with the runs per side that would be needed at the observed spread.
+
+Software differences (TensorFlow, Keras, CUDA, cuDNN, Python, NumPy, git commit) are what a
+check is usually about: they are shown as "what changed", never refused. A changed
+`code_version` of a case is shown in its note and the case is still judged, because a code
+change is one of the things under test. Hardware differences are refused unless --normalize.
+
+Exit codes: 1 when any case regressed or broke, 0 otherwise, 2 on unusable input.
+`--report-only` prints the same table but exits 0 on usable input.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
+from pathlib import Path
 
-from bench.analysis.compare import (
-    HARDWARE_FIELDS,
-    SOFTWARE_FIELDS,
-    describe_mismatches,
-    identity_mismatches,
-)
+from bench.analysis.stats import GEOMEAN, MIN_RUNS
 from bench.errors import UserError
-from bench.results import load_run, peak_gflops
+from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
+from bench.results import RESULTS_JSON, Run, check_document, peak_gflops, read_run
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 FAILING = ("regression", "broken")
+JUDGED = ("regression", "improvement", "same", "unreliable")
 # Table order: what needs attention first.
-VERDICT_ORDER = ("regression", "broken", "unreliable", "changed", "improvement", "same",
-                 "no baseline", "skipped", "error", "baseline only", "current only")
-GEOMEAN = "geomean"
+VERDICT_ORDER = ("regression", "broken", "unreliable", "improvement", "same", "no baseline",
+                 "skipped", "error", "baseline only", "current only")
 
 
 def add_arguments(parser) -> None:
     """Register `rnnbench check` options."""
-    parser.add_argument("--baseline", required=True, metavar="RUN",
-                        help="baseline run folder (or results.json), e.g. reports/baselines/…")
-    parser.add_argument("--current", required=True, metavar="RUN",
-                        help="the run to check (folder or results.json)")
+    parser.add_argument("--baseline", required=True, nargs="+", metavar="DIR",
+                        help="baseline runs: run folders (or results.json files), or folders "
+                             "of run folders (one level); at least 3 runs for a verdict")
+    parser.add_argument("--current", required=True, nargs="+", metavar="DIR",
+                        help="the runs to check, given the same way; at least 3 runs")
     parser.add_argument("--threshold", default="10%", type=parse_threshold, metavar="PCT",
-                        help="slowdown of the median that counts as a regression: 10%% or 0.10 "
-                             "(default 10%%)")
+                        help="slowdown that counts as a regression: 10%% or 0.10 (default 10%%)")
     parser.add_argument("--alpha", default=DEFAULT_ALPHA, type=parse_alpha, metavar="P",
-                        help="significance level of the one-sided Mann-Whitney U test on the raw "
-                             "samples (default 0.05)")
+                        help="family-wise significance level of the one-sided Welch t-test on "
+                             "log run medians, Holm-corrected over the cases (default 0.05)")
     parser.add_argument("--normalize", action="store_true",
-                        help="divide each run's times by its own calibration matmul time "
-                             "(calibration.matmul_gflops) so a baseline from another machine "
-                             "can be used")
+                        help="scale each run's times by its own calibration matmul speed "
+                             "(calibration.matmul_gflops) so runs from other machines can be "
+                             "compared")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="accept an interrupted (partial) baseline run")
     parser.add_argument("--report-only", action="store_true",
                         help="print the verdict table but exit 0 even on regressions, and only "
-                             "warn about environment mismatches (for noisy shared CI machines); "
-                             "unusable input still exits 2")
+                             "warn about hardware mismatches; unusable input still exits 2")
 
 
 def parse_threshold(text: str) -> float:
@@ -80,12 +90,10 @@ def parse_alpha(text: str) -> float:
 
 def main(args) -> int:
     """Run `rnnbench check`; return 1 on regression (0 with --report-only), 0 otherwise."""
-    import sys
-
-    baseline = load_run(args.baseline)
-    current = load_run(args.current)
-    warnings = environment_problems(baseline, current, normalize=args.normalize,
-                                    advisory=args.report_only)
+    baseline = expand_runs(args.baseline, "baseline")
+    current = expand_runs(args.current, "current")
+    warnings = run_problems(baseline, current, normalize=args.normalize,
+                            advisory=args.report_only, allow_partial=args.allow_partial)
     frame = check_frame(baseline, current, threshold=args.threshold, alpha=args.alpha,
                         normalize=args.normalize)
     for line in warnings:
@@ -100,31 +108,57 @@ def main(args) -> int:
     return 1 if failed else 0
 
 
-def environment_problems(baseline: dict, current: dict, *, normalize: bool,
-                         advisory: bool) -> list[str]:
-    """Refuse (UserError) runs that are not comparable; return warnings when `advisory`.
+def expand_runs(paths, side: str) -> list[Run]:
+    """Read each path: a run folder, a results.json, or a folder of run folders (one level)."""
+    runs, seen = [], set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir() and not (path / RESULTS_JSON).exists():
+            inner = sorted(p for p in path.iterdir() if (p / RESULTS_JSON).is_file())
+            if not inner:
+                raise UserError(f"{path}: no {RESULTS_JSON} in it or in its sub-folders "
+                                f"(--{side} takes run folders or a folder of run folders)")
+            found = [read_run(p) for p in inner]
+        else:
+            found = [read_run(path)]
+        for run in found:
+            key = Path(run.source).resolve()
+            if key in seen:
+                raise UserError(f"{run.source} is given twice for the {side}: each run counts "
+                                "once")
+            seen.add(key)
+            runs.append(run)
+    return runs
 
-    Software versions must match; hardware fields (CPU, GPU, threads) may differ only with
-    --normalize. With --report-only every mismatch is a warning instead.
+
+def run_problems(baseline: list[Run], current: list[Run], *, normalize: bool, advisory: bool,
+                 allow_partial: bool = False) -> list[str]:
+    """Refuse (UserError) runs that cannot be checked; return warnings to print.
+
+    A partial baseline needs --allow-partial. Hardware fields (CPU, GPU, threads) may differ
+    only with --normalize (with --report-only the mismatch is a warning). Software differences
+    are not a problem: the table's header shows them.
     """
-    docs = [baseline, current]
-    software = identity_mismatches(docs, SOFTWARE_FIELDS)
-    hardware = identity_mismatches(docs, HARDWARE_FIELDS)
     problems = []
-    if software:
-        problems.append(f"baseline and current differ in {describe_mismatches(software)}: "
-                        "record a new baseline with this software (rnnbench compare "
-                        "--cross-machine shows the differences)")
+    for run in baseline:
+        if run.partial and not allow_partial:
+            raise UserError(f"{run.source}: the baseline run {run.run_id} is partial "
+                            f"({run.progress() or 'interrupted'}); pass --allow-partial to use "
+                            "it anyway")
+    problems += [f"the current run {run.run_id} is partial ({run.progress() or 'interrupted'})"
+                 ": only its finished cases are judged" for run in current if run.partial]
+    hardware = identity_mismatches([r.doc for r in baseline + current], HARDWARE_FIELDS)
     if hardware and not normalize:
-        problems.append(f"baseline and current ran on different machines or settings "
-                        f"({describe_mismatches(hardware)}): use --normalize, or a baseline "
-                        "from this machine")
-    if problems and not advisory:
-        raise UserError(problems[0])
+        line = (f"baseline and current ran on different machines or settings "
+                f"({describe_mismatches(hardware)}): use --normalize, or a baseline from this "
+                "machine")
+        if not advisory:
+            raise UserError(line)
+        problems.append(line)
     if normalize:
-        for name, doc in (("baseline", baseline), ("current", current)):
-            if peak_gflops(doc.get("calibration") or {}, None) is None:
-                raise UserError(f"--normalize: the {name} run ({doc['run_id']}) has no "
+        for run in baseline + current:
+            if peak_gflops(run.calibration, None) is None:
+                raise UserError(f"--normalize: the run {run.run_id} ({run.source}) has no "
                                 "calibration.matmul_gflops to normalise by")
     return problems
 
@@ -132,134 +166,73 @@ def environment_problems(baseline: dict, current: dict, *, normalize: bool,
 # ---------------------------------------------------------------- the verdicts
 
 
-def _rows(doc: dict) -> dict[str, dict]:
+def _as_runs(runs) -> list[Run]:
+    if isinstance(runs, Run | dict):
+        runs = [runs]
+    return [r if isinstance(r, Run) else check_document(r) for r in runs]
+
+
+def _rows(run: Run) -> dict:
     out = {}
-    for row in doc["cases"]:
-        out.setdefault(row["id"], row)
+    for row in run.cases:
+        out.setdefault(row.id, row)
     return out
 
 
-def _samples(row: dict, scale: float) -> list[float]:
-    return [float(s) * scale for s in (row.get("stats") or {}).get("samples_s") or []
-            if isinstance(s, int | float) and math.isfinite(s) and s > 0]
-
-
-def judge(base: list[float], cur: list[float], *, threshold: float, alpha: float) -> dict:
-    """Verdict for one case from raw samples: ratio of medians, p, verdict, note."""
-    from bench.analysis.stats import (
-        mann_whitney_p,
-        median,
-        min_p_value,
-        robust_log_sigma,
-        rounds_needed,
-    )
-
-    ratio = median(cur) / median(base)
-    sigma = math.sqrt((_nan0(robust_log_sigma(base)) ** 2 + _nan0(robust_log_sigma(cur)) ** 2)
-                      / 2)
-    need = rounds_needed(sigma, threshold, alpha)
-    out = {"ratio": ratio, "p": math.nan, "n_baseline": len(base), "n_current": len(cur)}
-    if min_p_value(len(base), len(cur)) >= alpha:
-        return {**out, "verdict": "unreliable",
-                "note": f"too few rounds ({len(base)} vs {len(cur)}) for any p < {alpha:g}; "
-                        f"record ≥ {need} per side"}
-    slower = ratio >= 1.0
-    p = mann_whitney_p(base, cur, "greater" if slower else "less")
-    out["p"] = p
-    if ratio > 1.0 + threshold:
-        if p < alpha:
-            return {**out, "verdict": "regression",
-                    "note": f"{(ratio - 1) * 100:.1f} % slower"}
-        return {**out, "verdict": "unreliable",
-                "note": f"{(ratio - 1) * 100:.1f} % slower but not significant "
-                        f"(p ≥ {alpha:g}); ~{need} rounds per side would settle it"}
-    if ratio < 1.0 / (1.0 + threshold):
-        if p < alpha:
-            return {**out, "verdict": "improvement",
-                    "note": f"{(1 - ratio) * 100:.1f} % faster"}
-        return {**out, "verdict": "same", "note": "faster, but not significant"}
-    return {**out, "verdict": "same", "note": ""}
-
-
-def _nan0(value: float) -> float:
-    return 0.0 if not math.isfinite(value) else value
-
-
-def check_frame(baseline: dict, current: dict, *, threshold: float = DEFAULT_THRESHOLD,
+def check_frame(baseline, current, *, threshold: float = DEFAULT_THRESHOLD,
                 alpha: float = DEFAULT_ALPHA, normalize: bool = False):
-    """Per case: baseline and current median (s), ratio, p, verdict, note; a geomean row last.
+    """Per case: baseline and current geomean of run medians (s), ratio, p, verdict, note.
 
-    With `normalize`, current times are rescaled to the baseline machine's calibration speed
-    (t · gflops_current / gflops_baseline, per device), i.e. each run divided by its own
-    calibration time.
-    Raises UserError when no case id is in both runs.
+    `baseline` and `current` are runs (Run or document, one or a list). Columns: case,
+    baseline, current, ratio, p (Holm-adjusted, in the direction of the ratio), detectable
+    (minimum detectable slowdown, a fraction), n_baseline, n_current (runs with a timing),
+    verdict, note; a geomean row last. With `normalize`, every run's times are expressed at
+    the speed of the first baseline run's calibration matmul (per device).
+    Raises UserError when no case id is in both sides.
     """
     import pandas as pd
 
-    from bench.analysis.stats import geomean
+    from bench.analysis.verdicts import judge_cases, summary_row
 
-    base_rows, cur_rows = _rows(baseline), _rows(current)
-    if not set(base_rows) & set(cur_rows):
-        raise UserError(f"no common cases: the baseline ({baseline['run_id']}) and current "
-                        f"({current['run_id']}) runs share no case id")
-    rows = [_case_row(case, base_rows.get(case), cur_rows.get(case), baseline, current,
-                      threshold=threshold, alpha=alpha, normalize=normalize)
-            for case in dict.fromkeys([*base_rows, *cur_rows])]
+    base_runs, cur_runs = _as_runs(baseline), _as_runs(current)
+    base_rows = [_rows(r) for r in base_runs]
+    cur_rows = [_rows(r) for r in cur_runs]
+    base_ids = {i for rows in base_rows for i in rows}
+    cur_ids = {i for rows in cur_rows for i in rows}
+    if not base_ids & cur_ids:
+        raise UserError(f"no common cases: the baseline ({_ids(base_runs)}) and current "
+                        f"({_ids(cur_runs)}) runs share no case id")
+    ref = base_runs[0].calibration
+    cases = list(dict.fromkeys([*(i for rows in base_rows for i in rows),
+                                *(i for rows in cur_rows for i in rows)]))
+    sides = [([rows.get(c) for rows in base_rows], [rows.get(c) for rows in cur_rows])
+             for c in cases]
+    scales = [(_scales(base_runs, ref, b + c, normalize), _scales(cur_runs, ref, b + c,
+                                                                   normalize))
+              for b, c in sides]
+    rows = judge_cases(cases, sides, scales, threshold=threshold, alpha=alpha)
     frame = pd.DataFrame(rows)
     frame["_order"] = frame["verdict"].map({v: i for i, v in enumerate(VERDICT_ORDER)})
     frame = frame.sort_values("_order", kind="stable").drop(columns="_order")
-    judged = frame[frame["verdict"].isin(["regression", "improvement", "same", "unreliable"])]
-    judged = judged["ratio"].dropna()
-    summary = {"case": GEOMEAN, "baseline": math.nan, "current": math.nan,
-               "ratio": geomean(judged), "p": math.nan, "verdict": "",
-               "note": f"over {len(judged)} cases that ran in both", "n_baseline": 0,
-               "n_current": 0}
-    return pd.concat([frame, pd.DataFrame([summary])], ignore_index=True)
+    judged = frame.loc[frame["verdict"].isin(JUDGED), "ratio"].dropna()
+    return pd.concat([frame, pd.DataFrame([summary_row(judged)])], ignore_index=True)
 
 
-def _case_row(case: str, b: dict | None, c: dict | None, baseline: dict, current: dict, *,
-              threshold: float, alpha: float, normalize: bool) -> dict:
-    """The check row of one case id (either side may be missing or not ok)."""
-    from bench.analysis.stats import median
+def _ids(runs: list[Run]) -> str:
+    return ", ".join(r.run_id for r in runs)
 
-    row = {"case": case, "baseline": math.nan, "current": math.nan, "ratio": math.nan,
-           "p": math.nan, "verdict": "", "note": "", "n_baseline": 0, "n_current": 0}
-    if b is None or c is None:
-        present = b or c
-        row["verdict"] = "current only" if b is None else "baseline only"
-        row["note"] = present["status"] + (f": {present['reason']}" if present.get("reason")
-                                           else "")
-        return row
-    scale = 1.0
-    if normalize:
-        device = (c.get("case") or {}).get("device")
-        peaks = [peak_gflops(d.get("calibration") or {}, device) for d in (baseline, current)]
-        scale = peaks[1] / peaks[0] if None not in peaks else math.nan
-    bs, cs = _samples(b, 1.0), _samples(c, scale) if math.isfinite(scale) else []
-    row["baseline"] = median(bs) if bs else math.nan
-    row["current"] = median(cs) if cs else math.nan
-    if c["status"] != "ok":
-        row["verdict"] = ("broken" if c["status"] == "error" and b["status"] == "ok"
-                          else c["status"])
-        row["note"] = c.get("reason") or ""
-    elif b["status"] != "ok":
-        row["verdict"] = "no baseline"
-        row["note"] = f"baseline {b['status']}" + (f": {b['reason']}" if b.get("reason")
-                                                   else "")
-    elif not math.isfinite(scale):
-        row["verdict"] = "unreliable"
-        row["note"] = f"--normalize: no matmul calibration for device {device}"
-    elif not bs or not cs:
-        row["verdict"] = "unreliable"
-        row["note"] = "no raw samples stored: cannot test significance"
-    else:
-        row.update(judge(bs, cs, threshold=threshold, alpha=alpha))
-        bv, cv = b.get("code_version"), c.get("code_version")
-        if bv and cv and bv != cv:
-            row["verdict"] = "changed"
-            row["note"] = (f"benchmark code changed ({bv} → {cv}), not judged: re-record "
-                           "the baseline")
-    return row
+
+def _scales(runs: list[Run], ref: dict, rows: list, normalize: bool) -> list[float]:
+    """Per run: the factor that brings its times to the reference calibration (1 without)."""
+    if not normalize:
+        return [1.0] * len(runs)
+    device = next((r.case.get("device") for r in rows if r is not None), None)
+    base = peak_gflops(ref, device)
+    out = []
+    for run in runs:
+        peak = peak_gflops(run.calibration, device)
+        out.append(peak / base if peak is not None and base is not None else math.nan)
+    return out
 
 
 def failing_cases(frame) -> list[str]:
@@ -267,25 +240,39 @@ def failing_cases(frame) -> list[str]:
     return list(frame.loc[frame["verdict"].isin(FAILING), "case"])
 
 
-def render_check(frame, baseline: dict, current: dict, *, threshold: float, alpha: float,
-                 normalize: bool) -> str:
-    """The verdict table as Markdown with a one-line summary."""
-    from bench.analysis.report import fmt_ms, fmt_num, markdown_table
 
-    shown = frame[["case", "baseline", "current", "ratio", "p", "verdict", "note"]].copy()
+def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: float,
+                 alpha: float, normalize: bool) -> str:
+    """The verdict table as Markdown: header, what changed, table, one-line summary."""
+    from bench.analysis.report import fmt_ms, fmt_num, markdown_table
+    from bench.identity import software_changes
+
+    shown = frame[["case", "baseline", "current", "ratio", "p", "detectable", "verdict",
+                   "note"]].copy()
     shown["baseline"] = [fmt_ms(v) for v in frame["baseline"]]
     shown["current"] = [fmt_ms(v) for v in frame["current"]]
     shown["ratio"] = ["–" if not math.isfinite(v) else f"{fmt_num(v)}×" for v in frame["ratio"]]
     shown["p"] = ["–" if not math.isfinite(v) else f"{v:.2g}" for v in frame["p"]]
+    shown["detectable"] = ["–" if not math.isfinite(v) else f"{v * 100:.0f} %"
+                           for v in frame["detectable"]]
+    shown.insert(6, "runs", [f"{b}/{c}" if name != GEOMEAN else "" for name, b, c in zip(
+        frame["case"], frame["n_baseline"], frame["n_current"], strict=True)])
     shown.loc[shown["case"] == GEOMEAN, "case"] = f"**{GEOMEAN}**"
-    shown = shown.rename(columns={"baseline": "baseline (ms)", "current": "current (ms)"})
+    shown = shown.rename(columns={"baseline": "baseline (ms)", "current": "current (ms)",
+                                  "p": "p (Holm)", "runs": "runs (b/c)"})
     counts = frame.iloc[:-1]["verdict"].value_counts()
     summary = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts)
     failed = failing_cases(frame)
-    head = (f"rnnbench check: {current['run_id']} vs baseline {baseline['run_id']} — "
-            f"threshold {threshold * 100:g} %, one-sided Mann-Whitney U at alpha {alpha:g}"
-            + ("; current times rescaled by the runs' calibration matmul speeds "
-               "(--normalize)" if normalize else "") + "\n")
+    changed = software_changes([r.doc for r in baseline], [r.doc for r in current])
+    head = [f"rnnbench check: current {_ids(current)} vs baseline {_ids(baseline)}\n",
+            f"- test: geometric mean of per-run medians; regression when more than "
+            f"{threshold * 100:g} % slower and significant in a one-sided Welch t-test on log "
+            f"run medians, Holm-corrected at alpha {alpha:g} over the cases; at least "
+            f"{MIN_RUNS} runs per side for a verdict; `detectable`: the smallest slowdown "
+            "these runs would catch (80 % power)",
+            f"- what changed: {'; '.join(changed) if changed else 'no software version'}"]
+    if normalize:
+        head.append("- times rescaled by each run's calibration matmul speed (--normalize)")
     result = (f"FAIL: {len(failed)} case(s) regressed or broke" if failed
               else "PASS: no regression")
-    return "\n".join([head, markdown_table(shown), f"{result} ({summary})\n"])
+    return "\n".join([*head, "", markdown_table(shown), f"{result} ({summary})\n"])

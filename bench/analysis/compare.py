@@ -6,13 +6,17 @@ import math
 import string
 from pathlib import Path
 
+from bench.analysis.stats import GEOMEAN
 from bench.errors import UserError
-from bench.results import atomic_write_bytes, atomic_write_text, load_run
+from bench.identity import (
+    HARDWARE_FIELDS,
+    SOFTWARE_FIELDS,
+    describe_mismatches,
+    identity,
+    identity_mismatches,
+)
+from bench.results import Run, atomic_write_bytes, atomic_write_text, read_run
 
-# Run-level fields that make timings comparable (DESIGN §6, STYLE 7). Per-case identity (device,
-# dtype, xla) is part of the case id, so the join on id already keeps those apart.
-SOFTWARE_FIELDS = ("tensorflow", "cuda", "cudnn")
-HARDWARE_FIELDS = ("cpu_model", "gpu", "intra_op_threads", "inter_op_threads")
 COMPARE_MD = "compare.md"
 COMPARE_CSV = "compare.csv"
 
@@ -24,8 +28,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="also write compare.md, compare.csv and figures/speedup.png here")
     parser.add_argument("--cross-machine", action="store_true",
-                        help="allow runs whose TF/CUDA/cuDNN versions, CPU, GPU or thread "
-                             "settings differ (absolute times of different machines)")
+                        help="allow runs whose CPU, GPU or thread settings differ (absolute "
+                             "times of different machines); software versions may always "
+                             "differ: they are shown as what changed")
 
 
 def main(args) -> int:
@@ -36,47 +41,39 @@ def main(args) -> int:
     if out is not None and (out / COMPARE_MD).exists():
         raise UserError(f"{out / COMPARE_MD} already exists; comparisons are never overwritten: "
                         "choose another --out")
-    docs = [load_run(p) for p in args.runs]
-    diffs = identity_mismatches(docs, SOFTWARE_FIELDS + HARDWARE_FIELDS)
-    if diffs and not args.cross_machine:
-        raise UserError(f"runs are not comparable: {describe_mismatches(diffs)}; pass "
-                        "--cross-machine to compare different machines or versions anyway")
+    runs = [read_run(p) for p in args.runs]
+    docs = [r.doc for r in runs]
+    hardware = identity_mismatches(docs, HARDWARE_FIELDS)
+    if hardware and not args.cross_machine:
+        raise UserError(f"runs are not comparable: {describe_mismatches(hardware)}; pass "
+                        "--cross-machine to compare different machines anyway")
     labels = run_labels(len(docs))
+    require_common_cases(runs, labels)
     frame = compare_frame(docs, labels)
-    if not (frame["case"] != GEOMEAN).any():
-        raise UserError("the runs have no step-time cases to compare")
-    text = render_compare(docs, labels, frame, diffs,
+    text = render_compare(docs, labels, frame, identity_mismatches(docs, HARDWARE_FIELDS),
                           figure="figures/speedup.png" if out else None)
     if out is not None:
-        png = speedup_figure(docs, labels, frame)
+        from bench.analysis.plots import missing_glyphs_allowed
+
+        with missing_glyphs_allowed():
+            png = speedup_figure(docs, labels, frame)
         write_outputs(out, text, frame, png)
     print(text, end="")
     return 0
 
 
-# ---------------------------------------------------------------- identity
-
-
-def identity(env: dict) -> dict:
-    """The comparability fields of a run's env (GPU names joined into one `gpu` field)."""
-    gpus = env.get("gpus") or []
-    names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict))
-    out = {k: env.get(k) for k in SOFTWARE_FIELDS + HARDWARE_FIELDS if k != "gpu"}
-    out["gpu"] = ", ".join(names) or "none"
-    return out
-
-
-def identity_mismatches(docs: list[dict], fields: tuple[str, ...]) -> dict[str, list]:
-    """{field: [value per run]} for every identity field whose value differs between runs."""
-    ids = [identity(d.get("env") or {}) for d in docs]
-    return {f: [i.get(f) for i in ids] for f in fields
-            if len({repr(i.get(f)) for i in ids}) > 1}
-
-
-def describe_mismatches(diffs: dict[str, list]) -> str:
-    """One line: `tensorflow (2.20.0 vs 2.21.0), intra_op_threads (1 vs 2)`."""
-    return ", ".join(f"{f} ({' vs '.join(str(v) for v in values)})"
-                     for f, values in diffs.items())
+def require_common_cases(runs: list[Run], labels: list[str]) -> None:
+    """Refuse runs without step-time cases, and runs that share no case that ran in both."""
+    for label, run in zip(labels, runs, strict=True):
+        if not run.cases:
+            kind = ("a time-to-accuracy run" if run.tta else "an empty run")
+            raise UserError(f"{run.source} ({label}) is {kind} with no step-time cases; compare "
+                            "compares step-time runs")
+    ran = [{r.id for r in run.cases if r.ok and r.median() is not None} for run in runs]
+    for i in range(1, len(runs)):
+        if not ran[0] & ran[i]:
+            raise UserError(f"no step-time case ran in both {labels[0]} ({runs[0].run_id}) and "
+                            f"{labels[i]} ({runs[i].run_id}): nothing to compare")
 
 
 def run_labels(n: int) -> list[str]:
@@ -87,20 +84,14 @@ def run_labels(n: int) -> list[str]:
 
 # ---------------------------------------------------------------- the table
 
-GEOMEAN = "geomean"
-
 
 def _medians(doc: dict) -> dict[str, dict]:
-    from bench.analysis.stats import median
+    from bench.results import case_rows
 
     out = {}
-    for row in doc["cases"]:
-        stats = row.get("stats") or {}
-        med = stats.get("median_s")
-        if med is None and stats.get("samples_s"):
-            med = median(stats["samples_s"])
-        out.setdefault(row["id"], {"status": row["status"], "median_s": med,
-                                   "reason": row.get("reason")})
+    for row in case_rows(doc):
+        out.setdefault(row.id, {"status": row.status, "median_s": row.median(),
+                                "reason": row.reason})
     return out
 
 
@@ -195,14 +186,21 @@ def runs_frame(docs: list[dict], labels: list[str]):
 
 def render_compare(docs: list[dict], labels: list[str], frame, diffs: dict,
                    figure: str | None = None) -> str:
-    """The comparison as Markdown: runs, differences, table, geometric mean, figure link."""
+    """The comparison as Markdown: runs, what changed, table, geometric mean, figure link.
+
+    `diffs` are the hardware differences (allowed with --cross-machine); software differences
+    are read from the runs and shown as what changed.
+    """
     from bench.analysis.report import markdown_table
 
     ref = labels[0]
     out = ["# rnnbench compare\n", markdown_table(runs_frame(docs, labels))]
+    software = identity_mismatches(docs, SOFTWARE_FIELDS)
+    if software:
+        out.append(f"**What changed** (software): {describe_mismatches(software)}.\n")
     if diffs:
-        out.append(f"**Different machines or versions** ({describe_mismatches(diffs)}): "
-                   "ratios are hardware/software differences, not regressions.\n")
+        out.append(f"**Different machines** ({describe_mismatches(diffs)}): ratios include "
+                   "the hardware difference.\n")
     gm = frame.iloc[-1]
     for label in labels[1:]:
         value = gm[f"{label}/{ref}"]

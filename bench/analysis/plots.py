@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 UNROLL_COLORS = {"static": "#4C72B0", "dynamic": "#DD8452", "fused": "#55A868"}
 PHASE_COLORS = {"forward": "#4C72B0", "backward": "#DD8452", "train_step": "#C44E52"}
@@ -15,6 +17,15 @@ _SWEEP_SHORT = {"batch": "b", "seq_len": "t", "input_size": "i", "hidden_size": 
                 "num_layers": "l"}
 _SWEEP_LABEL = {"seq_len": "sequence length T (steps)", "hidden_size": "hidden size H (units)",
                 "batch": "batch size B"}
+
+
+@contextlib.contextmanager
+def missing_glyphs_allowed() -> Iterator[None]:
+    """Names from a results file may hold characters the font lacks: drawn as boxes, no warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font",
+                                category=UserWarning)
+        yield
 
 
 def _figure(width: float, height: float):

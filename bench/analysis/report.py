@@ -7,7 +7,14 @@ import math
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.results import atomic_write_bytes, atomic_write_text, load_run, resolve_results_path
+from bench.results import (
+    PARTIAL,
+    Run,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_run,
+    resolve_results_path,
+)
 
 REPORT_MD = "report.md"
 FIGURES = "figures"
@@ -95,17 +102,16 @@ def markdown_table(frame, index: bool = False) -> str:
 # ---------------------------------------------------------------- data
 
 
-def case_table(doc: dict):
+def case_table(doc: dict | Run):
     """The step-time rows as a DataFrame with `samples` (list), `shape` and filled-in medians."""
-    from bench.analysis.stats import median
-    from bench.results import cases_frame
+    from bench.results import case_rows, cases_frame
 
-    frame = cases_frame(doc)
-    frame["samples"] = [json.loads(s) if isinstance(s, str) else [] for s in frame["samples_s"]]
-    frame["median_s"] = [m if _present(m) else (median(s) if s else math.nan)
-                         for m, s in zip(frame["median_s"], frame["samples"], strict=True)]
-    frame["rounds"] = [r if _present(r) else len(s)
-                       for r, s in zip(frame["rounds"], frame["samples"], strict=True)]
+    rows = case_rows(doc)
+    frame = cases_frame(rows)
+    frame["samples"] = [list(r.stats.samples_s) for r in rows]
+    frame["median_s"] = [_nan(r.median()) for r in rows]
+    frame["rounds"] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
+                       for r in rows]
     frame["shape"] = [_shape_label(r) for r in frame.to_dict("records")]
     frame["precision"] = [f"{d}-xla" if x is True else str(d)
                           for d, x in zip(frame["dtype"], frame["xla"], strict=True)]
@@ -114,8 +120,8 @@ def case_table(doc: dict):
     return frame
 
 
-def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _shape_label(row: dict) -> str:
@@ -157,34 +163,68 @@ def step_time_frame(group):
     return pd.DataFrame(rows)
 
 
+def warnings_frame(doc: dict | Run):
+    """Case and its stability warnings, each piece of advice (after the last `; `) once."""
+    import pandas as pd
+
+    from bench.results import case_rows
+
+    rows = []
+    for row in case_rows(doc):
+        if row.stats.warnings:
+            rows.append({"case": row.id, "warnings": merge_advice(row.stats.warnings)})
+    return pd.DataFrame(rows, columns=["case", "warnings"])
+
+
+def merge_advice(warnings) -> str:
+    """`finding; advice` warnings as one cell: the findings, then each distinct advice once."""
+    findings, advice = [], []
+    for warning in warnings:
+        finding, sep, tip = warning.rpartition("; ")
+        findings.append(finding if sep else warning)
+        if sep and tip not in advice:
+            advice.append(tip)
+    return "; ".join(findings) + (f" — {'; '.join(advice)}" if advice else "")
+
+
 def status_frame(frame, status: str):
     """Case id and reason of every case with `status` (skipped or error)."""
     sub = frame[frame["status"] == status]
     return sub[["id", "reason"]].rename(columns={"id": "case"}).reset_index(drop=True)
 
 
-def tta_table(doc: dict):
-    """One row per time-to-accuracy run with the fields that exist (missing keys tolerated)."""
+# Columns of the report's TTA table: (shown name, column of results.tta_frame).
+TTA_COLUMNS = (("task", "task"), ("impl", "impl"), ("unroll", "unroll"), ("device", "device"),
+               ("hidden", "hidden_size"), ("seed", "seed"), ("target", "target"),
+               ("budget", "budget"), ("status", "status"), ("reached", "reached"),
+               ("time to target (s)", "time_to_target_s"), ("steps", "steps"),
+               ("epochs", "epochs"), ("best acc", "best_acc"), ("reason", "reason"))
+
+
+def tta_table(doc: dict | Run):
+    """One row per time-to-accuracy run: results.tta_frame's columns that the report shows."""
     import pandas as pd
 
-    rows = []
-    for row in doc.get("tta", []):
-        settings = row.get("settings") or {}
-        stats = row.get("stats") or {}
-        rows.append({
-            "task": settings.get("task"), "impl": settings.get("impl"),
-            "unroll": settings.get("unroll"), "device": settings.get("device"),
-            "hidden": settings.get("hidden_size"), "seed": settings.get("seed"),
-            "target": settings.get("target"),
-            "budget": settings.get("budget"),
-            "status": row.get("status"),
-            "reached": stats.get("reached"),
-            "time to target (s)": stats.get("time_to_target_s"),
-            "steps": stats.get("steps"), "epochs": stats.get("epochs"),
-            "best acc": stats.get("best_acc"),
-            "reason": row.get("reason") or ("diverged" if stats.get("diverged") else None),
-        })
-    return pd.DataFrame(rows)
+    from bench.results import tta_frame
+
+    flat = tta_frame(doc)
+    if flat.empty:
+        return pd.DataFrame(columns=[name for name, _ in TTA_COLUMNS])
+    flat = flat.reindex(columns=list(dict.fromkeys([*flat.columns, *(c for _, c in TTA_COLUMNS),
+                                                    "budget_s", "budget_epochs",
+                                                    "budget_steps", "diverged"])))
+    flat["budget"] = [_budget(r) for r in flat.to_dict("records")]
+    flat["reason"] = [r if isinstance(r, str) and r else ("diverged" if d is True else None)
+                      for r, d in zip(flat["reason"], flat["diverged"], strict=True)]
+    return flat[[c for _, c in TTA_COLUMNS]].set_axis([n for n, _ in TTA_COLUMNS], axis=1)
+
+
+def _budget(row: dict) -> str | None:
+    for key, unit in (("budget_s", "s"), ("budget_epochs", "epochs"), ("budget_steps", "steps")):
+        value = row.get(key)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return f"{fmt_num(value)} {unit}"
+    return None
 
 
 def tta_summary(doc: dict):
@@ -287,8 +327,14 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
                   for d, e in (calibration.get("devices") or {}).items()}
     peak_text = (", ".join(f"{d} {fmt_num(v)} GFLOP/s" for d, v in per_device.items())
                  if len(per_device) > 1 else f"{fmt_num(peak)} GFLOP/s")
-    out = [f"# rnnbench report — {doc['run_id']}\n",
-           f"- created (UTC): {doc.get('created_utc', '–')}",
+    out = [f"# rnnbench report — {doc['run_id']}\n"]
+    if doc.get("status") == PARTIAL:
+        done = (f": {doc.get('cases_finished')} of {doc.get('cases_planned')} cases finished"
+                if doc.get("cases_planned") is not None else "")
+        out += [f"**PARTIAL RUN**{done}. The run was interrupted; its tables cover only the "
+                "cases that finished, and `rnnbench check` refuses it as a baseline unless "
+                "`--allow-partial` is given.\n"]
+    out += [f"- created (UTC): {doc.get('created_utc', '–')}",
            f"- command: `{doc.get('command') or '–'}`",
            f"- preset: {doc.get('preset') or '–'}",
            f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
@@ -300,7 +346,8 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
     if groups:
         out += ["## Step time\n",
                 "Median of the timed rounds ± interquartile range, per call of the phase. "
-                "GFLOP/s from the matmul FLOP formula (DESIGN §4); % of peak against the "
+                "GFLOP/s from the matmul FLOP formula (docs/design.md, FLOP counting); % of "
+                "peak against the "
                 "calibrated matmul of this run. `× fastest`: times slower than the fastest row "
                 "of the table; `speed-up vs slowest`: times faster than the slowest. Skipped and "
                 "error rows are listed in the table and below.\n"]
@@ -315,11 +362,9 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
         table = status_frame(frame, status) if not frame.empty else None
         if table is not None and not table.empty:
             out += [f"## {heading} ({len(table)})\n", markdown_table(table)]
-    if not frame.empty:
-        warned = frame[frame["warnings"].fillna("") != ""]
-        if not warned.empty:
-            out += ["## Measurement warnings\n",
-                    markdown_table(warned[["id", "warnings"]].rename(columns={"id": "case"}))]
+    warned = warnings_frame(doc)
+    if not warned.empty:
+        out += ["## Measurement warnings\n", markdown_table(warned)]
     if doc.get("tta"):
         table = tta_table(doc)
         out += ["## Time to accuracy\n",
@@ -345,10 +390,16 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
 def write_report(run_dir, *, figures: bool = True) -> Path:
     """Render report.md (and figures/*.png) for a run folder; return the report path."""
     results = resolve_results_path(run_dir)
-    doc = load_run(results)
+    run = read_run(results)
+    doc = run.doc
     folder = results.parent
-    frame = case_table(doc)
-    pngs = report_figures(doc, frame) if figures else []
+    frame = case_table(run)
+    pngs = []
+    if figures:
+        from bench.analysis.plots import missing_glyphs_allowed
+
+        with missing_glyphs_allowed():
+            pngs = report_figures(doc, frame)
     text = render_report(doc, frame, pngs)
     try:
         if pngs:

@@ -1,13 +1,29 @@
-"""Statistics for compare and check: geometric mean, Mann-Whitney U, rounds needed (no TF)."""
+"""Statistics for compare and check: geometric mean, Welch's t on log run medians, Holm (no TF).
+
+The unit of a regression check is the run (one process): the rounds inside one run share one
+machine state, so they are not independent samples of the machine's speed. Each run gives one
+number per case, its median, and the test compares the log medians of the baseline runs with
+those of the current runs.
+
+Why Welch's t-test on log medians, not Mann-Whitney U on run medians: a run median is the
+median of many rounds, so its log is close to normal; the sides have few runs (3 to 10), where
+an exact rank test cannot reach small p-values at all (3 vs 3 runs: p >= 0.05, before any
+correction for the number of cases), while the t-test can; and the t-test gives a closed-form
+power calculation, so "runs needed" and "minimum detectable slowdown" follow from the same
+formula the verdict uses. Welch (unequal variances) because the two sides often ran on
+different days.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
 
-# Asymptotic relative efficiency of Mann-Whitney U against the t-test for normal data (3/pi).
-_MWU_EFFICIENCY = 3.0 / math.pi
-MAX_ROUNDS_ADVICE = 1000
+# Label of the summary row (geometric mean over cases) in the compare and check tables.
+GEOMEAN = "geomean"
+MIN_RUNS = 3  # per side, below which check gives no verdict
+POWER = 0.8
+MAX_RUNS_ADVICE = 1000
 
 
 def geomean(values: Iterable[float]) -> float:
@@ -16,73 +32,90 @@ def geomean(values: Iterable[float]) -> float:
     return math.exp(sum(logs) / len(logs)) if logs else math.nan
 
 
-def median(values: Sequence[float]) -> float:
-    """Median of a non-empty sequence; NaN when empty."""
-    ordered = sorted(values)
-    n = len(ordered)
-    if n == 0:
-        return math.nan
-    mid = n // 2
-    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+def _mean_var(values: Sequence[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+    return mean, var
 
 
-def mann_whitney_p(baseline: Sequence[float], current: Sequence[float],
-                   alternative: str = "greater") -> float:
-    """One-sided Mann-Whitney U p-value that `current` is greater (slower) than `baseline`.
+def welch_p(before: Sequence[float], after: Sequence[float], alternative: str = "greater"
+            ) -> float:
+    """One-sided Welch t-test p-value that `after` has a greater (or "less") mean than `before`.
 
-    `alternative="less"` asks whether current is smaller (faster). Samples without any spread at
-    all (every value identical) carry no evidence: p = 1. scipy's exceptions propagate.
+    Both sides need >= 2 values (ValueError otherwise). Without any spread on either side the
+    test is degenerate: p = 0 if the means differ in the asked direction, else 1.
     """
-    from scipy.stats import mannwhitneyu
+    from scipy.special import stdtr
 
-    if not baseline or not current:
-        raise ValueError("Mann-Whitney U needs at least one sample on each side")
-    if len(set(baseline) | set(current)) == 1:
-        return 1.0
-    return float(mannwhitneyu(current, baseline, alternative=alternative).pvalue)
-
-
-def min_rounds_for_alpha(alpha: float) -> int:
-    """Smallest n (per side, equal sizes) at which a one-sided exact U test can reach p < alpha."""
-    n = 1
-    while 1.0 / math.comb(2 * n, n) >= alpha:
-        n += 1
-    return n
-
-
-def min_p_value(n_baseline: int, n_current: int) -> float:
-    """The smallest one-sided exact Mann-Whitney p-value possible with these sample sizes."""
-    if n_baseline < 1 or n_current < 1:
-        return 1.0
-    return 1.0 / math.comb(n_baseline + n_current, n_current)
+    if len(before) < 2 or len(after) < 2:
+        raise ValueError("Welch's t-test needs at least two values on each side")
+    if alternative not in ("greater", "less"):
+        raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
+    (m_b, v_b), (m_a, v_a) = _mean_var(before), _mean_var(after)
+    diff = (m_a - m_b) if alternative == "greater" else (m_b - m_a)
+    se2 = v_b / len(before) + v_a / len(after)
+    if se2 == 0.0:
+        return 0.0 if diff > 0 else 1.0
+    df = se2 ** 2 / ((v_b / len(before)) ** 2 / (len(before) - 1)
+                     + (v_a / len(after)) ** 2 / (len(after) - 1))
+    return float(stdtr(df, -diff / math.sqrt(se2)))
 
 
-def robust_log_sigma(samples: Sequence[float]) -> float:
-    """Spread of log(samples) estimated from the IQR (IQR / 1.349); NaN with < 2 samples."""
-    import numpy as np
-
-    logs = np.log(np.asarray([s for s in samples if s > 0], dtype=float))
-    if logs.size < 2:
-        return math.nan
-    q1, q3 = np.percentile(logs, [25, 75])
-    sigma = float((q3 - q1) / 1.349)
-    if sigma == 0.0:
-        sigma = float(np.std(logs, ddof=1))
-    return sigma
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (family-wise error control); NaN entries stay NaN, not counted."""
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    m = len(tested)
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
 
 
-def rounds_needed(sigma_log: float, effect: float, alpha: float, power: float = 0.9) -> int:
-    """Rounds per side for a one-sided U test to detect a slowdown of `effect` (0.10 = 10 %).
+def pooled_log_sd(*sides: Sequence[float]) -> float:
+    """Pooled standard deviation of log values over the sides with >= 2 values; NaN if none."""
+    num = dof = 0.0
+    for values in sides:
+        if len(values) > 1:
+            num += _mean_var(values)[1] * (len(values) - 1)
+            dof += len(values) - 1
+    return math.sqrt(num / dof) if dof else math.nan
 
-    Normal approximation on log-times with the U test's efficiency; never below the rounds
-    at which the exact test can reach `alpha` at all. Capped at MAX_ROUNDS_ADVICE.
+
+def _z(alpha: float, df: float) -> float:
+    """The one-sided critical value plus the power quantile of Student's t with `df`."""
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, 1.0 - alpha) + stdtrit(df, POWER))
+
+
+def min_detectable(sigma: float, n_before: int, n_after: int, alpha: float) -> float:
+    """Smallest slowdown (0.10 = 10 %) detected with probability POWER at level `alpha`.
+
+    The t-test's power formula with the pooled spread `sigma` of log run medians and
+    n_before + n_after - 2 degrees of freedom; NaN when the spread is unknown or df < 1.
     """
-    from scipy.stats import norm
+    df = n_before + n_after - 2
+    if not math.isfinite(sigma) or df < 1 or n_before < 1 or n_after < 1:
+        return math.nan
+    return math.expm1(_z(alpha, df) * sigma * math.sqrt(1 / n_before + 1 / n_after))
 
-    floor = min_rounds_for_alpha(alpha)
-    delta = math.log1p(effect)
-    if not math.isfinite(sigma_log) or delta <= 0:
-        return floor
-    z = norm.ppf(1.0 - alpha) + norm.ppf(power)
-    n = 2.0 * (z * sigma_log / delta) ** 2 / _MWU_EFFICIENCY
-    return int(min(max(math.ceil(n), floor), MAX_ROUNDS_ADVICE))
+
+def runs_needed(sigma: float, effect: float, alpha: float) -> int | None:
+    """Runs per side at which a slowdown of `effect` becomes detectable (min_detectable <= it).
+
+    At least MIN_RUNS; capped at MAX_RUNS_ADVICE; None when the spread is unknown.
+    """
+    if not math.isfinite(sigma):
+        return None
+    low, high = MIN_RUNS - 1, MIN_RUNS  # invariant: low is not enough, high is (or the cap)
+    while high < MAX_RUNS_ADVICE and min_detectable(sigma, high, high, alpha) > effect:
+        low, high = high, min(2 * high, MAX_RUNS_ADVICE)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if min_detectable(sigma, mid, mid, alpha) > effect:
+            low = mid
+        else:
+            high = mid
+    return high

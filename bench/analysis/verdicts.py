@@ -1,0 +1,138 @@
+"""Per-case verdicts of `rnnbench check` from per-run medians (statistics in stats.py)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bench.analysis.stats import (
+    GEOMEAN,
+    MIN_RUNS,
+    geomean,
+    holm,
+    min_detectable,
+    pooled_log_sd,
+    runs_needed,
+    welch_p,
+)
+from bench.rows import CaseRow
+
+Side = Sequence[CaseRow | None]  # the case's row in each run of one side (None: not in it)
+
+
+def run_medians(rows: Side, scales: Sequence[float]) -> list[float]:
+    """The case's median in each run where it ran and was timed, times the run's scale."""
+    out = []
+    for row, scale in zip(rows, scales, strict=True):
+        med = row.median() if row is not None and row.ok else None
+        if med is not None and math.isfinite(scale):
+            out.append(med * scale)
+    return out
+
+
+def _status_note(row: CaseRow) -> str:
+    return row.status + (f": {row.reason}" if row.reason else "")
+
+
+def _code_note(base: Side, cur: Side) -> str:
+    old = sorted({r.code_version for r in base if r is not None and r.code_version})
+    new = sorted({r.code_version for r in cur if r is not None and r.code_version})
+    if old and new and old != new:
+        return f"code changed ({', '.join(old)} → {', '.join(new)})"
+    return ""
+
+
+def _empty(case: str) -> dict:
+    return {"case": case, "baseline": math.nan, "current": math.nan, "ratio": math.nan,
+            "p": math.nan, "detectable": math.nan, "n_baseline": 0, "n_current": 0,
+            "verdict": "", "note": ""}
+
+
+def _unjudged(case: str, base: Side, cur: Side) -> dict | None:
+    """The row of a case that cannot be timed on both sides, or None when it can."""
+    row = _empty(case)
+    present_b = [r for r in base if r is not None]
+    present_c = [r for r in cur if r is not None]
+    if not present_b or not present_c:
+        row["verdict"] = "current only" if not present_b else "baseline only"
+        row["note"] = _status_note((present_c or present_b)[0])
+        return row
+    errors = [r for r in present_c if r.status == "error"]
+    if errors and all(r.ok for r in present_b):
+        row["verdict"], row["note"] = "broken", errors[0].reason or ""
+    elif not any(r.ok for r in present_c):
+        row["verdict"], row["note"] = present_c[0].status, present_c[0].reason or ""
+    elif not any(r.ok for r in present_b):
+        bad = next(r for r in present_b if not r.ok)
+        row["verdict"], row["note"] = "no baseline", f"baseline {_status_note(bad)}"
+    else:
+        return None
+    return row
+
+
+def judge_cases(cases: Sequence[str], sides: Sequence[tuple[Side, Side]],
+                scales: Sequence[tuple[Sequence[float], Sequence[float]]], *,
+                threshold: float, alpha: float) -> list[dict]:
+    """One verdict row per case: Welch on log run medians, Holm over the tested cases."""
+    rows, tests = [], []
+    for case, (base, cur), (b_scale, c_scale) in zip(cases, sides, scales, strict=True):
+        row = _unjudged(case, base, cur)
+        if row is None:
+            row = _empty(case)
+            b, c = run_medians(base, b_scale), run_medians(cur, c_scale)
+            row.update(n_baseline=len(b), n_current=len(c), baseline=geomean(b),
+                       current=geomean(c), verdict="unreliable")
+            row["ratio"] = row["current"] / row["baseline"] if b and c else math.nan
+            row["_logs"] = ([math.log(v) for v in b], [math.log(v) for v in c])
+            row["_code"] = _code_note(base, cur)
+            tests.append(row)
+        rows.append(row)
+    m = max(len(tests), 1)
+    for row in tests:
+        logs_b, logs_c = row.pop("_logs")
+        sigma = pooled_log_sd(logs_b, logs_c)
+        row["_sigma"] = sigma
+        row["detectable"] = min_detectable(sigma, len(logs_b), len(logs_c), alpha / m)
+        enough = len(logs_b) >= MIN_RUNS and len(logs_c) >= MIN_RUNS
+        row["_p"] = ((welch_p(logs_b, logs_c, "greater"), welch_p(logs_b, logs_c, "less"))
+                     if enough else (math.nan, math.nan))
+    slower = holm([r["_p"][0] for r in tests])
+    faster = holm([r["_p"][1] for r in tests])
+    for row, p_slow, p_fast in zip(tests, slower, faster, strict=True):
+        _verdict(row, p_slow, p_fast, threshold=threshold, alpha=alpha, m=m)
+    return rows
+
+
+def _verdict(row: dict, p_slow: float, p_fast: float, *, threshold: float, alpha: float,
+             m: int) -> None:
+    sigma, code = row.pop("_sigma"), row.pop("_code")
+    row.pop("_p")
+    ratio, nb, nc = row["ratio"], row["n_baseline"], row["n_current"]
+    need = runs_needed(sigma, threshold, alpha / m)
+    spread = (f"~{need} runs per side would detect {threshold * 100:g} % at the observed "
+              f"spread (sd {sigma * 100:.1f} % between runs)" if need is not None else
+              "the spread between runs is unknown with one run per side")
+    if nb == 0 or nc == 0:
+        note = "no timings stored"
+    elif nb < MIN_RUNS or nc < MIN_RUNS:
+        note = f"{nb} vs {nc} run(s): at least {MIN_RUNS} per side needed ({spread})"
+    else:
+        row["p"] = p_slow if ratio >= 1.0 else p_fast
+        slow, fast = ratio > 1.0 + threshold, ratio < 1.0 / (1.0 + threshold)
+        if slow and p_slow < alpha:
+            row["verdict"], note = "regression", f"{(ratio - 1) * 100:.1f} % slower"
+        elif slow:
+            note = f"{(ratio - 1) * 100:.1f} % slower but not significant; {spread}"
+        elif fast and p_fast < alpha:
+            row["verdict"], note = "improvement", f"{(1 - ratio) * 100:.1f} % faster"
+        else:
+            row["verdict"] = "same"
+            note = "faster, but not significant" if fast else ""
+    row["note"] = "; ".join(n for n in (note, code) if n)
+
+
+def summary_row(ratios) -> dict:
+    """The geomean row of the check table over the judged cases' ratios."""
+    row = _empty(GEOMEAN)
+    row.update(ratio=geomean(ratios), note=f"over {len(ratios)} cases that ran in both")
+    return row

@@ -1,0 +1,389 @@
+"""Typed result rows: the one module that spells the keys of a results row, with value checks.
+
+`CaseRow` (one step-time case, its `CaseStats`) and `TTARow` (one time-to-accuracy run, its
+`TTAStats`) are frozen dataclasses. `from_dict` checks every value that report, compare and
+check read and raises a one-line UserError naming the file, the row and the field; `to_dict`
+gives back the stored form (schema v1). Unknown keys are kept in `extra` and round-trip.
+
+Value rules:
+- times that are ranked or divided (step-time samples, median, min, mean) are finite and lie
+  in [MIN_SECONDS, MAX_SECONDS]; spreads and durations that are only shown (IQR, stddev,
+  compile time, TTA times) are finite, >= 0 and at most MAX_SECONDS;
+- counts (rounds, steps, evals) are integers >= 0; rates and sizes (flops, GFLOP/s, % of
+  peak) are finite numbers in [0, MAX_NUMBER]; accuracies lie in [0, 1];
+- None (JSON null, also what NaN is stored as) means "not measured" and is always allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import UserError
+
+STATUSES = ("ok", "skipped", "error")
+MIN_SECONDS = 1e-12  # below any real timed call; keeps ratios and log axes finite
+MAX_SECONDS = 1e7  # about 4 months
+MAX_NUMBER = 1e18
+# The parameters of a step-time case (bench.cases.Case.params) and their JSON types.
+CASE_PARAMS: dict[str, type] = {
+    "impl": str, "unroll": str, "device": str, "batch": int, "seq_len": int, "input_size": int,
+    "hidden_size": int, "num_layers": int, "bidirectional": bool, "dtype": str, "xla": bool,
+    "phase": str}
+SCALARS = (str, int, float, bool, type(None))
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true/false"}
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a value sits, for error messages: file, row (e.g. `case lstm/...`), field."""
+
+    source: str
+    row: str
+
+    def fail(self, field_name: str, what: str) -> UserError:
+        """A one-line UserError naming the file, the row and the field."""
+        return UserError(f"{self.source}: {self.row}: field {field_name} {what}")
+
+
+def _number(value: Any, where: Where, name: str, *, low: float, high: float,
+            integer: bool = False) -> float | int | None:
+    if value is None:
+        return None
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise where.fail(name, f"is {_show(value)}, not {kind}")
+    if integer and isinstance(value, float):
+        if not value.is_integer():
+            raise where.fail(name, f"is {_show(value)}, not {kind}")
+        value = int(value)
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise where.fail(name, f"is {_show(value)}, out of range") from None
+    if not math.isfinite(as_float):
+        raise where.fail(name, f"is {_show(value)}, not a finite number")
+    if not low <= as_float <= high:
+        raise where.fail(name, f"is {_show(value)}, outside [{low:g}, {high:g}]")
+    return value if integer else as_float
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def time_s(value, where: Where, name: str) -> float | None:
+    """A ranked or divided time: finite, in [MIN_SECONDS, MAX_SECONDS], or None."""
+    return _number(value, where, name, low=MIN_SECONDS, high=MAX_SECONDS)
+
+
+def duration_s(value, where: Where, name: str) -> float | None:
+    """A shown duration or spread: finite, in [0, MAX_SECONDS], or None."""
+    return _number(value, where, name, low=0.0, high=MAX_SECONDS)
+
+
+def count(value, where: Where, name: str) -> int | None:
+    """An integer count >= 0, or None."""
+    return _number(value, where, name, low=0, high=MAX_NUMBER, integer=True)
+
+
+def integer(value, where: Where, name: str) -> int | None:
+    """Any integer (e.g. a seed), or None."""
+    return _number(value, where, name, low=-MAX_NUMBER, high=MAX_NUMBER, integer=True)
+
+
+def amount(value, where: Where, name: str) -> float | None:
+    """A finite number in [0, MAX_NUMBER] (a rate or size), or None."""
+    return _number(value, where, name, low=0.0, high=MAX_NUMBER)
+
+
+def fraction(value, where: Where, name: str) -> float | None:
+    """A number in [0, 1] (an accuracy), or None."""
+    return _number(value, where, name, low=0.0, high=1.0)
+
+
+def text(value, where: Where, name: str) -> str | None:
+    """A string, or None."""
+    if value is not None and not isinstance(value, str):
+        raise where.fail(name, f"is {_show(value)}, not a string")
+    return value
+
+
+def flag(value, where: Where, name: str) -> bool | None:
+    """A boolean, or None."""
+    if value is not None and not isinstance(value, bool):
+        raise where.fail(name, f"is {_show(value)}, not true/false")
+    return value
+
+
+def mapping(value, where: Where, name: str) -> dict:
+    """A JSON object; None counts as empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise where.fail(name, f"is {_show(value)}, not an object")
+    return value
+
+
+def items(value, where: Where, name: str) -> list:
+    """A JSON array; None counts as empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.fail(name, f"is {_show(value)}, not a list")
+    return value
+
+
+def status(value, where: Where) -> str:
+    """One of STATUSES."""
+    if value not in STATUSES:
+        raise where.fail("status", f"is {_show(value)}, not one of {', '.join(STATUSES)}")
+    return value
+
+
+def _extra(raw: dict, known) -> dict:
+    return {k: v for k, v in raw.items() if k not in known}
+
+
+def _nulls(raw: dict, known) -> frozenset:
+    """Known keys stored as null, so that to_dict writes them back as they were."""
+    return frozenset(k for k in known if k in raw and raw[k] is None)
+
+
+def _present(obj, names) -> dict:
+    return {k: getattr(obj, k) for k in names
+            if getattr(obj, k) is not None or k in obj.nulls}
+
+
+# ---------------------------------------------------------------- step time
+
+
+_CASE_STATS = {"median_s": time_s, "min_s": time_s, "mean_s": time_s, "iqr_s": duration_s,
+               "stddev_s": duration_s, "compile_s": duration_s, "rounds": count,
+               "flops": amount, "gflops": amount, "pct_peak": amount}
+
+
+@dataclass(frozen=True)
+class CaseStats:
+    """The measured numbers of one step-time case (`stats` in the file)."""
+
+    samples_s: tuple[float, ...] = ()
+    median_s: float | None = None
+    iqr_s: float | None = None
+    min_s: float | None = None
+    mean_s: float | None = None
+    stddev_s: float | None = None
+    rounds: int | None = None
+    compile_s: float | None = None
+    flops: float | None = None
+    gflops: float | None = None
+    pct_peak: float | None = None
+    warnings: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False)
+    nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
+
+    # Stat columns of results.csv, in order (samples and warnings are added as text).
+    COLUMNS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "rounds", "compile_s",
+               "flops", "gflops", "pct_peak")
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: Where) -> CaseStats:
+        """Checked stats; raises a UserError naming the field."""
+        raw = mapping(raw, where, "stats")
+        samples = items(raw.get("samples_s"), where, "stats.samples_s")
+        warnings = items(raw.get("warnings"), where, "stats.warnings")
+        for i, w in enumerate(warnings):
+            text(w, where, f"stats.warnings[{i}]")
+        values = {k: check(raw.get(k), where, f"stats.{k}") for k, check in _CASE_STATS.items()}
+        return cls(samples_s=tuple(_sample(s, where, i) for i, s in enumerate(samples)),
+                   warnings=tuple(warnings), **values,
+                   extra=_extra(raw, {"samples_s", "warnings", *_CASE_STATS}),
+                   nulls=_nulls(raw, _CASE_STATS))
+
+    def to_dict(self) -> dict:
+        """The stored form: samples, then the measured numbers that exist, then warnings."""
+        out: dict = {"samples_s": list(self.samples_s)}
+        out.update(_present(self, self.COLUMNS))
+        out["warnings"] = list(self.warnings)
+        out.update(self.extra)
+        return out
+
+    def median(self) -> float | None:
+        """The stored median, else the median of the samples, else None."""
+        if self.median_s is not None:
+            return self.median_s
+        return statistics.median(self.samples_s) if self.samples_s else None
+
+
+def _sample(value, where: Where, index: int) -> float:
+    name = f"stats.samples_s[{index}]"
+    if value is None:
+        raise where.fail(name, "is null, not a time")
+    return time_s(value, where, name)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One step-time case of a run: id, parameters, status, reason, stats, code version."""
+
+    id: str
+    case: dict
+    status: str
+    reason: str | None = None
+    stats: CaseStats = field(default_factory=CaseStats)
+    code_version: str | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "results", index: int = 0) -> CaseRow:
+        """A checked row; raises a UserError naming the file, the case id and the field."""
+        where = Where(source, f"cases[{index}]")
+        if not isinstance(raw, dict):
+            raise UserError(f"{source}: cases[{index}] is not an object")
+        if not isinstance(raw.get("id"), str) or not raw["id"]:
+            raise where.fail("id", "is missing or not a string")
+        where = Where(source, f"case {raw['id']}")
+        params = raw.get("case")
+        if not isinstance(params, dict):
+            raise where.fail("case", "is missing or not an object")
+        for key, typ in CASE_PARAMS.items():
+            value = params.get(key)
+            if isinstance(value, bool) is not (typ is bool) or not isinstance(value, typ):
+                raise where.fail(f"case.{key}", f"is {_show(value)}, not {_TYPE_NAMES[typ]}")
+            if typ is int and not 1 <= value <= MAX_NUMBER:
+                raise where.fail(f"case.{key}", f"is {value}, not a positive integer")
+        for key, value in params.items():
+            if not isinstance(value, SCALARS):
+                raise where.fail(f"case.{key}", f"is {_show(value)}, not a plain value")
+        if "stats" not in raw:
+            raise where.fail("stats", "is missing")
+        return cls(id=raw["id"], case=dict(params), status=status(raw.get("status"), where),
+                   reason=text(raw.get("reason"), where, "reason"),
+                   stats=CaseStats.from_dict(raw["stats"], where),
+                   code_version=text(raw.get("code_version"), where, "code_version"),
+                   extra=_extra(raw, {"id", "case", "status", "reason", "stats",
+                                      "code_version"}))
+
+    def to_dict(self) -> dict:
+        """The stored form of the row (schema v1)."""
+        return {"id": self.id, "case": dict(self.case), "status": self.status,
+                "reason": self.reason, "stats": self.stats.to_dict(),
+                "code_version": self.code_version, **self.extra}
+
+    @property
+    def ok(self) -> bool:
+        """True when the case ran and was timed."""
+        return self.status == "ok"
+
+    def median(self) -> float | None:
+        """The row's median time (stored, else of its samples); None if it has neither."""
+        return self.stats.median()
+
+
+# ---------------------------------------------------------------- time to accuracy
+
+
+_TTA_STATS = {"reached": flag, "time_to_target_s": duration_s, "steps": count,
+              "epochs": amount, "best_acc": fraction, "final_acc": fraction,
+              "train_s": duration_s, "eval_s": duration_s, "compile_s": duration_s,
+              "build_s": duration_s, "diverged": flag, "evals": count}
+
+
+# Curve points: evaluation step, epoch, training wall time, held-out accuracy, loss.
+_CURVE_POINT = {"step": count, "epoch": amount, "wall_s": duration_s, "heldout_acc": fraction,
+                "train_loss": lambda v, w, n: _number(v, w, n, low=-MAX_NUMBER, high=MAX_NUMBER)}
+
+
+@dataclass(frozen=True)
+class TTAStats:
+    """The outcome of one time-to-accuracy run (`stats` in the file); every field optional."""
+
+    reached: bool | None = None
+    time_to_target_s: float | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    best_acc: float | None = None
+    final_acc: float | None = None
+    train_s: float | None = None
+    eval_s: float | None = None
+    compile_s: float | None = None
+    build_s: float | None = None
+    diverged: bool | None = None
+    evals: int | None = None
+    curve: tuple[dict, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False)
+    nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
+
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: Where) -> TTAStats:
+        """Checked TTA stats; raises a UserError naming the field."""
+        raw = mapping(raw, where, "stats")
+        values = {k: check(raw.get(k), where, f"stats.{k}") for k, check in _TTA_STATS.items()}
+        curve = []
+        for i, point in enumerate(items(raw.get("curve"), where, "stats.curve")):
+            checked = mapping(point, where, f"stats.curve[{i}]")
+            for key, check in _CURVE_POINT.items():
+                check(checked.get(key), where, f"stats.curve[{i}].{key}")
+            curve.append(dict(checked))
+        return cls(**values, curve=tuple(curve), extra=_extra(raw, {"curve", *_TTA_STATS}),
+                   nulls=_nulls(raw, _TTA_STATS))
+
+    def to_dict(self) -> dict:
+        """The stored form: the fields that exist, curve last."""
+        out = _present(self, _TTA_STATS)
+        out.update(self.extra)
+        out["curve"] = [dict(p) for p in self.curve]
+        return out
+
+
+# Settings that readers use; other settings are kept as they are (plain values only).
+_TTA_SETTINGS = {"task": text, "impl": text, "unroll": text, "device": text,
+                 "hidden_size": count, "seed": integer, "target": fraction, "budget_s": amount,
+                 "budget_epochs": amount, "budget_steps": count}
+
+
+@dataclass(frozen=True)
+class TTARow:
+    """One time-to-accuracy run: id, settings, status, reason, stats."""
+
+    id: str
+    status: str
+    settings: dict = field(default_factory=dict)
+    reason: str | None = None
+    stats: TTAStats = field(default_factory=TTAStats)
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str = "results", index: int = 0) -> TTARow:
+        """A checked row; raises a UserError naming the file, the run id and the field."""
+        if not isinstance(raw, dict):
+            raise UserError(f"{source}: tta[{index}] is not an object")
+        where = Where(source, f"tta[{index}]")
+        if not isinstance(raw.get("id"), str) or not raw["id"]:
+            raise where.fail("id", "is missing or not a string")
+        where = Where(source, f"tta run {raw['id']}")
+        settings = mapping(raw.get("settings"), where, "settings")
+        for key, check in _TTA_SETTINGS.items():
+            check(settings.get(key), where, f"settings.{key}")
+        for key, value in settings.items():
+            if not isinstance(value, SCALARS):
+                raise where.fail(f"settings.{key}", f"is {_show(value)}, not a plain value")
+        return cls(id=raw["id"], status=status(raw.get("status"), where),
+                   settings=dict(settings), reason=text(raw.get("reason"), where, "reason"),
+                   stats=TTAStats.from_dict(raw.get("stats"), where),
+                   extra=_extra(raw, {"id", "status", "settings", "reason", "stats"}))
+
+    def to_dict(self) -> dict:
+        """The stored form of the row (schema v1)."""
+        return {"id": self.id, "settings": dict(self.settings), "status": self.status,
+                "reason": self.reason, "stats": self.stats.to_dict(), **self.extra}
+
+    @property
+    def group(self) -> str:
+        """The run id without its seed: runs of one group differ only in the seed."""
+        return self.id.rsplit("/seed", 1)[0]
