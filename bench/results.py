@@ -11,12 +11,10 @@ Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 
 from __future__ import annotations
 
-import atexit
 import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,10 +24,10 @@ from typing import Any
 from bench import rows
 from bench.errors import UserError
 from bench.rows import CASE_PARAMS, CaseRow, CaseStats, TTARow
+from bench.storage import RESULTS_JSON, atomic_write_text
 
 SCHEMA_VERSION = 1
 KIND = "rnnbench-results"
-RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 TTA_CSV = "tta.csv"
 ENV_JSON = "env.json"
@@ -59,7 +57,7 @@ def empty_document(*, run_id: str, env: dict, command: str, preset: str | None =
     """A results document with no rows yet.
 
     A measuring command passes `planned` (rows it means to write): the document then says
-    `status: "partial"` with `planned` and `finished` counts until the command marks it
+    `status: "partial"` with `cases_planned` and `cases_finished` until the command marks it
     complete (`mark_finished`), so an interrupted or crashed run says so on disk.
     """
     doc = {
@@ -75,156 +73,18 @@ def empty_document(*, run_id: str, env: dict, command: str, preset: str | None =
         "tta": [],
     }
     if planned is not None:
-        doc.update(status=RUN_PARTIAL, planned=planned, finished=0)
+        doc.update(status=PARTIAL, cases_planned=planned, cases_finished=0)
     return doc
-
-
-# Run status: absent in documents written before it existed (read those as complete).
-RUN_COMPLETE, RUN_PARTIAL = "complete", "partial"
 
 
 def mark_finished(doc: dict, finished: int, *, complete: bool) -> None:
     """Record how many planned rows were written, and whether the run ended normally with all."""
-    doc["finished"] = finished
-    done = complete and finished >= doc.get("planned", finished)
-    doc["status"] = RUN_COMPLETE if done else RUN_PARTIAL
+    doc["cases_finished"] = finished
+    done = complete and finished >= doc.get("cases_planned", finished)
+    doc["status"] = COMPLETE if done else PARTIAL
 
 
-RUN_LOCK = ".rnnbench-run.lock"
-_OWNED_RUN_DIRS: set[Path] = set()
-
-
-def make_run_dir(out: str | os.PathLike | None, run_id: str, root: str | os.PathLike = "reports",
-                 *, dry_run: bool = False) -> Path:
-    """Take a new run folder (`out`, or `root/run_id`) for this process, atomically.
-
-    The folder is created with a plain mkdir (parents first) and claimed with an exclusive lock
-    file held until the process exits, so of two processes aimed at the same folder, however
-    close together, exactly one gets it. A folder that exists is accepted only when it is
-    empty or already taken by this process; anything else is a one-line UserError.
-    `dry_run` makes the same refusals without creating anything (a command checks its --out
-    before slow start-up work, then takes the folder for real).
-    """
-    path = Path(out) if out is not None else Path(root) / run_id
-    if (path / RESULTS_JSON).exists():
-        raise UserError(f"{path} already holds a run ({RESULTS_JSON}); results are never "
-                        "overwritten: choose another --out")
-    if path.resolve() in _OWNED_RUN_DIRS:
-        return path
-    try:
-        if dry_run:
-            if path.exists():
-                _refuse_existing(path)
-            elif not next(p for p in path.parents if p.exists()).is_dir():
-                raise NotADirectoryError(20, "a parent is not a folder")
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            path.mkdir()
-        except FileExistsError:
-            _refuse_existing(path)
-        try:
-            fd = os.open(path / RUN_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            raise _taken(path) from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()} {run_id}\n")
-    except OSError as exc:
-        raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
-    _OWNED_RUN_DIRS.add(path.resolve())
-    atexit.register(_release, path / RUN_LOCK)
-    return path
-
-
-def _refuse_existing(path: Path) -> None:
-    """UserError unless `path` is an empty folder that no other process has taken."""
-    if not path.is_dir():
-        raise UserError(f"{path} exists and is not a folder: choose another --out")
-    if (path / RUN_LOCK).exists():
-        raise _taken(path)
-    if any(path.iterdir()):
-        raise UserError(f"{path} is not empty; a run never writes into a folder of other "
-                        "files: choose a new or empty --out")
-
-
-def _taken(path: Path) -> UserError:
-    pid = _lock_pid(path / RUN_LOCK)
-    if pid is not None and not _alive(pid):
-        return UserError(f"{path} holds the lock of rnnbench process {pid}, which is no longer "
-                         f"running (a killed run?): look at what it left, remove "
-                         f"{path / RUN_LOCK} to reuse the folder, or choose another --out")
-    who = f" (pid {pid})" if pid is not None else ""
-    return UserError(f"{path} is being written by another rnnbench process{who} ({RUN_LOCK}); "
-                     "choose another --out")
-
-
-def _lock_pid(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _release(lock: Path) -> None:
-    lock.unlink(missing_ok=True)
-
-
-def release_run_dir(path: str | os.PathLike) -> None:
-    """Give up this process's claim on a finished run folder (its lock file goes)."""
-    path = Path(path)
-    _OWNED_RUN_DIRS.discard(path.resolve())
-    _release(path / RUN_LOCK)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows (else set and restore)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder and os.replace.
-
-    The file gets the mode a plain open() would give it (0o666 less the umask), not the
-    temp file's 0600.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write UTF-8 `text` atomically (see atomic_write_bytes)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):  # numpy scalars
         return obj.item()
     if hasattr(obj, "tolist"):
@@ -232,14 +92,14 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _clean(obj: Any) -> Any:
+def clean_json(obj: Any) -> Any:
     """Replace NaN/inf floats by None so the JSON stays standard."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: clean_json(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [clean_json(v) for v in obj]
     return obj
 
 
@@ -250,7 +110,7 @@ def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
     previous snapshot of the same run as a whole file, never a half-written one.
     """
     run_dir = Path(run_dir)
-    doc = _clean(json.loads(json.dumps(doc, default=_json_default)))
+    doc = clean_json(json.loads(json.dumps(doc, default=json_default)))
     validate(doc, source=str(run_dir / RESULTS_JSON))
     atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     atomic_write_text(run_dir / ENV_JSON, json.dumps(doc["env"], indent=1) + "\n")

@@ -17,12 +17,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bench"
 
 # Layers from the bottom up. A unit may import itself, the package root (`bench`, for the
 # version) and the units listed for it; nothing else of bench.
-LOW = ("bench.errors", "bench.registry", "bench.cases", "bench.results")
+LOW = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
+       "bench.identity", "bench.results")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.errors": (),
+    "bench.storage": LOW[:1],
     "bench.registry": LOW[:1],
-    "bench.cases": LOW[:2],
-    "bench.results": LOW[:3],
+    "bench.cases": LOW[:3],
+    "bench.rows": LOW[:4],
+    "bench.identity": LOW[:5],
+    "bench.results": LOW[:6],
     "bench.analysis": LOW,
     "bench.impls": LOW,
     "bench.measure": (*LOW, "bench.analysis", "bench.impls"),
@@ -33,8 +37,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.__main__": ("bench.cli",),
 }
 # Units that must never import TensorFlow or Keras, not even lazily.
-TF_FREE = ("bench.errors", "bench.registry", "bench.cases", "bench.results", "bench.analysis",
-           "bench.cli")
+TF_FREE = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
+           "bench.identity", "bench.results", "bench.analysis", "bench.cli")
 TF_MODULES = ("tensorflow", "keras", "tf_keras")
 MAX_LINES = 420  # "one job per module": a module past this wants splitting
 

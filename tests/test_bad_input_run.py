@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, results
+from bench import cli, results, storage
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,12 +55,12 @@ def _finished_run(tmp: Path) -> None:
 
 def _taken_by_another_process(tmp: Path) -> None:
     (tmp / "out").mkdir()  # the lock of a live process: this test's own
-    (tmp / "out" / results.RUN_LOCK).write_text(f"{os.getpid()} 20260101T000000Z-smoke\n")
+    (tmp / "out" / storage.RUN_LOCK).write_text(f"{os.getpid()} 20260101T000000Z-smoke\n")
 
 
 def _left_by_a_killed_process(tmp: Path) -> None:
     (tmp / "out").mkdir()  # a pid far above pid_max: no such process
-    (tmp / "out" / results.RUN_LOCK).write_text("999999999 20260101T000000Z-smoke\n")
+    (tmp / "out" / storage.RUN_LOCK).write_text("999999999 20260101T000000Z-smoke\n")
 
 
 def _a_file_in_the_way(tmp: Path) -> None:
@@ -166,7 +166,7 @@ def test_bad_input(argv, setup, message, cpu_only, tmp_path, monkeypatch, capsys
 _RACER = r"""
 import os, sys, time
 from bench.errors import UserError
-from bench.results import make_run_dir
+from bench.storage import make_run_dir
 go = sys.argv[2]
 while not os.path.exists(go):
     time.sleep(0.0005)
@@ -201,22 +201,22 @@ def test_racing_processes_get_one_folder(tmp_path, existing):
             assert code == 2
             assert len(stdout.strip().splitlines()) == 1
             assert "another rnnbench process" in stdout or "is not empty" in stdout
-        assert not (target / results.RUN_LOCK).exists()  # released when the winner exited
+        assert not (target / storage.RUN_LOCK).exists()  # released when the winner exited
 
 
 def test_a_folder_of_this_process_is_accepted_again(tmp_path):
-    first = results.make_run_dir(tmp_path / "mine", "a")
-    assert results.make_run_dir(tmp_path / "mine", "a") == first
+    first = storage.make_run_dir(tmp_path / "mine", "a")
+    assert storage.make_run_dir(tmp_path / "mine", "a") == first
 
 
 def test_output_files_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        results.atomic_write_text(tmp_path / "x.txt", "hello\n")
+        storage.atomic_write_text(tmp_path / "x.txt", "hello\n")
     finally:
         os.umask(old)
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o640
-    results.atomic_write_text(tmp_path / "y.txt", "hello\n")
+    storage.atomic_write_text(tmp_path / "y.txt", "hello\n")
     assert (tmp_path / "y.txt").stat().st_mode & 0o777 == 0o666 & ~old
 
 
@@ -236,7 +236,7 @@ def test_interrupted_run_is_marked_partial(tmp_path, monkeypatch, capsys):
     assert cli.main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--rounds", "10",
                      "--out", str(out)]) == 130
     doc = json.loads((out / results.RESULTS_JSON).read_text())
-    assert (doc["status"], doc["planned"], doc["finished"]) == ("partial", 3, 2)
+    assert (doc["status"], doc["cases_planned"], doc["cases_finished"]) == ("partial", 3, 2)
     assert "marked partial" in capsys.readouterr().err
 
 
@@ -256,7 +256,7 @@ def test_interrupted_tta_is_marked_partial(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert cli.main(["tta", "--impl", "basic_rnn", "--seeds", "3", "--out", str(out)]) == 130
     doc = json.loads((out / results.RESULTS_JSON).read_text())
-    assert (doc["status"], doc["planned"], doc["finished"]) == ("partial", 3, 1)
+    assert (doc["status"], doc["cases_planned"], doc["cases_finished"]) == ("partial", 3, 1)
 
 
 @pytest.mark.tf

@@ -46,7 +46,7 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
     rows = {row["id"]: row for row in doc["cases"]}
     assert len(rows) == 4
     assert doc["preset"] == "smoke"
-    assert (doc["status"], doc["planned"], doc["finished"]) == ("complete", 4, 4)
+    assert (doc["status"], doc["cases_planned"], doc["cases_finished"]) == ("complete", 4, 4)
     assert (out / RESULTS_JSON).stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert doc["command"].startswith("rnnbench run --preset smoke --impl basic_rnn")
     assert doc["env"]["tensorflow"]

@@ -280,7 +280,7 @@ def test_cli_end_to_end(run_cli, tmp_path):
     assert code == 0, err
     doc = results.load_run(out_dir)
     assert [r["settings"]["seed"] for r in doc["tta"]] == [0, 1]
-    assert (doc["status"], doc["planned"], doc["finished"]) == ("complete", 2, 2)
+    assert (doc["status"], doc["cases_planned"], doc["cases_finished"]) == ("complete", 2, 2)
     assert all(len(r["stats"]["curve"]) == 2 for r in doc["tta"])
     assert "| row | lstm_block_fused/fused | 0.9 | 0/2 |" in out
     assert "held-out acc" in err  # progress lines

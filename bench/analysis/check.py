@@ -244,7 +244,8 @@ def failing_cases(frame) -> list[str]:
 def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: float,
                  alpha: float, normalize: bool) -> str:
     """The verdict table as Markdown: header, what changed, table, one-line summary."""
-    from bench.analysis.report import fmt_ms, fmt_num, markdown_table
+    from bench.analysis.fmt import fmt_ms, fmt_num
+    from bench.analysis.report import markdown_table
     from bench.identity import software_changes
 
     shown = frame[["case", "baseline", "current", "ratio", "p", "detectable", "verdict",

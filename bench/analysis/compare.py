@@ -15,7 +15,8 @@ from bench.identity import (
     identity,
     identity_mismatches,
 )
-from bench.results import Run, atomic_write_bytes, atomic_write_text, read_run
+from bench.results import Run, read_run
+from bench.storage import atomic_write_bytes, atomic_write_text
 
 COMPARE_MD = "compare.md"
 COMPARE_CSV = "compare.csv"
@@ -147,14 +148,14 @@ def compare_frame(docs: list[dict], labels: list[str]):
 
 
 def _ratio_text(value) -> str:
-    from bench.analysis.report import fmt_num
+    from bench.analysis.fmt import fmt_num
 
     return "–" if value is None or not math.isfinite(value) else f"{fmt_num(value)}×"
 
 
 def display_frame(frame, labels: list[str]):
     """The compare table with medians in ms and ratios as text, for Markdown."""
-    from bench.analysis.report import fmt_ms
+    from bench.analysis.fmt import fmt_ms
 
     shown = frame.copy()
     for label in labels:

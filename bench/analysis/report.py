@@ -6,15 +6,11 @@ import json
 import math
 from pathlib import Path
 
+from bench.analysis.fmt import fmt_num, fmt_pm
+from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError
-from bench.results import (
-    PARTIAL,
-    Run,
-    atomic_write_bytes,
-    atomic_write_text,
-    read_run,
-    resolve_results_path,
-)
+from bench.results import PARTIAL, Run, read_run, resolve_results_path
+from bench.storage import atomic_write_bytes, atomic_write_text
 
 REPORT_MD = "report.md"
 FIGURES = "figures"
@@ -39,38 +35,7 @@ def main(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- formatting helpers
-
-
-def fmt_num(value, digits: int = 3) -> str:
-    """A number with about `digits` significant figures; '–' for missing or NaN."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if value == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(value)))
-    decimals = max(0, digits - 1 - mag)
-    if mag >= 6 or mag < -4:
-        return f"{value:.{digits - 1}e}"
-    return f"{value:,.{decimals}f}" if mag >= 4 else f"{value:.{decimals}f}"
-
-
-def fmt_ms(seconds) -> str:
-    """Seconds shown as milliseconds with 3 significant figures."""
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    return fmt_num(seconds * 1e3)
-
-
-def fmt_pm(median_s, iqr_s) -> str:
-    """`median ± IQR` in milliseconds, the IQR to the median's decimals."""
-    text = fmt_ms(median_s)
-    if iqr_s is None or not math.isfinite(iqr_s) or text == "–":
-        return text
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return f"{text} ± {iqr_s * 1e3:.{decimals}f}"
+# ---------------------------------------------------------------- Markdown
 
 
 def _cell(value) -> str:
@@ -227,23 +192,6 @@ def _budget(row: dict) -> str | None:
     return None
 
 
-def tta_summary(doc: dict):
-    """Per impl/unroll/task over seeds (a missed seed counts as never reaching the target)."""
-    import pandas as pd
-
-    from bench.tta.command import summarize
-
-    rows = []
-    for s in summarize(doc.get("tta", [])):
-        spread = (f"{fmt_num(s['ttt_min_s'])}–{fmt_num(s['ttt_max_s'])}"
-                  if s["ttt_min_s"] is not None else "–")
-        rows.append({"task": s["task"], "impl": s["impl"], "unroll": s["unroll"],
-                     "target": s["target"], "reached": f"{s['reached']}/{s['seeds']}",
-                     "diverged": s["diverged"], "median time (s)": s["ttt_median_s"],
-                     "min–max (s)": spread, "best acc (median)": s["best_acc_median"]})
-    return pd.DataFrame(rows)
-
-
 # ---------------------------------------------------------------- figures
 
 
@@ -372,11 +320,11 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
                 "reached the target; held-out evaluation time is excluded and reported "
                 "separately (`eval_s`). Runs that missed the target within the budget are "
                 "listed, not dropped.\n", markdown_table(table)]
-        summary = tta_summary(doc)
-        if len(summary):
+        summary = summarize(doc.get("tta", []))
+        if summary:
             out += ["Summary over seeds (a seed that missed counts as never reaching the target, "
                     "so the median is empty once half the seeds missed):\n",
-                    markdown_table(summary)]
+                    format_summary(summary) + "\n"]
     if figures:
         out += ["## Figures\n"]
         out += [f"![{caption}]({FIGURES}/{name})\n\n*{caption}.*\n"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed, fmt_time
 from bench.cases import Case
+from bench.rows import CaseRow
 
 # A run keeps up to `cores` threads busy itself; load beyond 1.5× the cores means other work.
 BUSY_LOAD_PER_CORE = 1.5
@@ -13,35 +14,35 @@ BUSY_LOAD_PER_CORE = 1.5
 
 def status_cell(row: dict) -> str:
     """`ok 1.2 ms (1 warn)`, or the row's status."""
-    if row["status"] == "ok":
-        stats = row["stats"]
-        warn = f" ({len(stats.get('warnings') or [])} warn)" if stats.get("warnings") else ""
-        return f"ok {fmt_time(stats.get('median_s'))}{warn}"
-    return row["status"]
+    typed = CaseRow.from_dict(row)
+    if typed.ok:
+        warnings = typed.stats.warnings
+        warn = f" ({len(warnings)} warn)" if warnings else ""
+        return f"ok {fmt_time(typed.median())}{warn}"
+    return typed.status
 
 
 def _num(value: float | None, spec: str) -> str:
     return fmt_fixed(value, spec, missing="-")
 
 
-def _group_lines(members: list[dict], head: str, highlight: bool) -> list[str]:
-    ok = sorted((r for r in members if r["status"] == "ok"),
-                key=lambda r: r["stats"].get("median_s") or float("inf"))
-    rest = [r for r in members if r["status"] != "ok"]
+def _group_lines(members: list[CaseRow], head: str, highlight: bool) -> list[str]:
+    ok = sorted((r for r in members if r.ok), key=lambda r: r.median() or float("inf"))
+    rest = [r for r in members if not r.ok]
     lines = [head]
     for i, row in enumerate(ok + rest):
-        s, c = row["stats"], row["case"]
-        mark = "*" if i == 0 and row["status"] == "ok" and len(ok) > 1 else " "
+        s, c = row.stats, row.case
+        mark = "*" if i == 0 and row.ok and len(ok) > 1 else " "
         name = f"{c['impl']}/{c['unroll']}"
-        if row["status"] == "ok":
-            note = f"{len(s.get('warnings') or [])} warning(s)" if s.get("warnings") else ""
-            line = (f"{mark} {name:<26} {fmt_time(s.get('median_s')):>10} "
-                    f"{fmt_time(s.get('iqr_s')):>10} {fmt_time(s.get('min_s')):>10} "
-                    f"{s.get('rounds', 0):>6} {_num(s.get('gflops'), '.2f'):>8} "
-                    f"{_num(s.get('pct_peak'), '.1f'):>6} "
-                    f"{_num(s.get('compile_s'), '.2f'):>7}s  {note}")
+        if row.ok:
+            note = f"{len(s.warnings)} warning(s)" if s.warnings else ""
+            line = (f"{mark} {name:<26} {fmt_time(row.median()):>10} "
+                    f"{fmt_time(s.iqr_s):>10} {fmt_time(s.min_s):>10} "
+                    f"{s.rounds or 0:>6} {_num(s.gflops, '.2f'):>8} "
+                    f"{_num(s.pct_peak, '.1f'):>6} "
+                    f"{_num(s.compile_s, '.2f'):>7}s  {note}")
         else:
-            line = f"  {name:<26} {row['status'] + ': ' + (row.get('reason') or '')}"
+            line = f"  {name:<26} {row.status + ': ' + (row.reason or '')}"
         if mark == "*" and highlight:
             line = f"\x1b[1;32m{line}\x1b[0m"
         lines.append(line)
@@ -53,11 +54,12 @@ def summary_table(rows: Sequence[dict], highlight: bool = False, advice: str = "
 
     `advice` is the sentence the stability warnings end with: shown once, not per case.
     """
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        c = row["case"]
-        key = (c["device"], Case.from_params(c).shape.label,
-               c["dtype"] + ("-xla" if c["xla"] else ""), c["phase"])
+    typed = [CaseRow.from_dict(r, "this run", i) for i, r in enumerate(rows)]
+    groups: dict[tuple, list[CaseRow]] = {}
+    for row in typed:
+        case = Case.from_params(row.case)
+        key = (case.device, case.shape.label, case.dtype + ("-xla" if case.xla else ""),
+               case.phase)
         groups.setdefault(key, []).append(row)
     head = (f"  {'impl/unroll':<26} {'median':>10} {'IQR':>10} {'min':>10} {'rounds':>6} "
             f"{'GFLOP/s':>8} {'%peak':>6} {'compile':>8}  note")
@@ -65,16 +67,16 @@ def summary_table(rows: Sequence[dict], highlight: bool = False, advice: str = "
     for (device, shape, dtype, phase), members in groups.items():
         lines += ["", f"{phase} · {device} · {shape} · {dtype}"]
         lines += _group_lines(members, head, highlight)
-    warned = [r for r in rows if r["status"] == "ok" and r["stats"].get("warnings")]
+    warned = [r for r in typed if r.ok and r.stats.warnings]
     if warned:
         lines += ["", f"stability warnings ({len(warned)} case(s)):"]
         for row in warned:
             texts = [(w.replace("; " + advice, "").replace(advice, "") if advice else w
-                      ).rstrip("; ") for w in row["stats"]["warnings"]]
-            lines.append(f"  {row['id']}: " + " | ".join(texts))
+                      ).rstrip("; ") for w in row.stats.warnings]
+            lines.append(f"  {row.id}: " + " | ".join(texts))
         if advice:
             lines.append(f"  advice: {advice}")
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")}
+    counts = {s: sum(r.status == s for r in typed) for s in ("ok", "skipped", "error")}
     lines += ["", f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error"
                   "   (* = fastest in its group; times are medians of raw rounds)"]
     return "\n".join(lines)

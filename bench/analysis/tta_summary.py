@@ -64,7 +64,7 @@ def format_summary(summary: Sequence[dict], skipped: Sequence[dict] = ()) -> str
                   if s["ttt_min_s"] is not None else "")
         div = f", {s['diverged']} diverged" if s["diverged"] else ""
         lines.append(
-            f"| {s['task']} | {s['impl']}/{s['unroll']} | {s['target']:g} | "
+            f"| {s['task']} | {s['impl']}/{s['unroll']} | {num(s['target'], 'g')} | "
             f"{s['reached']}/{s['seeds']}{div} | {num(s['ttt_median_s'])}{spread} | "
             f"{num(s['epochs_median'])} | {num(s['best_acc_median'], '.3f')} "
             f"[{num(s['best_acc_min'], '.3f')}–{num(s['best_acc_max'], '.3f')}] | "

@@ -105,8 +105,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 # Run folder ------------------------------------------------------------------------------------
 def make_out_dir(out: str | None, label: str) -> Path:
-    """Take the run folder for this process (results.make_run_dir: one run per folder)."""
-    from bench.results import make_run_dir, new_run_id
+    """Take the run folder for this process (storage.make_run_dir: one run per folder)."""
+    from bench.results import new_run_id
+    from bench.storage import make_run_dir
 
     path = make_run_dir(out, new_run_id(label))
     (path / "figures").mkdir(exist_ok=True)
@@ -151,7 +152,8 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
                   figure: bool = True):
     """Compute the verdicts, then write ab.json, ab.csv, report.md and the figure atomically."""
     from bench.analysis import ab_report, ab_stats
-    from bench.results import _clean, _json_default, atomic_write_bytes, atomic_write_text
+    from bench.results import clean_json, json_default
+    from bench.storage import atomic_write_bytes, atomic_write_text
 
     frame = ab_stats.verdict_frame(state.stats_input(), threshold=threshold, alpha=alpha)
     rows = {r["case"]: r for r in frame.to_dict("records")}
@@ -159,7 +161,7 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
         entry["verdict"] = rows.get(entry["id"])
     doc["summary"] = rows.get(ab_stats.GEOMEAN_LABEL)
     doc["verdict_counts"] = ab_stats.summary_counts(frame)
-    text = json.dumps(_clean(doc), indent=1, default=_json_default, allow_nan=False)
+    text = json.dumps(clean_json(doc), indent=1, default=json_default, allow_nan=False)
     atomic_write_text(run_dir / AB_JSON, text + "\n")
     atomic_write_text(run_dir / AB_CSV, frame.to_csv(index=False))
     failed = ab_stats.failed(frame)
@@ -242,7 +244,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
     doc.update(run_id=run_dir.name, status=status, error=error, finished_utc=utc_now(),
                elapsed_s=round(time.perf_counter() - started, 3))
     from bench.analysis.ab_report import summary_line, verdict_markdown
-    from bench.results import release_run_dir
+    from bench.storage import release_run_dir
 
     try:
         frame, failed = write_outputs(run_dir, doc, state, threshold=args.threshold,

@@ -13,10 +13,12 @@ from bench.cases import Case
 
 def make_row(case: Case, status: str, *, reason: str | None = None,
              stats: dict | None = None, code_version: str | None = None) -> dict:
-    """A results row (bench.results schema v1)."""
-    return {"id": case.id, "case": case.params(), "status": status, "reason": reason,
-            "stats": {"samples_s": [], "warnings": [], **(stats or {})},
-            "code_version": code_version}
+    """A results row built through the typed row (bench.rows), values checked on the way."""
+    from bench.rows import CaseRow, CaseStats, Where
+
+    checked = CaseStats.from_dict(stats or {}, Where("this run", f"case {case.id}"))
+    return CaseRow(id=case.id, case=case.params(), status=status, reason=reason,
+                   stats=checked, code_version=code_version).to_dict()
 
 
 class Collector:

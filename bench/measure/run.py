@@ -68,7 +68,8 @@ def main(args: argparse.Namespace) -> int:
 
     from bench.impls.tfsetup import import_tensorflow
     from bench.measure.timing import ADVICE
-    from bench.results import make_run_dir, new_run_id
+    from bench.results import new_run_id
+    from bench.storage import make_run_dir
 
     _check_numbers(args)
     chosen = selected_cases(args.preset, impl=args.impl, unroll=args.unroll, phase=args.phase,

@@ -28,10 +28,6 @@ from bench.tta.settings import (
 )
 from bench.tta.train import failed_row, run_tta
 
-# `summarize` stays importable from here until bench.analysis.report imports it from
-# bench.analysis.tta_summary.
-__all__ = ["add_arguments", "main", "summarize"]
-
 
 def add_arguments(parser) -> None:
     """Register the `rnnbench tta` options."""
@@ -133,7 +129,7 @@ def _command(args, budget: Budget) -> str:
 
 def main(args) -> int:
     """Run `rnnbench tta`: every impl × unroll × seed, saved after each run; table to stdout."""
-    from bench import results
+    from bench import results, storage
     from bench.impls.tfsetup import import_tensorflow
     from bench.measure.env import apply_threads, collect_env
 
@@ -141,7 +137,7 @@ def main(args) -> int:
     if args.seeds < 1:
         raise UserError(f"--seeds {args.seeds}: must be at least 1")
     if args.out is not None:
-        results.make_run_dir(args.out, "", dry_run=True)  # fail before TensorFlow loads
+        storage.make_run_dir(args.out, "", dry_run=True)  # fail before TensorFlow loads
     if args.device == "gpu":
         import_tensorflow()  # before the GPU check below lists the devices
     pairs = _pairs(args.impl, args.unroll, args.device)
@@ -168,7 +164,7 @@ def main(args) -> int:
 
     apply_threads(args.threads)
     run_id = results.new_run_id(f"tta-{args.task}")
-    run_dir = results.make_run_dir(args.out, run_id)
+    run_dir = storage.make_run_dir(args.out, run_id)
     planned = sum(1 if skip is not None else args.seeds for _, _, skip in pairs)
     doc = results.empty_document(run_id=run_id, env=collect_env(args.threads),
                                  command=_command(args, budget), planned=planned)

@@ -29,7 +29,8 @@ def _selection(config):
 def pytest_configure(config):
     """Validate the selection, set threads, and register a Collector unless `run` passed one."""
     from bench.impls.tfsetup import import_tensorflow
-    from bench.results import make_run_dir, new_run_id
+    from bench.results import new_run_id
+    from bench.storage import make_run_dir
 
     try:
         _selection(config)

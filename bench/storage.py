@@ -1,0 +1,151 @@
+"""Run folders and atomic writes: one run per folder, taken atomically; files never half-written.
+
+No TensorFlow here. A run folder is created with a plain mkdir and claimed with an exclusive
+lock file, so of two processes aimed at one folder exactly one gets it; every file is written
+through a temp file + fsync + os.replace with the user's umask.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import UserError
+
+RESULTS_JSON = "results.json"
+
+
+RUN_LOCK = ".rnnbench-run.lock"
+_OWNED_RUN_DIRS: set[Path] = set()
+
+
+def make_run_dir(out: str | os.PathLike | None, run_id: str, root: str | os.PathLike = "reports",
+                 *, dry_run: bool = False) -> Path:
+    """Take a new run folder (`out`, or `root/run_id`) for this process, atomically.
+
+    The folder is created with a plain mkdir (parents first) and claimed with an exclusive lock
+    file held until the process exits, so of two processes aimed at the same folder, however
+    close together, exactly one gets it. A folder that exists is accepted only when it is
+    empty or already taken by this process; anything else is a one-line UserError.
+    `dry_run` makes the same refusals without creating anything (a command checks its --out
+    before slow start-up work, then takes the folder for real).
+    """
+    path = Path(out) if out is not None else Path(root) / run_id
+    if (path / RESULTS_JSON).exists():
+        raise UserError(f"{path} already holds a run ({RESULTS_JSON}); results are never "
+                        "overwritten: choose another --out")
+    if path.resolve() in _OWNED_RUN_DIRS:
+        return path
+    try:
+        if dry_run:
+            if path.exists():
+                _refuse_existing(path)
+            elif not next(p for p in path.parents if p.exists()).is_dir():
+                raise NotADirectoryError(20, "a parent is not a folder")
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            _refuse_existing(path)
+        try:
+            fd = os.open(path / RUN_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise _taken(path) from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {run_id}\n")
+    except OSError as exc:
+        raise UserError(f"cannot write to {path}: {exc.strerror or exc}") from None
+    _OWNED_RUN_DIRS.add(path.resolve())
+    atexit.register(_release, path / RUN_LOCK)
+    return path
+
+
+def _refuse_existing(path: Path) -> None:
+    """UserError unless `path` is an empty folder that no other process has taken."""
+    if not path.is_dir():
+        raise UserError(f"{path} exists and is not a folder: choose another --out")
+    if (path / RUN_LOCK).exists():
+        raise _taken(path)
+    if any(path.iterdir()):
+        raise UserError(f"{path} is not empty; a run never writes into a folder of other "
+                        "files: choose a new or empty --out")
+
+
+def _taken(path: Path) -> UserError:
+    pid = _lock_pid(path / RUN_LOCK)
+    if pid is not None and not _alive(pid):
+        return UserError(f"{path} holds the lock of rnnbench process {pid}, which is no longer "
+                         f"running (a killed run?): look at what it left, remove "
+                         f"{path / RUN_LOCK} to reuse the folder, or choose another --out")
+    who = f" (pid {pid})" if pid is not None else ""
+    return UserError(f"{path} is being written by another rnnbench process{who} ({RUN_LOCK}); "
+                     "choose another --out")
+
+
+def _lock_pid(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _release(lock: Path) -> None:
+    lock.unlink(missing_ok=True)
+
+
+def release_run_dir(path: str | os.PathLike) -> None:
+    """Give up this process's claim on a finished run folder (its lock file goes)."""
+    path = Path(path)
+    _OWNED_RUN_DIRS.discard(path.resolve())
+    _release(path / RUN_LOCK)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (else set and restore)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temp file in the same folder and os.replace.
+
+    The file gets the mode a plain open() would give it (0o666 less the umask), not the
+    temp file's 0600.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 `text` atomically (see atomic_write_bytes)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
