@@ -69,7 +69,7 @@ def ab_cli(monkeypatch, capsys):
     return run
 
 
-SMALL = ("--impl", "basic_rnn", "--unroll", "dynamic", "--blocks", "3", "--rounds", "2")
+SMALL = ("--impl", "basic_rnn", "--unroll", "dynamic", "--blocks", "4", "--rounds", "2")
 
 
 def _one_error_line(err: str) -> str:
@@ -191,11 +191,12 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
     out = tmp_path / "run"
     code, stdout, err = ab_cli("--a-src", REPO, "--b-src", "HEAD", "--impl", "basic_rnn",
                                "--unroll", "dynamic", "--phase", "forward,backward",
-                               "--threads", "1", "--blocks", "3", "--rounds", "2", "--out", out)
+                               "--threads", "1", "--blocks", "4", "--rounds", "2", "--out", out)
     assert code in (0, 1), err
     assert _worktrees() == before  # the temporary worktree is gone
-    assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures", "report.md",
-                                                     "worker-a.log", "worker-b.log"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ab.csv", "ab.json", "figures", "report.md", "worker-a-2.log", "worker-a.log",
+        "worker-b-2.log", "worker-b.log"]
     doc = json.loads((out / "ab.json").read_text())
     assert doc["status"] == "complete"
     assert doc["sides"]["B"]["src_kind"] == "git"
@@ -204,7 +205,7 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
     assert len(doc["cases"]) == 2
     for case in doc["cases"]:
         assert case["a"]["status"] == case["b"]["status"] == "ok"
-        assert len(case["a"]["blocks"]) == len(case["b"]["blocks"]) == 3
+        assert len(case["a"]["blocks"]) == len(case["b"]["blocks"]) == 4
         assert all(len(b) == 2 and all(s > 0 for s in b) for b in case["a"]["blocks"])
         assert case["a"]["compile_s"] > 0
     verdicts = [c["verdict"]["verdict"] for c in doc["cases"]]

@@ -191,7 +191,8 @@ def _factory(**b_kwargs):
     def make(spec, log_path):
         machine = made.setdefault("machine", Machine(total_visits=n * 8 * 2))
         side = FakeSide(spec.name, machine, **(b_kwargs if spec.name == "B" else {}))
-        made[spec.name] = side
+        made.setdefault(f"all-{spec.name}", []).append(side)
+        made[spec.name] = side  # the latest generation's
         return side
     return make, made
 
@@ -209,7 +210,10 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert code == 0
     assert made["A"].closed
     assert made["B"].closed
-    assert made["A"].setup_calls == [(len(CASES), None, True)]
+    # two worker generations per side; only the first checks equivalence (same code)
+    assert [s.setup_calls for s in made["all-A"]] == [[(len(CASES), None, True)],
+                                                      [(len(CASES), None, False)]]
+    assert all(s.closed for s in made["all-A"] + made["all-B"])
     assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures", "report.md"]
     assert (out / "figures" / "ab_ratios.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((out / "ab.json").read_text())
@@ -218,7 +222,8 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert doc["status"] == "complete"
     assert doc["settings"]["blocks"] == 8
     assert doc["command"].startswith("rnnbench ab --b-env X=1 --preset smoke --impl ")
-    assert "--blocks 8 --rounds 3 --warmup 1 --threshold 0.1" in doc["command"]
+    assert "--blocks 8 --generations 2 --rounds 3 --warmup 1 --threshold 0.1" in doc["command"]
+    assert doc["pass_generation"] == [0, 0, 0, 0, 1, 1, 1, 1]
     assert doc["differences"]["env:X"] == [None, "1"]
     assert doc["differences"]["tensorflow"] == ["tf-A", "tf-B"]
     first = doc["cases"][0]

@@ -145,8 +145,53 @@ def test_pairs_needed_monotone_and_consistent_with_mde():
     # at exactly the needed pairs, data with that sd reaches the threshold; one fewer does not
     sd = 0.08
     k = S.pairs_needed(sd, **kw)
-    factor = S._detect_factors(0.05 / 45, S.DEFAULT_POWER, S.MAX_PAIRS_ADVICE)
+    ks = np.arange(2, S.MAX_PAIRS_ADVICE + 1)
+    factor = S._t_sums(0.05 / 45, S.DEFAULT_POWER, S.MAX_PAIRS_ADVICE, 1) / np.sqrt(ks)
     assert factor[k - 2] * sd <= math.log(1.1) < factor[k - 3] * sd
+
+
+def test_process_spread_caps_what_more_pairs_can_buy():
+    kw = {"threshold": 0.10, "alpha": 0.05, "m": 45}
+    assert S.pairs_needed(0.08, **kw, tau2=0.0) < S.pairs_needed(0.08, **kw, tau2=0.02 ** 2,
+                                                                  generations=2)
+    # a process spread of 10 % with two generations can never reach a 10 % threshold
+    assert S.pairs_needed(0.08, **kw, tau2=0.1 ** 2, generations=2) == S.MAX_PAIRS_ADVICE
+
+
+def test_process_variance_recovers_the_spread_between_generations():
+    rng = np.random.default_rng(3)
+    tau, sd, k = 0.05, 0.1, 20
+    ds, gs = [], []
+    for _ in range(200):
+        offsets = rng.normal(0, tau, 2)
+        ds.append(np.concatenate([rng.normal(o, sd, k) for o in offsets]))
+        gs.append(np.repeat([0, 1], k))
+    assert math.sqrt(S.process_variance(ds, gs)) == pytest.approx(tau, rel=0.25)
+    assert S.process_variance(ds, [np.zeros(2 * k, dtype=int)] * len(ds)) == 0.0
+
+
+def test_generations_widen_the_interval_when_processes_differ():
+    """One process per side whose case is 12 % off: alone it looks like a regression; the
+    second generation shows the offset is a process effect, and the verdict is not a regression."""
+    rng = np.random.default_rng(4)
+    cases, k = {}, 20
+    for i in range(30):
+        offsets = rng.normal(0, 0.05, 2)
+        if i == 0:
+            offsets = np.array([0.12, -0.02])
+        a, b = [], []
+        for g in range(2):
+            for _ in range(k):
+                level = 1e-3 * math.exp(rng.normal(0, 0.2))
+                a.append([level])
+                b.append([level * math.exp(offsets[g] + rng.normal(0, 0.08))])
+        cases[f"c{i}"] = _case(a, b)
+    first_only = {c: _case(v["a"][:k], v["b"][:k]) for c, v in cases.items()}
+    alone = S.verdict_frame(first_only, geomean=False).set_index("case")
+    both = S.verdict_frame(cases, generations=[0] * k + [1] * k, geomean=False)
+    assert alone.loc["c0", "verdict"] == "regression"
+    assert both.set_index("case").loc["c0", "verdict"] != "regression"
+    assert both.attrs["process_sd"] > 0.02
 
 
 @pytest.mark.parametrize("d", [[], [0.1], [0.0, 0.0, 0.0], [0.2, 0.2, 0.2], [-0.2, -0.2],

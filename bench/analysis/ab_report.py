@@ -111,19 +111,25 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
         "## What changed between the sides", "", *_changes(doc), "", *side_lines, "",
         "## Machine", "", _machine(doc), "",
         "## Settings", "",
-        f"{s.get('blocks')} pairs of blocks per case (ABBA order), {s.get('rounds')} timed "
-        f"rounds per block after {s.get('warmup')} untimed call(s); threshold "
+        f"{s.get('blocks')} pairs of blocks per case (ABBA order) over "
+        f"{s.get('generations', 1)} worker generation(s), {s.get('rounds')} timed "
+        f"rounds per block after {s.get('warmup')} untimed call(s); process-to-process spread "
+        f"of a case's log ratio {_ratio(doc.get('process_sd'))}; threshold "
         f"{s.get('threshold', 0):.0%}, alpha {s.get('alpha')}, threads {s.get('threads')}, "
         f"xla {s.get('xla')}, equivalence check {s.get('equivalence')}; "
         f"{doc.get('passes_done', 0)} pass(es) done in {doc.get('elapsed_s', 0):.0f}s.", "",
         "## Verdicts", "", summary_line(frame, failed), "", verdict_markdown(frame), "",
         "![per-case ratio B/A with its interval](figures/ab_ratios.png)", "",
         "## Method", "",
-        "Each side is a long-lived worker process that builds and traces every case once. For "
+        "Each side is a long-lived worker process that builds and traces every case once; the "
+        "pairs are split over fresh worker generations, because one process can be a few "
+        "percent off for one case for its whole life. For "
         "each case the coordinator alternates blocks, A then B on even passes and B then A on "
         "odd ones, so slow drift of the machine hits both sides alike; only one side runs at a "
         "time. A block's statistic is the median of its rounds; per pair k, "
-        "d_k = log(B_k / A_k). B/A is exp(mean d) with a Student-t interval over the pairs. "
+        "d_k = log(B_k / A_k). B/A is exp(mean d); its interval uses the spread of d within a "
+        "generation plus the process-to-process spread measured between generations (pooled "
+        "over the cases), with Student t. "
         "A case is a regression only when B/A exceeds 1 + threshold and the one-sided t-test "
         "is significant after Holm's correction over the judged cases; improvement likewise "
         "in the other direction. Otherwise it is `same` when the run could have detected a "

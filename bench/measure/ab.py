@@ -16,14 +16,17 @@ from pathlib import Path
 
 from bench.errors import UserError
 
-DEFAULT_BLOCKS = 30    # pairs of blocks per case
+DEFAULT_BLOCKS = 30    # pairs of blocks per case, over all generations
 DEFAULT_ROUNDS = 5     # timed rounds per block
 DEFAULT_WARMUP = 1     # untimed calls before each block
+DEFAULT_GENERATIONS = 2  # fresh worker processes per side: the process is a unit too
 AB_JSON, AB_CSV, REPORT_MD, FIGURE = "ab.json", "ab.csv", "report.md", "figures/ab_ratios.png"
 KIND = "rnnbench-ab"
 # Format history (`schema_version` of ab.json):
 #   1 — first version: settings, sides (python, src, env vars, hello, env fingerprint),
-#       differences, cases[] with per-side status, code_version and raw blocks, verdict rows.
+#       differences, cases[] with per-side status, code_version and raw blocks, verdict rows;
+#       pass_generation (worker generation of each pass) and process_sd added within v1
+#       (absent: one generation).
 SCHEMA_VERSION = 1
 
 
@@ -48,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_selection_options(parser)
     parser.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS, metavar="K",
                         help=f"pairs of blocks per case (default: {DEFAULT_BLOCKS})")
+    parser.add_argument("--generations", type=int, default=DEFAULT_GENERATIONS, metavar="G",
+                        help="worker generations: the pairs are split over G fresh worker "
+                             "processes per side, so a one-process quirk is measured as noise, "
+                             f"not reported as a change (default: {DEFAULT_GENERATIONS})")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="R",
                         help=f"timed rounds per block (default: {DEFAULT_ROUNDS})")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="W",
@@ -66,9 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     for flag, value, low in (("--blocks", args.blocks, 2), ("--rounds", args.rounds, 1),
-                             ("--warmup", args.warmup, 0)):
+                             ("--warmup", args.warmup, 0), ("--generations", args.generations, 1)):
         if value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
+    if args.blocks < 2 * args.generations:
+        raise UserError(f"--blocks {args.blocks} is too few for --generations "
+                        f"{args.generations}: each generation needs at least 2 pairs")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be a positive integer, got {args.threads}")
 
@@ -93,7 +103,8 @@ def command_line(args: argparse.Namespace) -> str:
         words.append("--xla")
     if args.threads is not None:
         words += ["--threads", str(args.threads)]
-    words += ["--blocks", str(args.blocks), "--rounds", str(args.rounds),
+    words += ["--blocks", str(args.blocks), "--generations", str(args.generations),
+              "--rounds", str(args.rounds),
               "--warmup", str(args.warmup), "--threshold", f"{args.threshold:g}",
               "--alpha", f"{args.alpha:g}"]
     if args.no_equivalence:
@@ -145,7 +156,8 @@ def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
             "created_utc": started_utc, "command": command, "preset": preset,
             "settings": settings, "sides": sides,
             "differences": diff,
-            "passes_done": state.passes_done, "cases": cases}
+            "passes_done": state.passes_done, "pass_generation": state.generations(),
+            "cases": cases}
 
 
 def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: float,
@@ -155,7 +167,9 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
     from bench.results import clean_json, json_default
     from bench.storage import atomic_write_bytes, atomic_write_text
 
-    frame = ab_stats.verdict_frame(state.stats_input(), threshold=threshold, alpha=alpha)
+    frame = ab_stats.verdict_frame(state.stats_input(), threshold=threshold, alpha=alpha,
+                                   generations=state.generations())
+    doc["process_sd"] = frame.attrs.get("process_sd")
     rows = {r["case"]: r for r in frame.to_dict("records")}
     for entry in doc["cases"]:
         entry["verdict"] = rows.get(entry["id"])
@@ -177,6 +191,17 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
 
 
 # Main ------------------------------------------------------------------------------------------
+def _start(sides: list, hellos: dict) -> None:
+    """Launch every worker before waiting on any (their imports overlap), then read hellos."""
+    for side in sides:
+        if hasattr(side, "launch"):
+            side.launch()
+    for side in sides:
+        start = getattr(side, "start", None)
+        if start is not None:
+            hellos.setdefault(side.name, start())
+
+
 def main(args: argparse.Namespace, *, side_factory=None) -> int:
     """Run the A/B comparison; 0 pass, 1 regression or broken on B, 2 bad input, 130 Ctrl-C.
 
@@ -194,7 +219,8 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
                             src=getattr(args, f"{s}_src"),
                             env=parse_env(getattr(args, f"{s}_env"), name))
              for name, s in (("A", "a"), ("B", "b"))}
-    settings = {"blocks": args.blocks, "rounds": args.rounds, "warmup": args.warmup,
+    settings = {"blocks": args.blocks, "generations": args.generations, "rounds": args.rounds,
+                "warmup": args.warmup,
                 "threshold": args.threshold, "alpha": args.alpha, "threads": args.threads,
                 "xla": args.xla, "equivalence": not args.no_equivalence}
     factory = side_factory or (WorkerSide)
@@ -211,23 +237,22 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
         run_dir = make_out_dir(args.out, f"ab-{args.preset}")
         print(f"rnnbench ab: {len(chosen)} case(s) of preset {args.preset!r}, "
               f"{args.blocks} pairs x {args.rounds} rounds → {run_dir}", file=sys.stderr)
-        sides = [factory(spec, run_dir / f"worker-{spec.name.lower()}.log")
-                 for spec in specs.values()]
-        for side in sides:  # launch both before waiting on either (imports overlap)
-            if hasattr(side, "launch"):
-                side.launch()
-        for side in sides:
-            start = getattr(side, "start", None)
-            if start is not None:
-                hellos[side.name] = start()
-        coord.setup_sides(sides, state, threads=args.threads,
-                          equivalence=not args.no_equivalence,
-                          progress=coord.setup_progress())
-        n = len(state.runnable())
-        print(f"rnnbench ab: set up in {time.perf_counter() - started:.0f}s; measuring {n} "
-              "runnable case(s)", file=sys.stderr)
-        coord.measure_sides(sides, state, coord.Schedule(args.blocks, args.rounds, args.warmup),
-                            progress=coord.print_progress)
+        schedule = coord.Schedule(args.blocks, args.rounds, args.warmup, args.generations)
+        for generation in range(args.generations):
+            suffix = f"-{generation + 1}" if generation else ""
+            sides = [factory(spec, run_dir / f"worker-{spec.name.lower()}{suffix}.log")
+                     for spec in specs.values()]
+            _start(sides, hellos)
+            coord.setup_sides(sides, state, threads=args.threads,
+                              equivalence=not args.no_equivalence and generation == 0,
+                              progress=coord.setup_progress())
+            print(f"rnnbench ab: generation {generation + 1}/{args.generations} set up at "
+                  f"{time.perf_counter() - started:.0f}s; measuring {len(state.runnable())} "
+                  "runnable case(s)", file=sys.stderr)
+            coord.measure_sides(sides, state, schedule, progress=coord.print_progress,
+                                generation=generation)
+            for side in sides:
+                side.close()
         status, error, code = "complete", None, None
     except KeyboardInterrupt:
         status, error, code = "partial", "interrupted", 130

@@ -22,11 +22,18 @@ SIDES = ("A", "B")
 
 @dataclass(frozen=True)
 class Schedule:
-    """Pairs of blocks per case, timed rounds per block, untimed calls before each block."""
+    """Pairs of blocks per case, timed rounds per block, untimed calls before each block, and
+    worker generations (fresh processes per side) the pairs are split over."""
 
     blocks: int
     rounds: int
     warmup: int
+    generations: int = 1
+
+    def passes_of(self, generation: int) -> range:
+        """The passes generation `generation` measures (the pairs split as evenly as can be)."""
+        edges = [round(g * self.blocks / self.generations) for g in range(self.generations + 1)]
+        return range(edges[generation], edges[generation + 1])
 
 
 @dataclass
@@ -36,8 +43,9 @@ class ABState:
     cases: list[Case]
     ready: dict[str, dict] = field(default_factory=dict)
     samples: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)
-    failures: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> side -> reason
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)  # side -> id -> reason
     passes_done: int = 0
+    pass_generation: list[int] = field(default_factory=list)  # worker generation of each pass
 
     def status(self, case_id: str, side: str) -> tuple[str, str | None]:
         """(status, reason) of a case on a side, measurement failures included."""
@@ -52,6 +60,10 @@ class ABState:
         """Ids ok on both sides and not failed during measurement, in case order."""
         return [c.id for c in self.cases
                 if all(self.status(c.id, s)[0] == "ok" for s in SIDES)]
+
+    def generations(self) -> list[int]:
+        """Worker generation of each measured pass (what the statistics group pairs by)."""
+        return list(self.pass_generation)
 
     def stats_input(self) -> dict[str, dict]:
         """Per-case input of bench.analysis.ab_stats.verdict_frame."""
@@ -69,8 +81,11 @@ def setup_sides(sides: Sequence, state: ABState, *, threads: int | None, equival
     """Set both sides up concurrently (each side is mostly waiting on its own process).
 
     When one side fails (or on Ctrl-C) every side is closed at once, so nobody waits for the
-    other side's setup to finish; the first failure in side order is raised.
+    other side's setup to finish; the first failure in side order is raised. A later worker
+    generation (state.ready already filled) must bring up the same cases: one that no longer
+    runs becomes a failure of that side, like a case that raised during measurement.
     """
+    earlier = dict(state.ready)
     params = [c.params() for c in state.cases]
     pool = ThreadPoolExecutor(max_workers=len(sides))
     try:
@@ -88,7 +103,21 @@ def setup_sides(sides: Sequence, state: ABState, *, threads: int | None, equival
         raise
     finally:
         pool.shutdown(wait=True)
+    if earlier:
+        _carry_over(earlier, state)
     check_agreement(state)
+
+
+def _carry_over(earlier: dict[str, dict], state: ABState) -> None:
+    """Keep the first generation's ready messages; record cases a new generation lost."""
+    for name, first in earlier.items():
+        now = state.ready[name].get("cases", {})
+        for case_id, row in first.get("cases", {}).items():
+            new = now.get(case_id, {})
+            if row.get("status") == "ok" and new.get("status") != "ok":
+                state.failures.setdefault(name, {}).setdefault(
+                    case_id, f"a new worker could not run it: {new.get('reason')}")
+        state.ready[name] = first
 
 
 def check_agreement(state: ABState) -> None:
@@ -116,11 +145,12 @@ def check_agreement(state: ABState) -> None:
 
 def measure_sides(sides: Sequence, state: ABState, schedule: Schedule, *,
                   progress: Callable[[str], None] | None = None,
-                  clock: Callable[[], float] = time.perf_counter) -> None:
-    """Passes k = 0..K-1 over the runnable cases; A then B on even passes, B then A on odd."""
+                  clock: Callable[[], float] = time.perf_counter, generation: int = 0) -> None:
+    """The passes of `generation` over the runnable cases; A then B on even passes, B then A on
+    odd ones."""
     by_name = {side.name: side for side in sides}
     started = clock()
-    for k in range(state.passes_done, schedule.blocks):
+    for k in schedule.passes_of(generation):
         order = SIDES if k % 2 == 0 else SIDES[::-1]
         for case_id in state.runnable():
             for name in order:
@@ -131,6 +161,7 @@ def measure_sides(sides: Sequence, state: ABState, schedule: Schedule, *,
                     break
                 state.samples.setdefault(case_id, {"A": [], "B": []})[name].append(block)
         state.passes_done = k + 1
+        state.pass_generation.append(generation)
         if progress is not None:
             progress(f"[pass {k + 1}/{schedule.blocks} {clock() - started:6.1f}s] "
                      f"{len(state.runnable())} case(s) x 2 sides")
@@ -141,11 +172,11 @@ def print_progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def setup_progress(stream=sys.stderr) -> Callable[[str, dict], None]:
+def setup_progress(stream=None) -> Callable[[str, dict], None]:
     """A setup-progress callback that prints every 10th case (and the first) per side."""
     def report(side: str, msg: dict) -> None:
         done, total = msg.get("done", 0), msg.get("total", 0)
         if done % 10 == 0:
             print(f"  side {side}: setting up case {done + 1}/{total} ({msg.get('id')})",
-                  file=stream, flush=True)
+                  file=stream or sys.stderr, flush=True)
     return report
