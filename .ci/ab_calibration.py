@@ -11,7 +11,7 @@ runs.csv, cases.csv, sweep.csv and raw/*.json.gz (each run's ab.json), plus one 
 and one detection run folder as examples.
 
     python3 .ci/ab_calibration.py --out reports/reference/ab-smoke-<machine> [--aa 20]
-        [--detect 8] [--base HEAD] [--impl keras_lstm] [--share 0.15] [-- extra ab flags]
+        [--detect 6] [--base HEAD] [--impl keras_lstm] [--share 0.15] [-- extra ab flags]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".ci"))
 AB_FLAGS = ["--preset", "smoke", "--threads", "1"]
-SWEEP_PAIRS = (10, 20, 30)
+SWEEP_PAIRS = (20, 40, 60)
 SWEEP_ROUNDS = (1, 3, 5)
 
 
@@ -60,18 +60,26 @@ def run_ab(out: Path, extra: list[str]) -> dict:
 
 def verdicts(doc: dict, pairs: int | None = None, rounds: int | None = None,
              threshold: float = 0.10, alpha: float = 0.05):
-    """The verdict frame of a stored run, optionally from its first `pairs` and `rounds`."""
+    """The verdict frame of a stored run, optionally from `pairs` of its pairs (the first ones
+    of each worker generation, in equal shares) and the first `rounds` of each block."""
     from bench.analysis import ab_stats
 
+    gens = doc.get("pass_generation") or [0] * doc.get("passes_done", 0)
+    labels = sorted(set(gens))
+    keep = list(range(len(gens)))
+    if pairs is not None:
+        share = max(1, pairs // max(len(labels), 1))
+        keep = [k for g in labels for k in [i for i, x in enumerate(gens) if x == g][:share]]
     cases = {}
     for entry in doc["cases"]:
         a, b = entry["a"], entry["b"]
-        cut = [blk[:rounds] for blk in a["blocks"][:pairs]], [blk[:rounds]
-                                                              for blk in b["blocks"][:pairs]]
+        cut_a = [a["blocks"][k][:rounds] for k in keep if k < len(a["blocks"])]
+        cut_b = [b["blocks"][k][:rounds] for k in keep if k < len(b["blocks"])]
         cases[entry["id"]] = {"a_status": a["status"], "b_status": b["status"],
                               "a_reason": a.get("reason"), "b_reason": b.get("reason"),
-                              "a": cut[0], "b": cut[1]}
-    return ab_stats.verdict_frame(cases, threshold=threshold, alpha=alpha, geomean=False)
+                              "a": cut_a, "b": cut_b}
+    return ab_stats.verdict_frame(cases, threshold=threshold, alpha=alpha, geomean=False,
+                                  generations=[gens[k] for k in keep])
 
 
 def flagged(frame) -> list[str]:
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--aa", type=int, default=20)
-    parser.add_argument("--detect", type=int, default=8)
+    parser.add_argument("--detect", type=int, default=6)
     parser.add_argument("--base", default="HEAD", help="git ref of side A in the A/A runs")
     parser.add_argument("--impl", default="keras_lstm")
     parser.add_argument("--share", type=float, default=0.15)
@@ -153,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"ab_calibration: {args.out} already exists")
     work = Path(tempfile.mkdtemp(prefix="ab-calibration-"))
     slow = make_slow_tree(work / "slow", args.impl, args.share)
-    plan = [("aa", i, ["--a-src", args.base]) for i in range(1, args.aa + 1)]
-    plan += [("detect", i, ["--b-src", str(slow)]) for i in range(1, args.detect + 1)]
+    plan = [("detect", i, ["--b-src", str(slow)]) for i in range(1, args.detect + 1)]
+    plan += [("aa", i, ["--a-src", args.base]) for i in range(1, args.aa + 1)]
     runs, cases, docs = [], [], {"aa": [], "detect": []}
     for kind, i, side_flags in plan:
         folder = work / f"{kind}-{i:02d}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.errors import UserError
 
-DEFAULT_BLOCKS = 30    # pairs of blocks per case, over all generations
+DEFAULT_BLOCKS = 60    # pairs of blocks per case, over all generations
 DEFAULT_ROUNDS = 5     # timed rounds per block
 DEFAULT_WARMUP = 1     # untimed calls before each block
 DEFAULT_GENERATIONS = 2  # fresh worker processes per side: the process is a unit too
