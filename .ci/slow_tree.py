@@ -1,10 +1,11 @@
-"""Make a copy of this source tree in which one implementation does extra work in its step.
+"""Make a copy of this source tree in which one implementation gets slower by a known share.
 
 Used to measure the A/B gate's detection power: `rnnbench ab --b-src DIR` with DIR made here
-must flag that implementation's cases and nothing else. The extra work is real recurrent work,
-not a sleep: the layer also runs on the first `share` of the time steps, and a negligible
-multiple of that result is added to the output so neither graph pruning nor constant folding
-can drop it (outputs move by < 1e-20, so the equivalence check still passes).
+must flag that implementation's cases and nothing else. The patched step does real extra CPU
+work after each call: a busy loop lasting `share` of the step's own median time, measured right
+after the step is built. So every phase of the implementation (forward, backward, train step)
+is about `share` slower, whatever its fixed call overhead; outputs are unchanged, so the
+equivalence check still passes. Other implementations are untouched.
 
     python3 .ci/slow_tree.py DEST [--impl keras_lstm] [--share 0.15]
 """
@@ -20,34 +21,45 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PATCH = '''
 
-# ---- injected by .ci/slow_tree.py: extra work for {impl} only (A/B detection test) ----
-def _slowed(run_direction, share=float({share!r})):
-    def run(self, layer, direction, x):
-        import tensorflow as tf
-
-        out = run_direction(self, layer, direction, x)
-        if self.config.impl != {impl!r}:
-            return out
-        steps = max(1, round(share * int(x.shape[1])))
-        extra = run_direction(self, layer, direction, x[:, :steps])
-        return out + 1e-30 * tf.reduce_sum(extra)
-    return run
+# ---- injected by .ci/slow_tree.py: {impl} about {share:.0%} slower (A/B detection test) ----
+_unpatched_build_step = build_step
 
 
-KerasLayer._run_direction = _slowed(KerasLayer._run_direction)
+def build_step(case, seed=0):  # noqa: F811
+    import statistics
+    import time
+
+    step = _unpatched_build_step(case, seed)
+    if case.impl != {impl!r}:
+        return step
+    inner = step.call
+    inner()  # trace and compile
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        inner()
+        times.append(time.perf_counter() - start)
+    extra = {share!r} * statistics.median(times)
+
+    def call():
+        out = inner()
+        end = time.perf_counter() + extra
+        while time.perf_counter() < end:
+            pass
+        return out
+
+    step.call = call
+    return step
 '''
 
 
 def make_slow_tree(dest: Path, impl: str = "keras_lstm", share: float = 0.15) -> Path:
-    """Copy bench/ into `dest` and patch `impl` (a Keras implementation) to do extra work."""
-    if not impl.startswith("keras_"):
-        raise SystemExit(f"slow_tree: {impl} is not a Keras implementation; choose keras_lstm "
-                         "or keras_gru")
+    """Copy bench/ into `dest` and make `impl`'s timed step `share` slower."""
     if dest.exists():
         raise SystemExit(f"slow_tree: {dest} already exists")
     shutil.copytree(ROOT / "bench", dest / "bench",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    target = dest / "bench" / "impls" / "keras_rnn.py"
+    target = dest / "bench" / "measure" / "phases.py"
     target.write_text(target.read_text() + PATCH.format(impl=impl, share=share))
     return dest
 

@@ -83,8 +83,8 @@ def run_interleaved(cases, blocks=20, rounds=5, **side_b):
     machine = Machine(total_visits=len(cases) * blocks * 2)
     sides = [FakeSide("A", machine), FakeSide("B", machine, **side_b)]
     state = coord.ABState(cases=cases)
-    coord.setup_sides(sides, state, threads=1, equivalence=True)
-    coord.measure_sides(sides, state, coord.Schedule(blocks, rounds, 1))
+    coord.setup_sides([sides], state, threads=1, equivalence=True)
+    coord.measure_sides([sides], state, coord.Schedule(blocks, rounds, 1))
     return state, machine, sides
 
 
@@ -156,7 +156,7 @@ def test_ok_on_one_side_and_skipped_on_the_other_is_an_input_error():
     sides = [FakeSide("A", machine),
              FakeSide("B", machine, statuses={victim: ("skipped", "needs a GPU")})]
     with pytest.raises(UserError, match=f"case {victim} is skipped on side B only"):
-        coord.setup_sides(sides, coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
+        coord.setup_sides([sides], coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
 
 
 def test_case_unknown_to_one_side_is_an_input_error():
@@ -164,7 +164,7 @@ def test_case_unknown_to_one_side_is_an_input_error():
     sides = [FakeSide("A", Machine(10), statuses={victim: ("unknown", "unknown impl 'x'")}),
              FakeSide("B", Machine(10))]
     with pytest.raises(UserError, match="side A does not know case"):
-        coord.setup_sides(sides, coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
+        coord.setup_sides([sides], coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
 
 
 def test_errors_on_a_only_or_both_do_not_fail_the_run():
@@ -223,7 +223,7 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert doc["settings"]["blocks"] == 8
     assert doc["command"].startswith("rnnbench ab --b-env X=1 --preset smoke --impl ")
     assert "--blocks 8 --generations 2 --rounds 3 --warmup 1 --threshold 0.1" in doc["command"]
-    assert doc["pass_generation"] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert doc["pass_generation"] == [0, 1, 0, 1, 0, 1, 0, 1]  # generations take turns
     assert doc["differences"]["env:X"] == [None, "1"]
     assert doc["differences"]["tensorflow"] == ["tf-A", "tf-B"]
     first = doc["cases"][0]
@@ -277,8 +277,8 @@ def test_interrupt_keeps_what_was_measured_as_partial(tmp_path, capsys):
     assert ab.main(args, side_factory=interrupting) == 130
     doc = json.loads((out / "ab.json").read_text())
     assert doc["status"] == "partial"
-    assert doc["passes_done"] == 3
-    assert len(doc["cases"][0]["a"]["blocks"]) == 4
+    assert doc["passes_done"] == 6  # the first B worker's 4th block is in pass 6
+    assert len(doc["cases"][0]["a"]["blocks"]) == 7
     assert made["A"].closed
     assert made["B"].closed
     assert "interrupted" in capsys.readouterr().err
@@ -325,5 +325,5 @@ def test_a_failing_setup_closes_the_other_side_without_waiting_for_it():
     machine = Machine(10)
     sides = [Broken("A", machine), Slow("B", machine)]
     with pytest.raises(UserError, match="side A: worker failed during setup"):
-        coord.setup_sides(sides, coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
+        coord.setup_sides([sides], coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
     assert sides[1].closed

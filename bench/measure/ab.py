@@ -226,6 +226,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
     factory = side_factory or (WorkerSide)
     checkouts = Checkouts()
     sides: list = []
+    generations: list[list] = []
     run_dir = None
     state = coord.ABState(cases=chosen)
     hellos: dict = {}
@@ -240,19 +241,16 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
         schedule = coord.Schedule(args.blocks, args.rounds, args.warmup, args.generations)
         for generation in range(args.generations):
             suffix = f"-{generation + 1}" if generation else ""
-            sides = [factory(spec, run_dir / f"worker-{spec.name.lower()}{suffix}.log")
-                     for spec in specs.values()]
-            _start(sides, hellos)
-            coord.setup_sides(sides, state, threads=args.threads,
-                              equivalence=not args.no_equivalence and generation == 0,
-                              progress=coord.setup_progress())
-            print(f"rnnbench ab: generation {generation + 1}/{args.generations} set up at "
-                  f"{time.perf_counter() - started:.0f}s; measuring {len(state.runnable())} "
-                  "runnable case(s)", file=sys.stderr)
-            coord.measure_sides(sides, state, schedule, progress=coord.print_progress,
-                                generation=generation)
-            for side in sides:
-                side.close()
+            generations.append([factory(spec, run_dir / f"worker-{spec.name.lower()}{suffix}.log")
+                                for spec in specs.values()])
+        sides = [side for pair in generations for side in pair]
+        _start(sides, hellos)
+        coord.setup_sides(generations, state, threads=args.threads,
+                          equivalence=not args.no_equivalence, progress=coord.setup_progress())
+        print(f"rnnbench ab: {args.generations} worker(s) per side set up in "
+              f"{time.perf_counter() - started:.0f}s; measuring {len(state.runnable())} "
+              "runnable case(s)", file=sys.stderr)
+        coord.measure_sides(generations, state, schedule, progress=coord.print_progress)
         status, error, code = "complete", None, None
     except KeyboardInterrupt:
         status, error, code = "partial", "interrupted", 130

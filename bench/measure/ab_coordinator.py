@@ -23,17 +23,16 @@ SIDES = ("A", "B")
 @dataclass(frozen=True)
 class Schedule:
     """Pairs of blocks per case, timed rounds per block, untimed calls before each block, and
-    worker generations (fresh processes per side) the pairs are split over."""
+    worker generations (separate processes per side) that take turns pass by pass."""
 
     blocks: int
     rounds: int
     warmup: int
     generations: int = 1
 
-    def passes_of(self, generation: int) -> range:
-        """The passes generation `generation` measures (the pairs split as evenly as can be)."""
-        edges = [round(g * self.blocks / self.generations) for g in range(self.generations + 1)]
-        return range(edges[generation], edges[generation + 1])
+    def generation_of(self, k: int) -> int:
+        """The worker generation that measures pass k: generations take turns, pass by pass."""
+        return k % self.generations
 
 
 @dataclass
@@ -76,48 +75,49 @@ class ABState:
         return out
 
 
-def setup_sides(sides: Sequence, state: ABState, *, threads: int | None, equivalence: bool,
-                progress: Callable | None = None) -> None:
-    """Set both sides up concurrently (each side is mostly waiting on its own process).
+def setup_sides(generations: Sequence[Sequence], state: ABState, *, threads: int | None,
+                equivalence: bool, progress: Callable | None = None) -> None:
+    """Set every worker of every generation up concurrently (each mostly waits on its process).
 
-    When one side fails (or on Ctrl-C) every side is closed at once, so nobody waits for the
-    other side's setup to finish; the first failure in side order is raised. A later worker
-    generation (state.ready already filled) must bring up the same cases: one that no longer
-    runs becomes a failure of that side, like a case that raised during measurement.
+    Only the first generation checks equivalence (the code is the same in all). When one side
+    fails (or on Ctrl-C) every side is closed at once and the first failure in order is raised.
+    Later generations must bring up the same cases: one that no longer runs becomes a failure
+    of that side, like a case that raised during measurement.
     """
-    earlier = dict(state.ready)
     params = [c.params() for c in state.cases]
-    pool = ThreadPoolExecutor(max_workers=len(sides))
+    everyone = [side for sides in generations for side in sides]
+    pool = ThreadPoolExecutor(max_workers=len(everyone))
     try:
-        futures = {side.name: pool.submit(side.setup, params, threads, equivalence, progress)
-                   for side in sides}
-        wait(futures.values(), return_when=FIRST_EXCEPTION)
-        failed = [f.exception() for f in futures.values() if f.done() and f.exception()]
+        futures = [[pool.submit(side.setup, params, threads, equivalence and g == 0, progress)
+                    for side in sides] for g, sides in enumerate(generations)]
+        flat = [f for row in futures for f in row]
+        wait(flat, return_when=FIRST_EXCEPTION)
+        failed = [f.exception() for f in flat if f.done() and f.exception()]
         if failed:
             raise failed[0]
-        for name, future in futures.items():
-            state.ready[name] = future.result()
+        readies = [{side.name: f.result() for side, f in zip(sides, row, strict=True)}
+                   for sides, row in zip(generations, futures, strict=True)]
     except BaseException:
-        for side in sides:
+        for side in everyone:
             side.close()
         raise
     finally:
         pool.shutdown(wait=True)
-    if earlier:
-        _carry_over(earlier, state)
+    state.ready.update(readies[0])
+    for later in readies[1:]:
+        _carry_over(later, state)
     check_agreement(state)
 
 
-def _carry_over(earlier: dict[str, dict], state: ABState) -> None:
-    """Keep the first generation's ready messages; record cases a new generation lost."""
-    for name, first in earlier.items():
-        now = state.ready[name].get("cases", {})
-        for case_id, row in first.get("cases", {}).items():
+def _carry_over(later: dict[str, dict], state: ABState) -> None:
+    """Record the cases a later generation's worker could not run (the first one could)."""
+    for name, ready in later.items():
+        now = ready.get("cases", {})
+        for case_id, row in state.ready.get(name, {}).get("cases", {}).items():
             new = now.get(case_id, {})
             if row.get("status") == "ok" and new.get("status") != "ok":
                 state.failures.setdefault(name, {}).setdefault(
-                    case_id, f"a new worker could not run it: {new.get('reason')}")
-        state.ready[name] = first
+                    case_id, f"another worker could not run it: {new.get('reason')}")
 
 
 def check_agreement(state: ABState) -> None:
@@ -143,15 +143,16 @@ def check_agreement(state: ABState) -> None:
                             "select different cases; narrow the selection or fix that side")
 
 
-def measure_sides(sides: Sequence, state: ABState, schedule: Schedule, *,
+def measure_sides(generations: Sequence[Sequence], state: ABState, schedule: Schedule, *,
                   progress: Callable[[str], None] | None = None,
-                  clock: Callable[[], float] = time.perf_counter, generation: int = 0) -> None:
-    """The passes of `generation` over the runnable cases; A then B on even passes, B then A on
-    odd ones."""
-    by_name = {side.name: side for side in sides}
+                  clock: Callable[[], float] = time.perf_counter) -> None:
+    """Passes k = 0..K-1 over the runnable cases, by generation k mod G in turn; each generation
+    alternates A-then-B and B-then-A on its own successive passes (ABBA per generation)."""
     started = clock()
-    for k in schedule.passes_of(generation):
-        order = SIDES if k % 2 == 0 else SIDES[::-1]
+    for k in range(state.passes_done, schedule.blocks):
+        generation = schedule.generation_of(k)
+        by_name = {side.name: side for side in generations[generation]}
+        order = SIDES if (k // schedule.generations) % 2 == 0 else SIDES[::-1]
         for case_id in state.runnable():
             for name in order:
                 try:
