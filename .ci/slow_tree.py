@@ -2,10 +2,12 @@
 
 Used to measure the A/B gate's detection power: `rnnbench ab --b-src DIR` with DIR made here
 must flag that implementation's cases and nothing else. The patched step does real extra CPU
-work after each call: a busy loop lasting `share` of the step's own median time, measured right
-after the step is built. So every phase of the implementation (forward, backward, train step)
-is about `share` slower, whatever its fixed call overhead; outputs are unchanged, so the
-equivalence check still passes. Other implementations are untouched.
+work after each call: a busy loop lasting `share` of the step's own median time, taken from its
+first 25 calls where it is measured. (A first version took that reference at set-up, while
+other workers were tracing; it was inflated, and the steps came out 20-78 % slower.) So every
+phase of the implementation (forward, backward, train step) is about `share` slower, whatever
+its fixed call overhead; outputs are unchanged, so the equivalence check still passes. Other
+implementations are untouched.
 
     python3 .ci/slow_tree.py DEST [--impl keras_lstm] [--share 0.15]
 """
@@ -32,18 +34,15 @@ def build_step(case, seed=0):  # noqa: F811
     step = _unpatched_build_step(case, seed)
     if case.impl != {impl!r}:
         return step
-    inner = step.call
-    inner()  # trace and compile
-    times = []
-    for _ in range(21):
-        start = time.perf_counter()
-        inner()
-        times.append(time.perf_counter() - start)
-    extra = {share!r} * statistics.median(times)
+    inner, own = step.call, []
 
     def call():
+        start = time.perf_counter()
         out = inner()
-        end = time.perf_counter() + extra
+        took = time.perf_counter() - start
+        if len(own) < 25:  # the step's own time where it is measured, not at set-up
+            own.append(took)
+        end = time.perf_counter() + {share!r} * statistics.median(own)
         while time.perf_counter() < end:
             pass
         return out

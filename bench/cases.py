@@ -21,7 +21,7 @@ from bench.registry import (
 PHASES = ("forward", "backward", "train_step")
 DTYPES = ("fp32",)
 
-# Gates per family: the matmul width of one step is gates * hidden (DESIGN §4).
+# Gates per family: the matmul width of one step is gates * hidden (docs/design.md).
 _GATES = {LSTM: 4, GRU_RESET_BEFORE: 3, GRU_RESET_AFTER: 3, RNN: 1}
 # Phase cost in forward-pass units: backward ≈ 2× forward, so forward+backward ≈ 3×.
 _PHASE_FACTOR = {"forward": 1.0, "backward": 3.0, "train_step": 3.0}
@@ -70,7 +70,7 @@ class Case:
         return get_spec(self.impl).family
 
     def forward_flops(self) -> float:
-        """FLOPs of one forward pass from the matmul formula of DESIGN §4."""
+        """FLOPs of one forward pass from the matmul formula of docs/design.md."""
         gates = _GATES[self.family]
         s = self.shape
         directions = 2 if s.bidirectional else 1

@@ -1,4 +1,4 @@
-"""Every CPU-capable implementation × unroll mode matches the float64 reference (DESIGN §2).
+"""Every CPU-capable implementation × unroll mode matches the float64 reference (docs/design.md).
 
 Outputs, the input gradient and every weight gradient, within 1e-5 absolute in float32, on a
 single-layer and a two-layer bidirectional shape. The cuDNN implementations cannot run here:

@@ -1,4 +1,4 @@
-"""Tests that catch the traps of DESIGN §2: cell clipping, BlockLSTMV2's gradient, gate order."""
+"""Tests that catch the traps in docs/design.md: cell clipping, BlockLSTMV2 gradient, gate order."""
 
 import numpy as np
 import pytest
@@ -63,7 +63,7 @@ def test_block_impls_are_unclipped(tf, impl):
 
 def test_block_lstm_v2_registered_gradient_is_wrong_so_we_use_v1(tf):
     """TF 2.21: BlockLSTMV2's registered weight gradient is off. If this starts failing,
-    TensorFlow fixed it: re-check DESIGN §2 before switching to V2."""
+    TensorFlow fixed it: re-check the Traps of docs/design.md before switching to V2."""
     config = LayerConfig("lstm_block_fused", "fused", 3, 4)
     weights = random_weights("lstm", config, seed=0)
     w = weights.layers[0][0]

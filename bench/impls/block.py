@@ -2,7 +2,7 @@
 
 LSTMBlockCell and GRUBlockCell have no registered gradient in TF 2.x, so each step is wrapped
 in tf.custom_gradient around LSTMBlockCellGrad / GRUBlockCellGrad (as TF1's contrib.rnn did).
-`cell_clip=-1` turns off the default clipping of the cell state at 3.0 (DESIGN §2).
+`cell_clip=-1` turns off the default clipping of the cell state at 3.0 (docs/design.md, Traps).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def block_lstm_sequence(x_tm, w, b):
     batch = tf.shape(x_tm)[1]
     zeros = tf.zeros([batch, hidden], x_tm.dtype)
     peephole = tf.zeros([hidden], x_tm.dtype)
-    # v1, not BlockLSTMV2: V2's registered gradient is wrong in TF 2.21 (DESIGN §2).
+    # v1, not BlockLSTMV2: V2's registered gradient is wrong in TF 2.21 (docs/design.md, Traps).
     *_, h = tf.raw_ops.BlockLSTM(
         seq_len_max=tf.cast(tf.shape(x_tm)[0], tf.int64), x=x_tm, cs_prev=zeros, h_prev=zeros,
         w=w, wci=peephole, wcf=peephole, wco=peephole, b=b, forget_bias=FORGET_BIAS,

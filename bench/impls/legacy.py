@@ -43,7 +43,7 @@ class LegacyCellLayer(RNNLayer):
                                **kwargs)
                 cell.build(tf.TensorShape([None, in_size]))
                 # One eager call before any tracing; otherwise later eager calls fail with
-                # "Caching devices is not yet supported" (DESIGN §2).
+                # "Caching devices is not yet supported" (docs/design.md, Traps).
                 cell(tf.zeros([1, in_size]), cell.zero_state(1, tf.float32))
                 row.append(cell)
             self.cells.append(row)

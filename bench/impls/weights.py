@@ -1,4 +1,4 @@
-"""Canonical weight layouts (DESIGN §2), seeded random weights and layout converters. NumPy only.
+"""Canonical weight layouts (docs/design.md), seeded random weights, layout converters. NumPy only.
 
 One layout per family, per stacked layer and direction:
 

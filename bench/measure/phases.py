@@ -1,9 +1,9 @@
 """The timed callable of a Case: forward, backward or train step, built through the registry.
 
-Rules (DESIGN §4): inputs and weights are tf.Variables (never constants, so static graphs cannot
-be constant-folded); every call ends by fetching one scalar to the host (`.numpy()`), so GPU
-timings include the work; the first call (trace + compile + run) is timed by the caller as
-`compile_s`, outside the timed rounds.
+Rules (docs/design.md, Measurement rules): inputs and weights are tf.Variables (never
+constants, so static graphs cannot be constant-folded); every call ends by fetching one
+scalar to the host (`.numpy()`), so GPU timings include the work; the first call (trace +
+compile + run) is timed by the caller as `compile_s`, outside the timed rounds.
 
 - forward: outputs of the whole sequence, reduced to a scalar;
 - backward: forward + gradients of a scalar loss (mean square of the outputs) w.r.t. the inputs

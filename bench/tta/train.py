@@ -1,9 +1,9 @@
 """Time-to-accuracy training: one seed of a registry RNN until a held-out target or a budget.
 
-Model and recipe (DESIGN §2): registry RNN layer → output of the last time step → dense(10),
+Model and recipe (docs/design.md): registry RNN layer → output of the last time step → dense(10),
 softmax cross-entropy, Adam or RMSProp (lr 1e-3), batch 128, optional clipping by global norm.
 
-Timing (DESIGN §4): the train step and the evaluation are traced and run once before the clock
+Timing (docs/design.md): the train step and the evaluation are traced and run once before the clock
 starts (`compile_s`; the weights and optimizer state are then restored). `train_s` and the
 curve's `wall_s` count training only, from the first step; each held-out evaluation is timed
 separately (`eval_s`) and excluded. `time_to_target_s` is the training time at the first
