@@ -237,6 +237,8 @@ def test_interrupted_run_is_marked_partial(tmp_path, monkeypatch, capsys):
                      "--out", str(out)]) == 130
     doc = json.loads((out / results.RESULTS_JSON).read_text())
     assert (doc["status"], doc["cases_planned"], doc["cases_finished"]) == ("partial", 3, 2)
+    assert [(r["id"].rsplit("/", 1)[1], r["status"]) for r in doc["cases"]] == [
+        ("forward", "ok"), ("backward", "ok")]  # what finished before Ctrl-C is kept
     assert "marked partial" in capsys.readouterr().err
 
 

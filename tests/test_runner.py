@@ -104,24 +104,6 @@ def test_raising_case_is_an_error_row_and_the_run_continues(tmp_path, monkeypatc
     assert "1 case(s) errored" in capsys.readouterr().err
 
 
-@pytest.mark.tf
-@pytest.mark.slow
-def test_ctrl_c_keeps_finished_cases(tmp_path, monkeypatch):
-    def interrupted(tf, layer, x):
-        def fn():
-            raise KeyboardInterrupt
-        return fn
-
-    monkeypatch.setitem(phases.BUILDERS, "train_step", interrupted)
-    out = tmp_path / "run"
-    assert main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--rounds", "10",
-                 "--out", str(out)]) == 130
-    rows = _rows(out)
-    assert list(rows) == ["basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/forward",
-                          "basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/backward"]
-    assert {r["status"] for r in rows.values()} == {"ok"}
-
-
 def test_existing_run_is_never_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
