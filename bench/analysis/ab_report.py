@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from bench.analysis.ab_stats import GEOMEAN_LABEL, summary_counts
-from bench.analysis.fmt import fmt_time
+from bench.analysis.fmt import fmt_fixed, fmt_time
 
 # Environment-fingerprint fields compared between the sides (what may have changed).
 ENV_FIELDS = ("python", "tensorflow", "keras", "tf_keras", "numpy", "cuda", "cudnn", "cpu_model",
@@ -31,16 +31,12 @@ def differences(a: dict, b: dict) -> dict:
     return out
 
 
-def _pct(value, signed: bool = False) -> str:
-    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
-        return "-"
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
+def _pct(value) -> str:
+    return fmt_fixed(value, ".1%", missing="-")
 
 
 def _ratio(value) -> str:
-    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
-        return "-"
-    return f"{value:.3f}"
+    return fmt_fixed(value, ".3f", missing="-")
 
 
 def verdict_markdown(frame) -> str:

@@ -47,5 +47,7 @@ def fmt_time(seconds: float | None) -> str:
 
 
 def fmt_fixed(value: float | None, spec: str, missing: str = "–") -> str:
-    """`value` with a format spec such as '.2f'; `missing` when None."""
-    return missing if value is None else format(value, spec)
+    """`value` with a format spec such as '.2f'; `missing` when None or not a finite number."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return missing
+    return format(value, spec)
