@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".ci"))
 AB_FLAGS = ["--preset", "smoke", "--threads", "1"]
-SWEEP_PAIRS = (20, 40, 60)
+SWEEP_PAIRS = (20, 40, 60, 90)
 SWEEP_ROUNDS = (1, 3, 5)
 
 

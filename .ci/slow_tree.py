@@ -2,12 +2,12 @@
 
 Used to measure the A/B gate's detection power: `rnnbench ab --b-src DIR` with DIR made here
 must flag that implementation's cases and nothing else. The patched step does real extra CPU
-work after each call: a busy loop lasting `share` of the step's own median time, taken from its
-first 25 calls where it is measured. (A first version took that reference at set-up, while
-other workers were tracing; it was inflated, and the steps came out 20-78 % slower.) So every
-phase of the implementation (forward, backward, train step) is about `share` slower, whatever
-its fixed call overhead; outputs are unchanged, so the equivalence check still passes. Other
-implementations are untouched.
+work after each call: a busy loop lasting `share` of that same call's own time. So every call of
+the implementation (forward, backward, train step) is `share` slower, whatever the machine's
+speed at that moment; outputs are unchanged, so the equivalence check still passes. Other
+implementations are untouched. (Earlier versions spun for `share` of a reference time: taken at
+set-up it was inflated by the other workers' tracing, and steps came out 20-78 % slower; the
+median of the first 25 calls gave 6-21 % depending on the machine's speed during those calls.)
 
     python3 .ci/slow_tree.py DEST [--impl keras_lstm] [--share 0.15]
 """
@@ -23,26 +23,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PATCH = '''
 
-# ---- injected by .ci/slow_tree.py: {impl} about {share:.0%} slower (A/B detection test) ----
+# ---- injected by .ci/slow_tree.py: {impl} {share:.0%} slower per call (A/B detection test) ----
 _unpatched_build_step = build_step
 
 
 def build_step(case, seed=0):  # noqa: F811
-    import statistics
     import time
 
     step = _unpatched_build_step(case, seed)
     if case.impl != {impl!r}:
         return step
-    inner, own = step.call, []
+    inner = step.call
 
     def call():
         start = time.perf_counter()
         out = inner()
-        took = time.perf_counter() - start
-        if len(own) < 25:  # the step's own time where it is measured, not at set-up
-            own.append(took)
-        end = time.perf_counter() + {share!r} * statistics.median(own)
+        end = time.perf_counter()
+        end += {share!r} * (end - start)
         while time.perf_counter() < end:
             pass
         return out

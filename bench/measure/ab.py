@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.errors import UserError
 
-DEFAULT_BLOCKS = 60    # pairs of blocks per case, over all generations
+DEFAULT_BLOCKS = 90    # pairs of blocks per case, over all generations
 DEFAULT_ROUNDS = 5     # timed rounds per block
 DEFAULT_WARMUP = 1     # untimed calls before each block
 DEFAULT_GENERATIONS = 2  # fresh worker processes per side: the process is a unit too
@@ -259,6 +259,8 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
         if run_dir is None:
             raise
     finally:
+        for side in sides:  # every worker tears TF down at once, not one after another
+            getattr(side, "request_exit", lambda: None)()
         for side in sides:
             side.close()
         checkouts.close()

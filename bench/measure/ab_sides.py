@@ -196,17 +196,24 @@ class WorkerSide:
             self._lines.put(raw)
         self._lines.put(None)
 
+    def request_exit(self) -> None:
+        """Tell the worker to exit without waiting for it (close() then waits)."""
+        proc = self.proc
+        if proc is None or proc.stdin.closed:
+            return
+        try:
+            if proc.poll() is None:
+                proc.stdin.write(b'{"cmd": "exit"}\n')
+                proc.stdin.flush()
+            proc.stdin.close()
+        except OSError:
+            pass
+
     def close(self) -> None:
         """Ask the worker to exit; kill it if it does not (idempotent)."""
+        self.request_exit()
         proc, self.proc = self.proc, None
         if proc is not None:
-            try:
-                if proc.poll() is None:
-                    proc.stdin.write(b'{"cmd": "exit"}\n')
-                    proc.stdin.flush()
-                proc.stdin.close()
-            except OSError:
-                pass
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
