@@ -9,8 +9,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from bench.errors import UserError
 from bench.registry import (
     DEVICES,
+    DTYPES,
     GRU_RESET_AFTER,
     GRU_RESET_BEFORE,
+    LENGTHS,
     LSTM,
     REGISTRY,
     RNN,
@@ -19,7 +21,7 @@ from bench.registry import (
 )
 
 PHASES = ("forward", "backward", "train_step")
-DTYPES = ("fp32",)
+RAGGED_SEED = 20261124
 
 # Gates per family: the matmul width of one step is gates * hidden (docs/design.md).
 _GATES = {LSTM: 4, GRU_RESET_BEFORE: 3, GRU_RESET_AFTER: 3, RNN: 1}
@@ -57,12 +59,31 @@ class Case:
     dtype: str = "fp32"
     xla: bool = False
     phase: str = "forward"
+    lengths: str = "full"
 
     @property
     def id(self) -> str:
-        """Stable id, e.g. `lstm_block_fused/fused/cpu/b128-t28-i28-h128-l1/fp32/train_step`."""
+        """Stable id, e.g. `lstm_block_fused/fused/cpu/b128-t28-i28-h128-l1/fp32/train_step`.
+
+        A ragged batch adds `-ragged` to the shape and XLA adds `-xla` to the dtype, so the ids
+        of full-length, non-XLA cases are those of every earlier version.
+        """
+        shape = self.shape.label + ("-ragged" if self.lengths == "ragged" else "")
         dtype = self.dtype + ("-xla" if self.xla else "")
-        return f"{self.impl}/{self.unroll}/{self.device}/{self.shape.label}/{dtype}/{self.phase}"
+        return f"{self.impl}/{self.unroll}/{self.device}/{shape}/{dtype}/{self.phase}"
+
+    def sequence_lengths(self) -> list[int] | None:
+        """Per-example lengths of a ragged batch (seeded, in [ceil(T/2), T]); None when full."""
+        return ragged_lengths(self.shape) if self.lengths == "ragged" else None
+
+    def limitation(self) -> str | None:
+        """Why the implementation cannot run this case's dtype or lengths, or None."""
+        spec = get_spec(self.impl)
+        for value in (self.dtype, self.lengths):
+            why = spec.limitation(value)
+            if why:
+                return why
+        return None
 
     @property
     def family(self) -> str:
@@ -90,7 +111,8 @@ class Case:
     def params(self) -> dict:
         """The identity fields as one flat dict (what results store under `case`)."""
         return {"impl": self.impl, "unroll": self.unroll, "device": self.device,
-                **asdict(self.shape), "dtype": self.dtype, "xla": self.xla, "phase": self.phase}
+                **asdict(self.shape), "dtype": self.dtype, "xla": self.xla, "phase": self.phase,
+                "lengths": self.lengths}
 
     @classmethod
     def from_params(cls, params: dict) -> Case:
@@ -107,7 +129,8 @@ class Case:
                             f"valid for it: {', '.join(spec.unrolls)}")
         for name, value, valid in (("device", self.device, DEVICES),
                                    ("phase", self.phase, PHASES),
-                                   ("dtype", self.dtype, DTYPES)):
+                                   ("dtype", self.dtype, tuple(DTYPES)),
+                                   ("lengths", self.lengths, LENGTHS)):
             if value not in valid:
                 raise UserError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
         return self
@@ -129,16 +152,26 @@ SCALING_IMPLS = (("basic_lstm", "dynamic"), ("lstm_block", "dynamic"),
                  ("cudnn_lstm", "fused"))
 
 
-def impl_unrolls(device: str | None = None) -> list[tuple[str, str]]:
-    """Every (impl, unroll) pair in registry order; only those that support `device` if given."""
+def ragged_lengths(shape: Shape, seed: int = RAGGED_SEED) -> list[int]:
+    """Seeded per-example lengths in [ceil(T/2), T] for a right-padded batch of `shape`."""
+    import random
+
+    rng = random.Random(f"{seed}-{shape.batch}-{shape.seq_len}")
+    low = -(-shape.seq_len // 2)
+    return [rng.randint(low, shape.seq_len) for _ in range(shape.batch)]
+
+
+def impl_unrolls(device: str | None = None, *, core_only: bool = True) -> list[tuple[str, str]]:
+    """(impl, unroll) pairs in registry order: core impls only unless told, and for `device`."""
     return [(spec.name, unroll) for spec in REGISTRY.values()
-            if device is None or device in spec.devices
+            if (spec.core or not core_only)
+            and (device is None or device in spec.devices)
             for unroll in spec.unrolls]
 
 
 def _matrix(pairs: Iterable[tuple[str, str]], device: str, shapes: Sequence[Shape],
-            phases: Sequence[str]) -> list[Case]:
-    return [Case(impl, unroll, device, s, phase=phase)
+            phases: Sequence[str], **dims) -> list[Case]:
+    return [Case(impl, unroll, device, s, phase=phase, **dims)
             for s in shapes for impl, unroll in pairs for phase in phases]
 
 
@@ -152,7 +185,8 @@ def _cpu() -> list[Case]:
 
 
 def _gpu() -> list[Case]:
-    return _matrix(impl_unrolls("gpu"), "gpu", [ROW_MNIST, HEAVY, GPU_LARGE], PHASES)
+    return _matrix(impl_unrolls("gpu", core_only=False), "gpu", [ROW_MNIST, HEAVY, GPU_LARGE],
+                   PHASES)
 
 
 def _scaling() -> list[Case]:
@@ -165,20 +199,62 @@ def _scaling() -> list[Case]:
     return list(dict.fromkeys(cases))  # the base shape sits in every sweep: keep it once
 
 
+def _both_devices(build) -> list[Case]:
+    return [case for device in DEVICES for case in build(device)]
+
+
+def _precision() -> list[Case]:
+    return _both_devices(lambda device: [
+        case for dtype in DTYPES for case in _matrix(
+            impl_unrolls(device, core_only=False), device, [ROW_MNIST],
+            ("forward", "train_step"), dtype=dtype)])
+
+
+def _ragged() -> list[Case]:
+    return _both_devices(lambda device: [
+        case for lengths in LENGTHS for case in _matrix(
+            impl_unrolls(device, core_only=False), device, [ROW_MNIST],
+            ("forward", "train_step"), lengths=lengths)])
+
+
+def _xla() -> list[Case]:
+    return _both_devices(lambda device: [
+        case for xla in (False, True) for case in _matrix(
+            impl_unrolls(device, core_only=False), device, [ROW_MNIST], ("forward", "train_step"),
+            xla=xla)])
+
+
+def _latency() -> list[Case]:
+    shapes = [Shape(batch=1, seq_len=t, input_size=h, hidden_size=h)
+              for h in LATENCY_HIDDEN for t in LATENCY_SEQ_LENS]
+    return _both_devices(lambda device: _matrix(impl_unrolls(device), device, shapes,
+                                                ("forward",)))
+
+
+LATENCY_SEQ_LENS = (1, 16, 100)
+LATENCY_HIDDEN = (128, 512)
 PRESETS = {
     "smoke": _smoke,
     "cpu": _cpu,
     "gpu": _gpu,
     "scaling": _scaling,
+    "precision": _precision,
+    "ragged": _ragged,
+    "xla": _xla,
+    "latency": _latency,
 }
 PRESET_HELP = {
     "smoke": "tiny shape, every impl x unroll x phase on CPU (cuDNN shows as skipped); seconds",
     "cpu": "row-MNIST B128 T28 I28 H128 and heavy B64 T100 I128 H512, all impls, all phases",
-    "gpu": "the cpu shapes plus H1024 on the GPU, cuDNN included",
+    "gpu": "the cpu shapes plus H1024 on the GPU, cuDNN and the Keras use_cudnn variants",
     "scaling": "backward-pass sweeps of seq_len, hidden and batch for the LSTM impls",
+    "precision": "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed precision), forward and "
+                 "train step; use --device to pick cpu or gpu",
+    "ragged": "row-MNIST shape, full against right-padded batches with lengths in [T/2, T]",
+    "xla": "row-MNIST shape with jit_compile off and on (error rows where XLA has no kernel)",
+    "latency": "batch 1 forward, T 1/16/100, H 128/512: p50/p90/p99 per call; run it at "
+               "--threads 1 and at all threads",
 }
-
-
 def preset(name: str) -> list[Case]:
     """The cases of preset `name`, or a UserError listing the valid names."""
     try:
@@ -197,21 +273,21 @@ def _check_values(kind: str, values: Sequence[str] | None, valid: Iterable[str])
 
 def select(cases: Sequence[Case], *, impl: Sequence[str] | None = None,
            unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
-           device: Sequence[str] | None = None, keyword: str | None = None) -> list[Case]:
+           device: Sequence[str] | None = None, keyword: str | None = None,
+           dtype: Sequence[str] | None = None,
+           lengths: Sequence[str] | None = None) -> list[Case]:
     """Filter cases; each filter is a list of accepted values, `keyword` a substring or glob."""
     _check_values("implementation", impl, REGISTRY)
     _check_values("unroll mode", unroll, UNROLLS)
     _check_values("phase", phase, PHASES)
     _check_values("device", device, DEVICES)
+    _check_values("dtype", dtype, DTYPES)
+    _check_values("lengths", lengths, LENGTHS)
+    wanted = {"impl": impl, "unroll": unroll, "phase": phase, "device": device, "dtype": dtype,
+              "lengths": lengths}
     out = []
     for case in cases:
-        if impl and case.impl not in impl:
-            continue
-        if unroll and case.unroll not in unroll:
-            continue
-        if phase and case.phase not in phase:
-            continue
-        if device and case.device not in device:
+        if any(values and getattr(case, name) not in values for name, values in wanted.items()):
             continue
         if keyword and not (keyword in case.id or fnmatch.fnmatch(case.id, keyword)):
             continue
@@ -221,14 +297,17 @@ def select(cases: Sequence[Case], *, impl: Sequence[str] | None = None,
 
 def explain_empty(preset_name: str, *, impl: Sequence[str] | None = None,
                   unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
-                  device: Sequence[str] | None = None, keyword: str | None = None) -> str:
+                  device: Sequence[str] | None = None, keyword: str | None = None,
+                  dtype: Sequence[str] | None = None,
+                  lengths: Sequence[str] | None = None) -> str:
     """Why the filters leave no case of the preset: the first filter that empties it, and why.
 
     Filters are applied one at a time (impl, device, unroll, phase, keyword); the reason names
     the filter that removed the last case and what the cases left before it offered instead.
     """
     left = preset(preset_name)
-    steps = (("impl", impl), ("device", device), ("unroll", unroll), ("phase", phase))
+    steps = (("impl", impl), ("device", device), ("unroll", unroll), ("phase", phase),
+             ("dtype", dtype), ("lengths", lengths))
     for name, values in steps:
         if not values:
             continue
@@ -265,4 +344,4 @@ def _why_none(name: str, values: Sequence[str], left: Sequence[Case], preset_nam
 
 
 _PLURAL = {"impl": "implementation cases", "device": "cases", "unroll": "cases",
-           "phase": "cases"}
+           "phase": "cases", "dtype": "cases", "lengths": "cases"}

@@ -26,7 +26,7 @@ from bench.errors import UserError
 from bench.rows import CASE_PARAMS, CaseRow, CaseStats, TTARow
 from bench.storage import RESULTS_JSON, atomic_write_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "rnnbench-results"
 RESULTS_CSV = "results.csv"
 TTA_CSV = "tta.csv"
@@ -34,8 +34,20 @@ ENV_JSON = "env.json"
 PARTIAL, COMPLETE = "partial", "complete"
 RUN_STATUSES = (PARTIAL, COMPLETE)
 
+
+
+def _v1_to_v2(doc: dict) -> dict:
+    """v2 added the `lengths` dimension of a case; every v1 case ran full-length sequences."""
+    cases = doc.get("cases")
+    for row in cases if isinstance(cases, list) else ():
+        params = row.get("case") if isinstance(row, dict) else None
+        if isinstance(params, dict):
+            params.setdefault("lengths", "full")
+    return {**doc, "schema_version": 2}
+
+
 # Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
-_UPGRADES: dict[int, Callable[[dict], dict]] = {}
+_UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 STAT_KEYS = CaseStats.COLUMNS
 

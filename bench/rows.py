@@ -3,7 +3,7 @@
 `CaseRow` (one step-time case, its `CaseStats`) and `TTARow` (one time-to-accuracy run, its
 `TTAStats`) are frozen dataclasses. `from_dict` checks every value that report, compare and
 check read and raises a one-line UserError naming the file, the row and the field; `to_dict`
-gives back the stored form (schema v1). Unknown keys are kept in `extra` and round-trip.
+gives back the stored form (the current schema). Unknown keys are kept in `extra` and round-trip.
 
 Value rules:
 - times that are ranked or divided (step-time samples, median, min, mean) are finite and lie
@@ -31,7 +31,7 @@ MAX_NUMBER = 1e18
 CASE_PARAMS: dict[str, type] = {
     "impl": str, "unroll": str, "device": str, "batch": int, "seq_len": int, "input_size": int,
     "hidden_size": int, "num_layers": int, "bidirectional": bool, "dtype": str, "xla": bool,
-    "phase": str}
+    "phase": str, "lengths": str}
 SCALARS = (str, int, float, bool, type(None))
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true/false"}
 
@@ -162,7 +162,8 @@ def _present(obj, names) -> dict:
 
 
 _CASE_STATS = {"median_s": time_s, "min_s": time_s, "mean_s": time_s, "iqr_s": duration_s,
-               "stddev_s": duration_s, "compile_s": duration_s, "rounds": count,
+               "stddev_s": duration_s, "p90_s": time_s, "p99_s": time_s,
+               "compile_s": duration_s, "rounds": count,
                "flops": amount, "gflops": amount, "pct_peak": amount}
 
 
@@ -176,6 +177,8 @@ class CaseStats:
     min_s: float | None = None
     mean_s: float | None = None
     stddev_s: float | None = None
+    p90_s: float | None = None
+    p99_s: float | None = None
     rounds: int | None = None
     compile_s: float | None = None
     flops: float | None = None
@@ -186,8 +189,8 @@ class CaseStats:
     nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     # Stat columns of results.csv, in order (samples and warnings are added as text).
-    COLUMNS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "rounds", "compile_s",
-               "flops", "gflops", "pct_peak")
+    COLUMNS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "p90_s", "p99_s", "rounds",
+               "compile_s", "flops", "gflops", "pct_peak")
 
     @classmethod
     def from_dict(cls, raw: Any, where: Where) -> CaseStats:
@@ -268,7 +271,7 @@ class CaseRow:
                                       "code_version"}))
 
     def to_dict(self) -> dict:
-        """The stored form of the row (schema v1)."""
+        """The stored form of the row (the current schema)."""
         return {"id": self.id, "case": dict(self.case), "status": self.status,
                 "reason": self.reason, "stats": self.stats.to_dict(),
                 "code_version": self.code_version, **self.extra}
@@ -379,7 +382,7 @@ class TTARow:
                    extra=_extra(raw, {"id", "status", "settings", "reason", "stats"}))
 
     def to_dict(self) -> dict:
-        """The stored form of the row (schema v1)."""
+        """The stored form of the row (the current schema)."""
         return {"id": self.id, "settings": dict(self.settings), "status": self.status,
                 "reason": self.reason, "stats": self.stats.to_dict(), **self.extra}
 

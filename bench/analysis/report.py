@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from bench.analysis.fmt import fmt_num, fmt_pm
+from bench.analysis.fmt import fmt_ms, fmt_num, fmt_pm
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError
 from bench.results import PARTIAL, Run, read_run, resolve_results_path
@@ -92,8 +92,9 @@ def _nan(value: float | None) -> float:
 def _shape_label(row: dict) -> str:
     try:
         bi = "-bi" if row.get("bidirectional") else ""
+        ragged = "-ragged" if row.get("lengths") == "ragged" else ""
         return (f"b{int(row['batch'])}-t{int(row['seq_len'])}-i{int(row['input_size'])}"
-                f"-h{int(row['hidden_size'])}-l{int(row['num_layers'])}{bi}")
+                f"-h{int(row['hidden_size'])}-l{int(row['num_layers'])}{bi}{ragged}")
     except (KeyError, TypeError, ValueError):
         return "?"
 
@@ -106,8 +107,11 @@ def step_time_groups(frame) -> list[tuple[tuple, object]]:
     return list(frame.groupby(keys, sort=False, dropna=False))
 
 
-def step_time_frame(group):
-    """One table: impl, unroll, median ± IQR (ms), rounds, GFLOP/s, % peak, speed-ups."""
+def step_time_frame(group, percentiles: bool = False):
+    """One table: impl, unroll, median ± IQR (ms), rounds, GFLOP/s, % peak, speed-ups.
+
+    With `percentiles` (latency: batch-1 calls) it also shows p90 and p99 per call.
+    """
     import pandas as pd
 
     ok = group[(group["status"] == "ok") & group["median_s"].notna()]
@@ -119,6 +123,8 @@ def step_time_frame(group):
         rows.append({
             "impl": r["impl"], "unroll": r["unroll"],
             "median ± IQR (ms)": fmt_pm(r["median_s"], r["iqr_s"]) if run else r["status"],
+            **({"p90 (ms)": fmt_ms(r.get("p90_s")) if run else "–",
+                "p99 (ms)": fmt_ms(r.get("p99_s")) if run else "–"} if percentiles else {}),
             "rounds": str(int(r["rounds"])) if run else "–",
             "GFLOP/s": r["gflops"] if run else None,
             "% of peak": r["pct_peak"] if run else None,
@@ -302,8 +308,9 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
         for (phase, device, shape, precision), _ in groups:
             group = frame[(frame["phase"] == phase) & (frame["device"] == device)
                           & (frame["shape"] == shape) & (frame["precision"] == precision)]
+            latency = bool((group["batch"] == 1).all())  # p50/p90/p99 per call
             out += [f"### {phase} · {device} · {shape} · {precision}\n",
-                    markdown_table(step_time_frame(group))]
+                    markdown_table(step_time_frame(group, percentiles=latency))]
     elif not frame.empty:
         out += ["## Step time\n", "No case ran successfully; see the lists below.\n"]
     for status, heading in (("skipped", "Skipped cases"), ("error", "Errors")):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.registry import check_device, check_unroll, get_spec
+from bench.registry import DTYPES, check_device, check_unroll, get_spec
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,23 @@ class LayerConfig:
     hidden_size: int
     num_layers: int = 1
     bidirectional: bool = False
+    dtype: str = "fp32"  # a bench.registry.DTYPES key: variables fp32, compute in this
 
     @classmethod
-    def from_shape(cls, impl: str, unroll: str, shape) -> LayerConfig:
+    def from_shape(cls, impl: str, unroll: str, shape, dtype: str = "fp32") -> LayerConfig:
         """The layer of a problem size (a bench.cases.Shape: batch and length are the input's)."""
         return cls(impl, unroll, shape.input_size, shape.hidden_size, shape.num_layers,
-                   shape.bidirectional)
+                   shape.bidirectional, dtype)
+
+    @property
+    def policy(self) -> str:
+        """The Keras dtype policy of this precision (`float32`, `mixed_bfloat16`, ...)."""
+        return DTYPES[self.dtype]
+
+    @property
+    def compute_dtype(self) -> str:
+        """The TensorFlow dtype the recurrent math runs in (`float32`, `bfloat16`, `float16`)."""
+        return self.policy.removeprefix("mixed_")
 
     @property
     def directions(self) -> int:
@@ -46,8 +57,11 @@ class RNNLayer:
 
     Contract (used by verify, the step-time runner and time-to-accuracy alike):
     - `variables`: the trainable tf.Variables, in a fixed order;
-    - `__call__(x)`: x [batch, time, input] float32 → outputs [batch, time, output_size];
-      traceable inside tf.function; stacked layers feed the concatenated directions upward;
+    - `__call__(x, lengths=None)`: x [batch, time, input] float32 → outputs [batch, time,
+      output_size] in the config's compute dtype; traceable inside tf.function; stacked layers
+      feed the concatenated directions upward. With `lengths` (int32 [batch], a right-padded
+      batch) the implementation's own mechanism stops each sequence at its length; outputs
+      past it are unspecified, and the backward direction reverses only the valid part;
     - `load(weights)`: set every variable from canonical weights (bench.impls.weights);
     - `canonical_grads(grads)`: gradients w.r.t. `variables` → canonical layout.
     """
@@ -59,7 +73,7 @@ class RNNLayer:
     # Subclass API -------------------------------------------------------------------
     variables: list
 
-    def _run_direction(self, layer: int, direction: int, x):
+    def _run_direction(self, layer: int, direction: int, x, lengths=None):
         """Run one layer in one direction on x ([T, B, I] if time_major); same layout out."""
         raise NotImplementedError
 
@@ -74,16 +88,22 @@ class RNNLayer:
     # Shared driver ------------------------------------------------------------------
     time_major = True  # layout _run_direction works in; Keras layers prefer batch-major
 
-    def __call__(self, x):
+    def __call__(self, x, lengths=None):
         import tensorflow as tf
 
         axis = 0 if self.time_major else 1
-        h = tf.transpose(x, [1, 0, 2]) if self.time_major else x
+
+        def reverse(t):
+            if lengths is None:
+                return tf.reverse(t, axis=[axis])
+            return tf.reverse_sequence(t, lengths, seq_axis=axis, batch_axis=1 - axis)
+
+        h = tf.cast(x, self.config.compute_dtype)
+        h = tf.transpose(h, [1, 0, 2]) if self.time_major else h
         for layer in range(self.config.num_layers):
-            outs = [self._run_direction(layer, 0, h)]
+            outs = [self._run_direction(layer, 0, h, lengths)]
             if self.config.bidirectional:
-                backward = self._run_direction(layer, 1, tf.reverse(h, axis=[axis]))
-                outs.append(tf.reverse(backward, axis=[axis]))
+                outs.append(reverse(self._run_direction(layer, 1, reverse(h), lengths)))
             h = outs[0] if len(outs) == 1 else tf.concat(outs, axis=-1)
         return tf.transpose(h, [1, 0, 2]) if self.time_major else h
 

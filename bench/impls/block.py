@@ -110,10 +110,13 @@ class BlockLayer(RNNLayer):
                 for d in range(config.directions)])
         self.variables = [v for row in self.params for vs in row for v in vs]
 
-    def _run_direction(self, layer, direction, x_tm):
+    def _run_direction(self, layer, direction, x_tm, lengths=None):
         import tensorflow as tf
 
-        values = [tf.convert_to_tensor(v) for v in self.params[layer][direction]]
+        if lengths is not None:
+            raise ValueError(self.spec.limitation("ragged"))
+        # Variables stay float32; the op runs in the compute dtype (mixed precision).
+        values = [tf.cast(v, x_tm.dtype) for v in self.params[layer][direction]]
         batch = tf.shape(x_tm)[1]
         zeros = tf.zeros([batch, self.config.hidden_size], x_tm.dtype)
         impl = self.config.impl

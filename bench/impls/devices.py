@@ -27,6 +27,13 @@ def skip_reason(spec: ImplSpec, device: str) -> str | None:
     return None
 
 
+def case_skip_reason(case) -> str | None:
+    """Why a bench.cases.Case cannot run here: its device, then its dtype or lengths; or None."""
+    from bench.registry import get_spec
+
+    return skip_reason(get_spec(case.impl), case.device) or case.limitation()
+
+
 def require_device(device: str) -> None:
     """Raise a one-line UserError when `device` is gpu and TensorFlow sees none."""
     if device == "gpu" and not visible_gpus():

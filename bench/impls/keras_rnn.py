@@ -25,12 +25,16 @@ class KerasLayer(RNNLayer):
         cudnn = config.impl.startswith("cudnn_") if use_cudnn is None else use_cudnn
         cls = keras.layers.LSTM if self.spec.family == LSTM else keras.layers.GRU
         extra = {} if self.spec.family == LSTM else {"reset_after": True}
+        extra.update(dict(self.spec.options))  # the Keras variants' use_cudnn, dropout, ...
+        if use_cudnn is not None:  # verify without a GPU: the generic kernel, same layers
+            extra["use_cudnn"] = use_cudnn
+        extra.setdefault("use_cudnn", cudnn)
         self.layers = []
         for layer in range(config.num_layers):
             row = []
             for direction in range(config.directions):
-                rnn = cls(config.hidden_size, return_sequences=True, use_cudnn=cudnn,
-                          unroll=config.unroll == "static",
+                rnn = cls(config.hidden_size, return_sequences=True,
+                          unroll=config.unroll == "static", dtype=config.policy,
                           name=f"{config.impl}_l{layer}_d{direction}", **extra)
                 rnn.build((None, None, config.layer_input_size(layer)))
                 row.append(rnn)
@@ -39,8 +43,13 @@ class KerasLayer(RNNLayer):
         self.variables = [v.value for row in self.layers for rnn in row
                           for v in rnn.trainable_variables]
 
-    def _run_direction(self, layer, direction, x):
-        return self.layers[layer][direction](x)
+    def _run_direction(self, layer, direction, x, lengths=None):
+        import tensorflow as tf
+
+        if lengths is None:
+            return self.layers[layer][direction](x)
+        mask = tf.sequence_mask(lengths, maxlen=tf.shape(x)[1])  # right-padded: cuDNN-eligible
+        return self.layers[layer][direction](x, mask=mask)
 
     def load(self, weights):
         for layer, (dirs, row) in enumerate(zip(weights.layers, self.layers, strict=True)):

@@ -32,6 +32,10 @@ class LegacyCellLayer(RNNLayer):
 
         cls = _cell_class(config.impl)
         kwargs = {"forget_bias": 1.0} if self.spec.family == LSTM else {}
+        if config.dtype != "fp32":  # tf-keras mixed precision: fp32 variables, cast at use
+            from tf_keras import mixed_precision
+
+            kwargs["dtype"] = mixed_precision.Policy(config.policy)
         self.cells = []
         for layer in range(config.num_layers):
             in_size = config.layer_input_size(layer)
@@ -44,22 +48,23 @@ class LegacyCellLayer(RNNLayer):
                 cell.build(tf.TensorShape([None, in_size]))
                 # One eager call before any tracing; otherwise later eager calls fail with
                 # "Caching devices is not yet supported" (docs/design.md, Traps).
-                cell(tf.zeros([1, in_size]), cell.zero_state(1, tf.float32))
+                compute = tf.as_dtype(config.compute_dtype)
+                cell(tf.zeros([1, in_size], compute), cell.zero_state(1, compute))
                 row.append(cell)
             self.cells.append(row)
         self.variables = [v for row in self.cells for cell in row
                           for v in cell.trainable_weights]
 
-    def _run_direction(self, layer, direction, x_tm):
+    def _run_direction(self, layer, direction, x_tm, lengths=None):
         import tensorflow as tf
 
         cell = self.cells[layer][direction]
         if self.config.unroll == "static":
             outputs, _ = tf.compat.v1.nn.static_rnn(cell, tf.unstack(x_tm, axis=0),
-                                                    dtype=x_tm.dtype)
+                                                    dtype=x_tm.dtype, sequence_length=lengths)
             return tf.stack(outputs, axis=0)
         outputs, _ = tf.compat.v1.nn.dynamic_rnn(cell, x_tm, dtype=x_tm.dtype, time_major=True,
-                                                 swap_memory=False)
+                                                 swap_memory=False, sequence_length=lengths)
         return outputs
 
     def load(self, weights):

@@ -190,3 +190,25 @@ def forward_backward(weights: CanonicalWeights, x: np.ndarray, dout: np.ndarray 
             d = d + dx_bw[::-1]
         grads_layers.append(grads)
     return out, d.transpose(1, 0, 2), CanonicalWeights(family, grads_layers[::-1])
+
+
+def forward_backward_ragged(weights: CanonicalWeights, x: np.ndarray, lengths, dout: np.ndarray):
+    """`forward_backward` of a right-padded batch: each example runs its own length only.
+
+    Returns outputs, dx (zero past each length) and the weight gradients summed over the batch;
+    outputs past a length are zero (implementations leave them unspecified: compare the valid
+    positions only).
+    """
+    x = np.asarray(x, np.float64)
+    dout = np.asarray(dout, np.float64)
+    out = np.zeros((*x.shape[:2], dout.shape[2]))
+    dx = np.zeros_like(x)
+    total = None
+    for b, length in enumerate(int(n) for n in lengths):
+        o, d, g = forward_backward(weights, x[b:b + 1, :length], dout[b:b + 1, :length])
+        out[b, :length], dx[b, :length] = o[0], d[0]
+        total = g if total is None else CanonicalWeights(g.family, [
+            [{k: acc[k] + arrays[k] for k in arrays} for acc, arrays in zip(adirs, gdirs,
+                                                                           strict=True)]
+            for adirs, gdirs in zip(total.layers, g.layers, strict=True)])
+    return out, dx, total

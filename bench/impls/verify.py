@@ -5,6 +5,9 @@ bidirectional) with identical canonical weights; the table shows max absolute di
 the outputs, the input gradient and the worst weight gradient. Exit 0 only if all pass.
 Without a GPU, the cuDNN implementations run their exact Keras layers and weight conversion
 with use_cudnn=False (a layout check); on a GPU box they run the real cuDNN kernel.
+`--dtype bf16|fp16` checks mixed precision at that dtype's tolerance (bench.impls.equivalence);
+`--lengths ragged` checks right-padded batches on the valid positions. An implementation that
+cannot run a dtype or ragged batches shows a skip row with the reason.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import json
 import sys
 
 from bench.errors import one_line
-from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
-from bench.registry import DEVICES, REGISTRY, get_spec
+from bench.impls.equivalence import TOLERANCES, VERIFY_SHAPES, compare_with_reference
+from bench.registry import DEVICES, DTYPES, LENGTHS, REGISTRY, get_spec
 
 
 def add_arguments(parser) -> None:
@@ -23,17 +26,28 @@ def add_arguments(parser) -> None:
                         help="device to run the implementations on (default: cpu)")
     parser.add_argument("--impl", nargs="+", metavar="IMPL",
                         help=f"implementations to check (default: all): {', '.join(REGISTRY)}")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
-                        help=f"max absolute difference allowed (default: {TOLERANCE:g})")
+    parser.add_argument("--dtype", default="fp32", choices=tuple(DTYPES),
+                        help="precision: fp32, or Keras mixed precision bf16/fp16 "
+                             "(default: fp32)")
+    parser.add_argument("--lengths", default="full", choices=LENGTHS,
+                        help="full-length batches, or ragged right-padded ones (default: full)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="max difference allowed (default per dtype: "
+                             + ", ".join(f"{k} {v:.2g}" for k, v in TOLERANCES.items())
+                             + "; relative to max(1, max|ref|) for bf16/fp16)")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead")
 
 
-def plan(impls: list[str], device: str, gpu_visible: bool) -> list[tuple[str, str, str]]:
+def plan(impls: list[str], device: str, gpu_visible: bool, dtype: str = "fp32",
+         lengths: str = "full") -> list[tuple[str, str, str]]:
     """(impl, unroll, how) triples to check; `how` says which kernel stands in, if any."""
     out = []
     for name in impls:
         spec = get_spec(name)
-        if spec.gpu_only and not gpu_visible:
+        limit = spec.limitation(dtype) or spec.limitation(lengths)
+        if limit:
+            how = f"skip: {limit}"
+        elif spec.gpu_only and not gpu_visible:
             how = "keras use_cudnn=False (layout check; no GPU)"
         elif device not in spec.devices:
             how = "skip"
@@ -56,26 +70,39 @@ def main(args) -> int:
     from bench.impls.keras_rnn import build_without_cudnn
 
     results, failed = [], 0
-    header = f"{'impl':<17} {'unroll':<8} {'shape':<20} {'outputs':>9} {'d_input':>9} " \
+    tolerance = TOLERANCES[args.dtype] if args.tolerance is None else args.tolerance
+    kind = "relative" if args.dtype != "fp32" else "absolute"
+    header = f"{'impl':<17} {'unroll':<8} {'shape':<24} {'outputs':>9} {'d_input':>9} " \
              f"{'d_weights':>9}  verdict"
     if not args.json:
-        print(f"max |impl - float64 reference|, tolerance {args.tolerance:g}, "
-              f"device {args.device}")
+        print(f"max |impl - float64 reference| ({kind}), {args.dtype}, {args.lengths} lengths, "
+              f"tolerance {tolerance:g}, device {args.device}")
         print(header)
-    for name, unroll, how in plan(impls, args.device, bool(visible_gpus())):
+    for name, unroll, how in plan(impls, args.device, bool(visible_gpus()), args.dtype,
+                                  args.lengths):
         spec = get_spec(name)
+        if how.startswith("skip"):
+            row = {"impl": name, "unroll": unroll, "shape": "-", "via": how,
+                   "verdict": "skipped", "reason": how.removeprefix("skip: ")}
+            results.append(row)
+            if not args.json:
+                print(f"{name:<17} {unroll:<8} {'-':<24} skipped: {row['reason']}")
+            continue
         for shape in VERIFY_SHAPES:
-            row = {"impl": name, "unroll": unroll, "shape": shape.label, "via": how}
+            label = shape.label + ("-ragged" if args.lengths == "ragged" else "")
+            row = {"impl": name, "unroll": unroll, "shape": label, "via": how,
+                   "dtype": args.dtype, "lengths": args.lengths}
             try:
                 diff = compare_with_reference(
                     name, unroll, shape, device="cpu" if spec.gpu_only and
                     how.startswith("keras") else args.device,
-                    factory=build_without_cudnn if how.startswith("keras") else None)
+                    factory=build_without_cudnn if how.startswith("keras") else None,
+                    dtype=args.dtype, lengths=args.lengths)
             except Exception as exc:  # a broken impl is a failed row, not a crash
                 row.update(verdict="ERROR", error=one_line(exc))
                 failed += 1
             else:
-                ok = diff.max <= args.tolerance
+                ok = diff.max <= tolerance
                 failed += not ok
                 row.update(outputs=diff.outputs, d_input=diff.input_grad,
                            d_weights=diff.weight_grad, worst_weight=diff.worst_weight,
@@ -87,14 +114,16 @@ def main(args) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        total = len(results)
-        print(f"{total - failed}/{total} passed", file=sys.stderr if failed else sys.stdout)
+        total = sum(r["verdict"] != "skipped" for r in results)
+        skipped = len(results) - total
+        print(f"{total - failed}/{total} passed" + (f", {skipped} skipped" if skipped else ""),
+              file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
 
 
 def _print_row(row: dict) -> None:
     if "error" in row:
-        print(f"{row['impl']:<17} {row['unroll']:<8} {row['shape']:<20} {row['error']}")
+        print(f"{row['impl']:<17} {row['unroll']:<8} {row['shape']:<24} {row['error']}")
         return
-    print(f"{row['impl']:<17} {row['unroll']:<8} {row['shape']:<20} {row['outputs']:9.1e} "
+    print(f"{row['impl']:<17} {row['unroll']:<8} {row['shape']:<24} {row['outputs']:9.1e} "
           f"{row['d_input']:9.1e} {row['d_weights']:9.1e}  {row['verdict']}", flush=True)

@@ -94,8 +94,8 @@ def command_line(args: argparse.Namespace) -> str:
         for item in getattr(args, f"{side}_env") or ():
             words += [f"--{side}-env", item]
     words += ["--preset", args.preset]
-    for name in ("impl", "unroll", "phase", "device"):
-        for value in getattr(args, name) or ():
+    for name in ("impl", "unroll", "phase", "device", "dtype", "lengths"):
+        for value in getattr(args, name, None) or ():
             words += [f"--{name}", value]
     if args.match:
         words += ["-k", args.match]

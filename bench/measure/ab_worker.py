@@ -113,20 +113,18 @@ class Worker:
 
     def _setup_case(self, case, equivalent: dict | None) -> dict:
         from bench.errors import UserError, one_line
-        from bench.impls.devices import skip_reason
+        from bench.impls.devices import case_skip_reason
         from bench.impls.equivalence import equivalence_problem
         from bench.measure import phases, timing
-        from bench.registry import get_spec
 
         row = {"status": "ok", "reason": None, "compile_s": None, "code_version": None}
         try:
-            spec = get_spec(case.impl)
             case.validate()
         except UserError as exc:  # this side's registry does not have the case at all
             return {**row, "status": "unknown", "reason": one_line(exc)}
         try:
             row["code_version"] = phases.code_version(case)
-            reason = skip_reason(spec, case.device)
+            reason = case_skip_reason(case)
             if reason is not None:
                 return {**row, "status": "skipped", "reason": reason}
             if equivalent is not None:

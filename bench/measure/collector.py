@@ -42,10 +42,9 @@ class Collector:
     # hooks
     def pytest_collection_finish(self, session) -> None:
         """Count the step-time cases, fingerprint the environment and calibrate the devices."""
-        from bench.impls.devices import skip_reason
+        from bench.impls.devices import case_skip_reason
         from bench.measure import calibration, timing
         from bench.measure.env import collect_env
-        from bench.registry import get_spec
         from bench.results import empty_document
 
         cases = [item.callspec.params["case"] for item in session.items
@@ -53,7 +52,7 @@ class Collector:
         self.total = len(cases)
         if not cases:  # e.g. only the harness-overhead benchmark was collected
             return
-        runnable = [c.device for c in cases if skip_reason(get_spec(c.impl), c.device) is None]
+        runnable = [c.device for c in cases if case_skip_reason(c) is None]
         devices = ", ".join(dict.fromkeys(runnable)) or "none"
         self._say(f"environment and matmul calibration ({devices}) ...")
         self.resolution = timing.clock_resolution()

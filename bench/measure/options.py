@@ -48,6 +48,8 @@ OPTIONS = (
     _filter("unroll", "unroll mode"),
     _filter("phase", "phase"),
     _filter("device", "device"),
+    _filter("dtype", "dtype (fp32, bf16, fp16)"),
+    _filter("lengths", "sequence-length kind (full, ragged)"),
     Option("match", ("-k",), "--match",
            "keep cases whose id contains TEXT or matches it as a glob", {"metavar": "TEXT"}),
     Option("xla", ("--xla",), "--xla",
@@ -89,7 +91,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 # The case-selection options, shared with `rnnbench ab` (same flags, same meaning).
-SELECTION = ("preset", "impl", "unroll", "phase", "device", "match", "xla", "threads")
+SELECTION = ("preset", "impl", "unroll", "phase", "device", "dtype", "lengths", "match", "xla",
+             "threads")
 
 
 def add_selection_options(parser: argparse.ArgumentParser) -> None:
@@ -124,4 +127,5 @@ def suite_options(args: argparse.Namespace) -> list[str]:
 def selection_kwargs(get) -> dict:
     """Keyword arguments of `selected_cases` from an option getter (args or pytest config)."""
     return {"impl": get("impl"), "unroll": get("unroll"), "phase": get("phase"),
-            "device": get("device"), "keyword": get("match"), "xla": get("xla")}
+            "device": get("device"), "keyword": get("match"), "xla": get("xla"),
+            "dtype": get("dtype"), "lengths": get("lengths")}

@@ -9,6 +9,11 @@ compile + run) is timed by the caller as `compile_s`, outside the timed rounds.
 - backward: forward + gradients of a scalar loss (mean square of the outputs) w.r.t. the inputs
   and every weight; all gradients are folded into the returned scalar so none is pruned;
 - train_step: backward + a plain SGD update of the layer's variables (`assign_sub`).
+
+Low precision (bf16, fp16) computes in that dtype with float32 variables, and the scalar is
+reduced in float32, as Keras mixed precision does; fp16 has no loss scaling (a timing case,
+not training). A ragged case passes its per-example lengths to the layer and reduces only the
+valid positions (the outputs past a sequence's end are unspecified).
 """
 
 from __future__ import annotations
@@ -39,40 +44,50 @@ class Step:
 
 def layer_config(case: Case) -> LayerConfig:
     """The LayerConfig a case builds."""
-    return LayerConfig.from_shape(case.impl, case.unroll, case.shape)
+    return LayerConfig.from_shape(case.impl, case.unroll, case.shape, case.dtype)
 
 
-def _loss_and_grads(tf, layer, x):
+def valid_outputs(tf, layer, x, lengths=None):
+    """The layer's outputs in float32, zero past each sequence's length when `lengths` is set."""
+    out = tf.cast(layer(x, lengths) if lengths is not None else layer(x), tf.float32)
+    if lengths is None:
+        return out
+    mask = tf.sequence_mask(lengths, maxlen=tf.shape(x)[1], dtype=tf.float32)
+    return out * mask[:, :, None]
+
+
+def _loss_and_grads(tf, layer, x, lengths):
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(layer(x)))
+        loss = tf.reduce_mean(tf.square(valid_outputs(tf, layer, x, lengths)))
     grads = tape.gradient(loss, [x, *layer.variables])
     return loss, grads
 
 
 def _checksum(tf, loss, grads):
     """One scalar that depends on every gradient, so graph pruning keeps them all."""
-    return tf.add_n([loss] + [tf.reduce_sum(g) for g in grads if g is not None])
+    return tf.add_n([loss] + [tf.reduce_sum(tf.cast(g, tf.float32))
+                              for g in grads if g is not None])
 
 
-def forward(tf, layer, x) -> Callable[[], Any]:
-    """The forward phase: the whole output sequence, summed."""
+def forward(tf, layer, x, lengths=None) -> Callable[[], Any]:
+    """The forward phase: the whole output sequence (its valid part), summed."""
     def fn():
-        return tf.reduce_sum(layer(x))
+        return tf.reduce_sum(valid_outputs(tf, layer, x, lengths))
     return fn
 
 
-def backward(tf, layer, x) -> Callable[[], Any]:
+def backward(tf, layer, x, lengths=None) -> Callable[[], Any]:
     """The backward phase: forward + gradients w.r.t. inputs and all weights."""
     def fn():
-        loss, grads = _loss_and_grads(tf, layer, x)
+        loss, grads = _loss_and_grads(tf, layer, x, lengths)
         return _checksum(tf, loss, grads)
     return fn
 
 
-def train_step(tf, layer, x) -> Callable[[], Any]:
+def train_step(tf, layer, x, lengths=None) -> Callable[[], Any]:
     """The train step: backward + an SGD update of every layer variable."""
     def fn():
-        loss, grads = _loss_and_grads(tf, layer, x)
+        loss, grads = _loss_and_grads(tf, layer, x, lengths)
         for var, grad in zip(layer.variables, grads[1:], strict=True):
             if grad is not None:
                 var.assign_sub(LEARNING_RATE * grad)
@@ -100,7 +115,9 @@ def build_step(case: Case, seed: int = 0) -> Step:
     with tf.device(device):
         shape = [case.shape.batch, case.shape.seq_len, case.shape.input_size]
         x = tf.Variable(tf.random.stateless_normal(shape, seed=[seed, 1]), name="inputs")
-    body = BUILDERS[case.phase](tf, layer, x)
+        given = case.sequence_lengths()
+        lengths = None if given is None else tf.constant(given, tf.int32)
+    body = BUILDERS[case.phase](tf, layer, x, lengths)
 
     def placed():
         with tf.device(device):

@@ -16,15 +16,16 @@ def split_values(values: Sequence[str] | None) -> list[str] | None:
 
 
 def selected_cases(preset: str, *, impl=None, unroll=None, phase=None, device=None,
-                   keyword: str | None = None, xla: bool = False) -> list[cases_mod.Case]:
+                   keyword: str | None = None, xla: bool = False, dtype=None,
+                   lengths=None) -> list[cases_mod.Case]:
     """The preset's cases after the filters; a UserError naming the reason when none is left."""
-    chosen = cases_mod.select(cases_mod.preset(preset), impl=split_values(impl),
-                              unroll=split_values(unroll), phase=split_values(phase),
-                              device=split_values(device), keyword=keyword)
+    filters = {"impl": split_values(impl), "unroll": split_values(unroll),
+               "phase": split_values(phase), "device": split_values(device),
+               "dtype": split_values(dtype), "lengths": split_values(lengths),
+               "keyword": keyword}
+    chosen = cases_mod.select(cases_mod.preset(preset), **filters)
     if not chosen:
-        reason = cases_mod.explain_empty(preset, impl=split_values(impl),
-                                         unroll=split_values(unroll), phase=split_values(phase),
-                                         device=split_values(device), keyword=keyword)
+        reason = cases_mod.explain_empty(preset, **filters)
         raise UserError(f"no case of preset {preset!r} matches the filters: {reason}")
     if xla:
         chosen = [replace(case, xla=True) for case in chosen]
@@ -36,10 +37,10 @@ def nothing_runs(chosen: Sequence[cases_mod.Case]) -> str | None:
 
     Asks TensorFlow which GPUs it sees: call after bench.impls.tfsetup.import_tensorflow.
     """
-    from bench.impls.devices import skip_reason, visible_gpus
+    from bench.impls.devices import case_skip_reason, visible_gpus
     from bench.registry import get_spec
 
-    reasons = [skip_reason(get_spec(c.impl), c.device) for c in chosen]
+    reasons = [case_skip_reason(c) for c in chosen]
     if not reasons or any(r is None for r in reasons):
         return None
     n = len(chosen)

@@ -104,6 +104,11 @@ PRESET_POLICIES = {
     "cpu": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=2.0),
     "gpu": RoundsPolicy(min_rounds=20, max_rounds=500, warmup=5, budget_s=2.0),
     "scaling": RoundsPolicy(min_rounds=10, max_rounds=100, warmup=2, budget_s=1.5),
+    "precision": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0),
+    "ragged": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0),
+    "xla": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0),
+    # p99 needs samples: at 300 rounds, 3 lie above it.
+    "latency": RoundsPolicy(min_rounds=300, max_rounds=3000, warmup=20, budget_s=1.0),
 }
 
 
@@ -132,7 +137,7 @@ def _quartiles(samples: Sequence[float]) -> tuple[float, float]:
 
 
 def summarize(samples: Sequence[float]) -> dict:
-    """Median, IQR, min, mean, stddev (sample) and rounds of raw per-round seconds."""
+    """Median, IQR, min, mean, stddev (sample), p90, p99 and rounds of raw per-round seconds."""
     if not samples:
         raise ValueError("no samples to summarise")
     samples = [float(s) for s in samples]
@@ -144,8 +149,21 @@ def summarize(samples: Sequence[float]) -> dict:
         "min_s": min(samples),
         "mean_s": statistics.fmean(samples),
         "stddev_s": statistics.stdev(samples) if len(samples) > 1 else 0.0,
+        "p90_s": percentile(samples, 90),
+        "p99_s": percentile(samples, 99),
         "rounds": len(samples),
     }
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of the samples, linear between order statistics."""
+    ordered = sorted(samples)
+    if len(ordered) == 1:
+        return float(ordered[0])
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (pos - low))
 
 
 def outliers(samples: Sequence[float], k: float = OUTLIER_IQR) -> int:

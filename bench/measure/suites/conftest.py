@@ -93,14 +93,13 @@ def rnnbench_collector(request) -> Collector:
 @pytest.fixture
 def measure_case(request, rnnbench_collector):
     """Measure one case with `benchmark` and record its ok / skipped / error row."""
-    from bench.impls.devices import skip_reason
-    from bench.registry import get_spec
+    from bench.impls.devices import case_skip_reason
 
     policy = _policy(request.config)
     collector = rnnbench_collector
 
     def run(case, benchmark):
-        reason = skip_reason(get_spec(case.impl), case.device)
+        reason = case_skip_reason(case)
         if reason is not None:
             collector.record(make_row(case, "skipped", reason=reason,
                                              stats={"flops": case.flops()}))

@@ -49,11 +49,10 @@ def test_harness_overhead(request, benchmark, overhead_log):
     """Suite median within a few percent of a bare loop over the same compiled computation."""
     import tensorflow as tf
 
-    from bench.impls.devices import skip_reason
-    from bench.registry import get_spec
+    from bench.impls.devices import case_skip_reason
 
     case = _case(request.config)
-    reason = skip_reason(get_spec(case.impl), case.device)
+    reason = case_skip_reason(case)
     if reason:
         pytest.skip(reason)
     step = phases.build_step(case)
