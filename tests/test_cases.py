@@ -10,7 +10,7 @@ from bench import cases
 from bench.cases import Case, Shape
 from bench.errors import UserError
 from bench.measure import run as runner
-from bench.registry import REGISTRY
+from bench.registry import CORE, DTYPES, REGISTRY
 
 
 def test_id_format_is_stable():
@@ -44,7 +44,8 @@ def test_preset_ids_are_deterministic(name):
 def test_smoke_covers_every_cpu_impl_unroll_phase_and_the_cudnn_skips():
     smoke = cases.preset("smoke")
     combos = {(c.impl, c.unroll, c.phase) for c in smoke}
-    for spec in REGISTRY.values():
+    assert {c.impl for c in smoke} == set(CORE)  # the Keras option variants are not in smoke
+    for spec in (REGISTRY[name] for name in CORE):
         for unroll in spec.unrolls:
             for phase in cases.PHASES:
                 assert (spec.name, unroll, phase) in combos
@@ -123,13 +124,16 @@ STORED_RUNS = {"smoke": "reports/baselines/smoke-cpu/results.json",
 
 @pytest.mark.parametrize(("name", "stored"), list(STORED_RUNS.items()))
 def test_preset_ids_and_params_match_stored_runs(name, stored):
-    """Ids and the flat `case` dicts are byte-identical to those of runs made before (results
-    schema unchanged), and every stored row rebuilds to the same case."""
+    """Ids are byte-identical to those of runs made before, the flat `case` dicts are after the
+    v1 -> v2 schema step, and every stored row rebuilds to the same case."""
     import json
     from pathlib import Path
 
+    from bench.results import upgrade
+
     doc = json.loads((Path(__file__).resolve().parents[1] / stored).read_text())
-    rows = doc["cases"]
+    assert doc["schema_version"] == 1  # stored before `lengths`: the upgrade step adds it
+    rows = upgrade(doc)["cases"]
     assert [c.id for c in cases.preset(name)] == [row["id"] for row in rows]
     assert [json.dumps(c.params()) for c in cases.preset(name)] == [
         json.dumps(row["case"]) for row in rows]
@@ -153,3 +157,76 @@ def test_an_empty_selection_names_the_filter_and_why(preset, filters, reason):
     assert cases.explain_empty(preset, **filters).startswith(reason)
     with pytest.raises(UserError, match="matches the filters: " + re.escape(reason)):
         runner.selected_cases(preset, **filters)
+
+
+def test_new_dimensions_extend_the_id_only_when_not_default():
+    shape = Shape(128, 28, 28, 128)
+    plain = Case("keras_lstm", "dynamic", "cpu", shape)
+    assert plain.id == "keras_lstm/dynamic/cpu/b128-t28-i28-h128-l1/fp32/forward"
+    ragged = Case("keras_lstm", "dynamic", "cpu", shape, dtype="bf16", xla=True,
+                  lengths="ragged")
+    assert ragged.id == "keras_lstm/dynamic/cpu/b128-t28-i28-h128-l1-ragged/bf16-xla/forward"
+    assert Case.from_params(ragged.params()) == ragged
+    assert Case.from_params({k: v for k, v in plain.params().items() if k != "lengths"}) == plain
+
+
+def test_ragged_lengths_are_seeded_and_between_half_and_full():
+    shape = Shape(64, 28, 28, 128)
+    lengths = cases.ragged_lengths(shape)
+    assert lengths == cases.ragged_lengths(shape)
+    assert len(lengths) == 64
+    assert all(14 <= n <= 28 for n in lengths)
+    assert len(set(lengths)) > 5  # really ragged, not one length
+    assert cases.ragged_lengths(shape, seed=1) != lengths
+    odd = cases.ragged_lengths(Shape(50, 5, 1, 1))
+    assert min(odd) >= 3
+    assert max(odd) <= 5
+    assert Case("gru", "static", "cpu", shape).sequence_lengths() is None
+    assert Case("gru", "static", "cpu", shape, lengths="ragged").sequence_lengths() == lengths
+
+
+@pytest.mark.parametrize(("impl", "unroll", "dims", "reason"), [
+    ("lstm_block", "static", {"dtype": "bf16"}, "LSTMBlockCell has no bfloat16 kernel"),
+    ("lstm_block_fused", "fused", {"lengths": "ragged"}, "BlockLSTM takes only seq_len_max"),
+    ("gru_block", "dynamic", {"dtype": "fp16"}, "GRUBlockCell has only a float32 kernel"),
+    ("gru_block", "dynamic", {"lengths": "ragged"}, "GRUBlockCell is one time step"),
+])
+def test_unsupported_dimensions_name_the_kernel(impl, unroll, dims, reason):
+    case = Case(impl, unroll, "cpu", Shape(2, 3, 4, 5), **dims)
+    assert case.limitation().startswith(reason)
+
+
+@pytest.mark.parametrize("impl", ["basic_lstm", "keras_lstm", "keras_gru", "gru"])
+def test_supported_dimensions_have_no_limitation(impl):
+    for dtype in DTYPES:
+        for lengths in ("full", "ragged"):
+            unroll = REGISTRY[impl].unrolls[0]
+            case = Case(impl, unroll, "cpu", Shape(2, 3, 4, 5), dtype=dtype, lengths=lengths)
+            assert case.limitation() is None
+
+
+def test_dimension_presets_cover_their_dimension():
+    precision = cases.preset("precision")
+    assert {c.dtype for c in precision} == set(DTYPES)
+    assert {c.device for c in precision} == {"cpu", "gpu"}
+    assert {c.lengths for c in cases.preset("ragged")} == {"full", "ragged"}
+    assert {c.xla for c in cases.preset("xla")} == {False, True}
+    latency = cases.preset("latency")
+    assert {c.phase for c in latency} == {"forward"}
+    assert {c.shape.batch for c in latency} == {1}
+    assert {c.shape.seq_len for c in latency} == {1, 16, 100}
+    assert {c.shape.hidden_size for c in latency} == {128, 512}
+    assert {"keras_lstm_auto", "keras_lstm_rdrop"} <= {c.impl for c in cases.preset("gpu")}
+
+
+def test_dtype_and_lengths_filters():
+    chosen = cases.select(cases.preset("precision"), dtype=["bf16"], device=["cpu"])
+    assert chosen
+    assert {c.dtype for c in chosen} == {"bf16"}
+    chosen = runner.selected_cases("ragged", lengths=["ragged"], impl=["gru"])
+    assert chosen
+    assert all(c.lengths == "ragged" and c.impl == "gru" for c in chosen)
+    with pytest.raises(UserError, match="unknown dtype 'fp8'; valid: fp32, bf16, fp16"):
+        cases.select(cases.preset("precision"), dtype=["fp8"])
+    with pytest.raises(UserError, match="the smoke preset has no bf16 cases"):
+        runner.selected_cases("smoke", dtype=["bf16"])

@@ -7,7 +7,7 @@ their Keras layers and weight conversion are checked with use_cudnn=False.
 
 import pytest
 
-from bench.impls.equivalence import TOLERANCE, VERIFY_SHAPES, compare_with_reference
+from bench.impls.equivalence import TOLERANCE, TOLERANCES, VERIFY_SHAPES, compare_with_reference
 from bench.registry import REGISTRY
 
 pytestmark = pytest.mark.tf
@@ -50,3 +50,60 @@ def test_a_wrong_weight_is_detected(monkeypatch):
     monkeypatch.setattr("bench.impls.keras_rnn.lstm_to_keras", off_by_gate)
     diff = compare_with_reference("keras_lstm", "dynamic", VERIFY_SHAPES[0])
     assert diff.outputs > 1e-3
+
+
+LOW_PRECISION = [(s.name, u, dtype) for s in REGISTRY.values() if "cpu" in s.devices
+                 for u in s.unrolls for dtype in ("bf16", "fp16") if not s.limitation(dtype)]
+RAGGED = [(s.name, u) for s in REGISTRY.values() if "cpu" in s.devices and
+          not s.limitation("ragged") for u in s.unrolls]
+
+
+@pytest.mark.parametrize("shape", VERIFY_SHAPES, ids=lambda s: s.label)
+@pytest.mark.parametrize(("impl", "unroll", "dtype"), LOW_PRECISION,
+                         ids=[f"{i}-{u}-{d}" for i, u, d in LOW_PRECISION])
+def test_mixed_precision_matches_reference_at_its_tolerance(impl, unroll, dtype, shape):
+    diff = compare_with_reference(impl, unroll, shape, dtype=dtype)
+    assert diff.max <= TOLERANCES[dtype], diff
+    # It really ran in low precision: far from fp32 agreement, within a few roundoff units.
+    assert diff.max > TOLERANCE, f"{dtype} agrees like fp32 ({diff.max:.1e}): not low precision"
+
+
+@pytest.mark.parametrize("shape", VERIFY_SHAPES, ids=lambda s: s.label)
+@pytest.mark.parametrize(("impl", "unroll"), RAGGED, ids=[f"{i}-{u}" for i, u in RAGGED])
+def test_ragged_batches_match_the_reference_on_valid_positions(impl, unroll, shape):
+    diff = compare_with_reference(impl, unroll, shape, lengths="ragged")
+    assert diff.max <= TOLERANCE, diff
+
+
+def test_a_ragged_batch_run_as_full_is_detected(monkeypatch):
+    """Ignoring the lengths (running padding as data) must fail the ragged comparison."""
+    from bench.impls.keras_rnn import KerasLayer
+
+    real = KerasLayer._run_direction
+    monkeypatch.setattr(KerasLayer, "_run_direction",
+                        lambda self, layer, direction, x, lengths=None:
+                        real(self, layer, direction, x))
+    shape = VERIFY_SHAPES[1]  # bidirectional: the backward half reads the padding first
+    assert compare_with_reference("keras_lstm", "dynamic", shape, lengths="ragged").max > 1e-3
+
+
+def test_equivalence_problem_names_the_dtype_and_is_cached_per_dimension(monkeypatch):
+    from bench.cases import Case, Shape
+    from bench.impls import equivalence
+    from bench.impls.equivalence import Diff
+
+    calls = []
+
+    def fake(impl, unroll, shape, device="cpu", dtype="fp32", lengths="full", **_):
+        calls.append((dtype, lengths))
+        return Diff(impl, unroll, shape.label, 0.5 if dtype == "bf16" else 0.0, 0.0, 0.0, "k")
+
+    monkeypatch.setattr(equivalence, "compare_with_reference", fake)
+    cache: dict = {}
+    case = Case("keras_lstm", "dynamic", "cpu", Shape(2, 3, 4, 5))
+    assert equivalence.equivalence_problem(case, cache) is None
+    problem = equivalence.equivalence_problem(Case(**{**case.__dict__, "dtype": "bf16"}), cache)
+    assert "in bf16" in problem
+    assert "not timed" in problem
+    equivalence.equivalence_problem(case, cache)
+    assert calls == [("fp32", "full"), ("bf16", "full")]

@@ -67,3 +67,29 @@ def test_bidirectional_backward_half_reads_the_sequence_reversed():
     single.layers[0][0] = weights.layers[0][1]
     last_only = forward_backward(single, x[:, -1:, :])
     np.testing.assert_allclose(out[0, -1, 3:], last_only[0, 0], atol=1e-12)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_ragged_reference_runs_each_sequence_to_its_own_length(bidirectional):
+    from bench.impls.reference import forward_backward_ragged
+
+    config = LayerConfig("any", "static", 3, 4, num_layers=2, bidirectional=bidirectional)
+    weights = random_weights("lstm", config, seed=3, scale=0.5)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 6, 3))
+    g = rng.normal(size=(3, 6, config.output_size))
+    lengths = [6, 3, 4]
+    out, dx, dw = forward_backward_ragged(weights, x, lengths, g)
+    for b, n in enumerate(lengths):
+        o, d, _ = forward_backward(weights, x[b:b + 1, :n], g[b:b + 1, :n])
+        np.testing.assert_allclose(out[b, :n], o[0])
+        np.testing.assert_allclose(dx[b, :n], d[0])
+        assert not out[b, n:].any()
+        assert not dx[b, n:].any()
+    # The weight gradients add up over the examples: a full-length batch equals the plain run.
+    _, _, full_dw = forward_backward_ragged(weights, x, [6, 6, 6], g)
+    _, _, plain_dw = forward_backward(weights, x, g)
+    for (_, a), (_, b) in zip(full_dw.flat(), plain_dw.flat(), strict=True):
+        np.testing.assert_allclose(a, b)
+    assert any(np.abs(a - b).max() > 1e-6
+               for (_, a), (_, b) in zip(dw.flat(), full_dw.flat(), strict=True))

@@ -155,3 +155,15 @@ def test_roofline_uses_case_flops_and_device_peak():
     assert roof["pct_peak"] == pytest.approx(100 * roof["gflops"] / 10.0)
     assert calibration.roofline(case, None, calib)["gflops"] is None
     assert calibration.roofline(case, 0.001, {})["pct_peak"] is None
+
+
+def test_percentiles_interpolate_like_numpy():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    samples = list(rng.lognormal(size=301))
+    for q in (0, 50, 90, 99, 100):
+        assert timing.percentile(samples, q) == pytest.approx(np.percentile(samples, q))
+    assert timing.percentile([3.0], 99) == 3.0
+    stats = timing.summarize(samples)
+    assert stats["median_s"] <= stats["p90_s"] <= stats["p99_s"] <= max(samples)

@@ -18,7 +18,7 @@ from bench.analysis.summary import busy_machine_warning, summary_table
 from bench.errors import UserError
 from bench.measure.collector import Collector
 from bench.measure.finish import write_report
-from bench.measure.options import DEFAULT_PRESET, add_run_options, suite_options
+from bench.measure.options import DEFAULT_PRESET, add_run_options, selection_kwargs, suite_options
 from bench.measure.selection import nothing_runs, selected_cases, split_values
 
 __all__ = ["DEFAULT_PRESET", "add_arguments", "main", "pytest_arguments", "selected_cases",
@@ -72,8 +72,7 @@ def main(args: argparse.Namespace) -> int:
     from bench.storage import make_run_dir
 
     _check_numbers(args)
-    chosen = selected_cases(args.preset, impl=args.impl, unroll=args.unroll, phase=args.phase,
-                            device=args.device, keyword=args.match, xla=args.xla)
+    chosen = selected_cases(args.preset, **selection_kwargs(lambda name: getattr(args, name)))
     if args.out is not None:
         make_run_dir(args.out, "", dry_run=True)  # a taken --out fails before TensorFlow loads
     import_tensorflow(verbose=args.verbose)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError, one_line
 from bench.measure.finish import write_report
-from bench.registry import DEVICES, REGISTRY, get_spec
+from bench.registry import CORE, DEVICES, get_spec
 from bench.tta import mnist as mnist_data
 from bench.tta.settings import (
     AUTO,
@@ -89,7 +89,7 @@ def _pairs(impls: Sequence[str], unrolls: Sequence[str], device: str
         if mode != AUTO and mode not in UNROLLS:
             raise UserError(f"unknown unroll mode {mode!r}; valid: {', '.join(UNROLLS)}, {AUTO}")
     explicit = list(impls) != ["all"]
-    names = list(dict.fromkeys(impls)) if explicit else list(REGISTRY)
+    names = list(dict.fromkeys(impls)) if explicit else list(CORE)
     out = []
     for name in names:
         spec = get_spec(name)
