@@ -153,12 +153,20 @@ SCALING_IMPLS = (("basic_lstm", "dynamic"), ("lstm_block", "dynamic"),
 
 
 def ragged_lengths(shape: Shape, seed: int = RAGGED_SEED) -> list[int]:
-    """Seeded per-example lengths in [ceil(T/2), T] for a right-padded batch of `shape`."""
+    """Seeded per-example lengths in [ceil(T/2), T] for a right-padded batch of `shape`.
+
+    The first example has length T and (batch > 1) the last ceil(T/2), so every ragged batch
+    is padded to its longest member and really is ragged; the others are drawn from the seed.
+    """
     import random
 
     rng = random.Random(f"{seed}-{shape.batch}-{shape.seq_len}")
     low = -(-shape.seq_len // 2)
-    return [rng.randint(low, shape.seq_len) for _ in range(shape.batch)]
+    lengths = [rng.randint(low, shape.seq_len) for _ in range(shape.batch)]
+    lengths[0] = shape.seq_len
+    if shape.batch > 1:
+        lengths[-1] = low
+    return lengths
 
 
 def impl_unrolls(device: str | None = None, *, core_only: bool = True) -> list[tuple[str, str]]:

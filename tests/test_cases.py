@@ -176,6 +176,8 @@ def test_ragged_lengths_are_seeded_and_between_half_and_full():
     assert lengths == cases.ragged_lengths(shape)
     assert len(lengths) == 64
     assert all(14 <= n <= 28 for n in lengths)
+    assert lengths[0] == 28  # padded to its longest member
+    assert lengths[-1] == 14
     assert len(set(lengths)) > 5  # really ragged, not one length
     assert cases.ragged_lengths(shape, seed=1) != lengths
     odd = cases.ragged_lengths(Shape(50, 5, 1, 1))
