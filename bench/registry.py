@@ -33,6 +33,9 @@ class ImplSpec:
     unrolls: tuple[str, ...]
     factory: str  # "module:function", imported only when a model is built
     how: str
+    # The op family it promises to run (prefix of a traced op type, e.g. "CudnnRNN"): a case
+    # whose traced graph runs something else is an error row. None: no promise.
+    kernel_promise: str | None = None
 
     @property
     def gpu_only(self) -> bool:
@@ -53,9 +56,11 @@ _SPECS = (
     ImplSpec("lstm_block_fused", "LSTMBlockFusedCell", LSTM, DEVICES, FUSED,
              "bench.impls.block:build", "tf.raw_ops.BlockLSTM over the whole sequence"),
     ImplSpec("cudnn_lstm", "CudnnLSTM", LSTM, ("gpu",), FUSED,
-             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.LSTM(use_cudnn=True)"),
+             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.LSTM(use_cudnn=True)",
+             kernel_promise="CudnnRNN"),
     ImplSpec("cudnn_gru", "CudnnGRU", GRU_RESET_AFTER, ("gpu",), FUSED,
-             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.GRU(use_cudnn=True)"),
+             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.GRU(use_cudnn=True)",
+             kernel_promise="CudnnRNN"),
     ImplSpec("basic_rnn", "BasicRNNCell", RNN, DEVICES, PER_STEP,
              "bench.impls.legacy:build", "legacy BasicRNNCell + static_rnn/dynamic_rnn"),
     ImplSpec("gru", "GRUCell", GRU_RESET_BEFORE, DEVICES, PER_STEP,
