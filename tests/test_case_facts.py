@@ -35,6 +35,7 @@ def _ok_row(case, median: float, kernel: str | None, memory: int | None) -> dict
 
 
 def _run(folder: Path, memories: list[int | None], kernels=None) -> Path:
+    folder.mkdir()
     doc = empty_document(run_id=folder.name, env={"hostname": "h"}, command="t")
     kernels = kernels or ["while(MatMul)"] * len(memories)
     for case, mem, kernel in zip(_forward_cases(len(memories)), memories, kernels, strict=True):
