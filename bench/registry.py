@@ -42,6 +42,9 @@ class ImplSpec:
     unsupported: tuple[tuple[str, str], ...] = ()
     core: bool = True  # in the smoke and cpu presets; False for the Keras option variants
     options: tuple[tuple[str, object], ...] = ()  # extra layer arguments (Keras variants)
+    # The op family it promises to run (prefix of a traced op type, e.g. "CudnnRNN"): a case
+    # whose traced graph runs something else is an error row. None: no promise.
+    kernel_promise: str | None = None
 
     @property
     def gpu_only(self) -> bool:
@@ -82,9 +85,11 @@ _SPECS = (
                  "BlockLSTM", _LSTM_BLOCK_LIMITS[0],
                  ("ragged", "{op} takes only seq_len_max, not per-example sequence lengths"))),
     ImplSpec("cudnn_lstm", "CudnnLSTM", LSTM, ("gpu",), FUSED,
-             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.LSTM(use_cudnn=True)"),
+             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.LSTM(use_cudnn=True)",
+             kernel_promise="CudnnRNN"),
     ImplSpec("cudnn_gru", "CudnnGRU", GRU_RESET_AFTER, ("gpu",), FUSED,
-             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.GRU(use_cudnn=True)"),
+             "bench.impls.keras_rnn:build", "cuDNN through keras.layers.GRU(use_cudnn=True)",
+             kernel_promise="CudnnRNN"),
     ImplSpec("basic_rnn", "BasicRNNCell", RNN, DEVICES, PER_STEP,
              "bench.impls.legacy:build", "legacy BasicRNNCell + static_rnn/dynamic_rnn"),
     ImplSpec("gru", "GRUCell", GRU_RESET_BEFORE, DEVICES, PER_STEP,

@@ -5,7 +5,8 @@ No TensorFlow here: report, compare and check read stored results only.
 Format history (`schema_version`):
   1 — first version: `env`, `calibration`, `cases[]` (step time), `tta[]` (time-to-accuracy).
       Optional run-level `status` ("partial" | "complete"), `cases_planned`, `cases_finished`
-      (absent in older files: complete). Row keys and value rules: bench.rows.
+      (absent in older files: complete). Row keys and value rules: bench.rows. Optional row
+      keys `kernel`, `memory_peak_bytes`, `memory_method` (absent: not recorded).
 Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from bench import rows
 from bench.errors import UserError
-from bench.rows import CASE_PARAMS, CaseRow, CaseStats, TTARow
+from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats, TTARow
 from bench.storage import RESULTS_JSON, atomic_write_text
 
 SCHEMA_VERSION = 2
@@ -294,9 +295,10 @@ def cases_frame(doc: dict | Run | Sequence[CaseRow]):
         flat["samples_s"] = json.dumps(list(row.stats.samples_s))
         flat["warnings"] = "; ".join(row.stats.warnings)
         flat["code_version"] = row.code_version
+        flat.update({key: getattr(row, key) for key in CASE_FACTS})
         records.append(flat)
     columns = ["id", *CASE_PARAMS, "status", "reason", *CaseStats.COLUMNS, "samples_s",
-               "warnings", "code_version"]
+               "warnings", "code_version", *CASE_FACTS]
     frame = pd.DataFrame(records)
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
 

@@ -9,8 +9,8 @@ Value rules:
 - times that are ranked or divided (step-time samples, median, min, mean) are finite and lie
   in [MIN_SECONDS, MAX_SECONDS]; spreads and durations that are only shown (IQR, stddev,
   compile time, TTA times) are finite, >= 0 and at most MAX_SECONDS;
-- counts (rounds, steps, evals) are integers >= 0; rates and sizes (flops, GFLOP/s, % of
-  peak) are finite numbers in [0, MAX_NUMBER]; accuracies lie in [0, 1];
+- counts (rounds, steps, evals, memory bytes) are integers >= 0; rates and sizes (flops,
+  GFLOP/s, % of peak) are finite numbers in [0, MAX_NUMBER]; accuracies lie in [0, 1];
 - None (JSON null, also what NaN is stored as) means "not measured" and is always allowed.
 """
 
@@ -228,9 +228,14 @@ def _sample(value, where: Where, index: int) -> float:
     return time_s(value, where, name)
 
 
+# Optional row fields (absent in older files: None = not recorded): the kernel that did the
+# recurrent math (bench.analysis.kernels), the case's peak memory in bytes and how it was taken.
+CASE_FACTS = {"kernel": text, "memory_peak_bytes": count, "memory_method": text}
+
+
 @dataclass(frozen=True)
 class CaseRow:
-    """One step-time case of a run: id, parameters, status, reason, stats, code version."""
+    """One step-time case: id, parameters, status, reason, stats, code version, kernel, memory."""
 
     id: str
     case: dict
@@ -238,7 +243,11 @@ class CaseRow:
     reason: str | None = None
     stats: CaseStats = field(default_factory=CaseStats)
     code_version: str | None = None
+    kernel: str | None = None
+    memory_peak_bytes: int | None = None
+    memory_method: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
+    nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "results", index: int = 0) -> CaseRow:
@@ -267,14 +276,16 @@ class CaseRow:
                    reason=text(raw.get("reason"), where, "reason"),
                    stats=CaseStats.from_dict(raw["stats"], where),
                    code_version=text(raw.get("code_version"), where, "code_version"),
+                   **{k: check(raw.get(k), where, k) for k, check in CASE_FACTS.items()},
                    extra=_extra(raw, {"id", "case", "status", "reason", "stats",
-                                      "code_version"}))
+                                      "code_version", *CASE_FACTS}),
+                   nulls=_nulls(raw, CASE_FACTS))
 
     def to_dict(self) -> dict:
         """The stored form of the row (the current schema)."""
         return {"id": self.id, "case": dict(self.case), "status": self.status,
                 "reason": self.reason, "stats": self.stats.to_dict(),
-                "code_version": self.code_version, **self.extra}
+                "code_version": self.code_version, **_present(self, CASE_FACTS), **self.extra}
 
     @property
     def ok(self) -> bool:

@@ -208,6 +208,7 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
         assert len(case["a"]["blocks"]) == len(case["b"]["blocks"]) == 4
         assert all(len(b) == 2 and all(s > 0 for s in b) for b in case["a"]["blocks"])
         assert case["a"]["compile_s"] > 0
+        assert case["a"]["kernel"] == "while(MatMul)"  # side A is this tree: it reports one
     verdicts = [c["verdict"]["verdict"] for c in doc["cases"]]
     assert code == (1 if {"regression", "broken"} & set(verdicts) else 0)
     last = stdout.strip().splitlines()[-1]

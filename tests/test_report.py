@@ -41,9 +41,9 @@ def test_report_of_a_smoke_run(rnnbench, run_a):
         assert heading in text
     assert "| cudnn_lstm/fused/cpu/b16-t10-i8-h32-l1/fp32/forward | cudnn_lstm needs a GPU" in text
     assert "| gru_block/static/cpu/b16-t10-i8-h32-l1/fp32/train_step | ResourceExhausted" in text
-    assert "| impl | unroll | median ± IQR (ms) | rounds | GFLOP/s | % of peak | × fastest | " \
-           "speed-up vs slowest |" in text
-    assert "| cudnn_gru | fused | skipped |" in text  # skipped rows stay in the phase table
+    assert "| impl | unroll | kernel | median ± IQR (ms) | rounds | GFLOP/s | % of peak | " \
+           "peak memory | × fastest | speed-up vs slowest |" in text
+    assert "| cudnn_gru | fused | – | skipped |" in text  # skipped rows stay in the phase table
     assert "| cpu_model | Intel(R) Xeon(R) CPU @ 2.20GHz |" in text
     assert "calibrated matmul peak: 40.0 GFLOP/s" in text
     linked = [line.split("](figures/")[1].rstrip(")") for line in text.splitlines()

@@ -12,7 +12,7 @@ from bench import cases
 from bench.analysis.summary import busy_machine_warning
 from bench.cli import main
 from bench.errors import one_line
-from bench.measure import collector, phases
+from bench.measure import collector, memory, phases
 from bench.measure import run as runner
 from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
@@ -64,6 +64,11 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
         assert stats["gflops"] == pytest.approx(stats["flops"] / stats["median_s"] / 1e9)
         assert stats["pct_peak"] > 0
         assert row["code_version"]
+        assert row["kernel"] == "while(MatMul)"  # read from the traced graph
+        assert row["memory_method"] == memory.CPU_METHOD or row["memory_peak_bytes"] is None
+        assert row["memory_peak_bytes"] is None or row["memory_peak_bytes"] >= 0
+    if all(r["memory_method"] == memory.CPU_METHOD for r in ok):
+        assert max(r["memory_peak_bytes"] for r in ok) > 0
     train, fwd = (rows[f"basic_rnn/dynamic/cpu/b16-t10-i8-h32-l1/fp32/{p}"]
                   for p in ("train_step", "forward"))
     assert train["stats"]["flops"] == 3 * fwd["stats"]["flops"]
@@ -73,6 +78,7 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
         assert {r["status"] for r in cudnn} == {"skipped"}
         assert all("needs a GPU" in r["reason"] and r["stats"]["samples_s"] == []
                    for r in cudnn)
+        assert all(r["kernel"] is None and r["memory_peak_bytes"] is None for r in cudnn)
 
     csv = (out / RESULTS_CSV).read_text().splitlines()
     assert len(csv) == 1 + 4

@@ -92,15 +92,17 @@ def _medians(doc: dict) -> dict[str, dict]:
     out = {}
     for row in case_rows(doc):
         out.setdefault(row.id, {"status": row.status, "median_s": row.median(),
-                                "reason": row.reason})
+                                "reason": row.reason,
+                                "memory": row.memory_peak_bytes if row.ok else None})
     return out
 
 
 def compare_frame(docs: list[dict], labels: list[str]):
     """Per case: each run's median (s, NaN if it did not run), ratio to the first run, fastest.
 
-    Columns: case, <label> per run, <label>/<first> per other run, fastest, note; the last row
-    is the geometric mean of each ratio over the cases that ran in both runs of it.
+    Columns: case, <label> per run, <label>/<first> per other run, then, when any run recorded
+    peak memory, `mem <label>` (bytes) per run and `mem <label>/<first>`; fastest, note. The
+    last row is the geometric mean of each ratio over the cases that have it in both runs.
     """
     import pandas as pd
 
@@ -109,6 +111,9 @@ def compare_frame(docs: list[dict], labels: list[str]):
     runs = [_medians(d) for d in docs]
     ids = list(dict.fromkeys(i for r in runs for i in r))
     ref = labels[0]
+    memory = [f"mem {label}" for label in labels] + [f"mem {label}/{ref}" for label in labels[1:]]
+    if not any(e.get("memory") is not None for run in runs for e in run.values()):
+        memory = []
     rows = []
     for case in ids:
         row = {"case": case}
@@ -124,6 +129,8 @@ def compare_frame(docs: list[dict], labels: list[str]):
                              + (f" ({entry['reason']})" if entry.get("reason") else ""))
         for label in labels[1:]:
             row[f"{label}/{ref}"] = row[label] / row[ref]
+        if memory:
+            row.update(_memory_cells(case, runs, labels))
         times = {label: row[label] for label in labels if not math.isnan(row[label])}
         row["fastest"] = min(times, key=times.get) if len(times) > 1 else ""
         entries = [run.get(case) for run in runs]
@@ -135,7 +142,7 @@ def compare_frame(docs: list[dict], labels: list[str]):
         row["note"] = "; ".join(notes)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["case", *labels, *(f"{x}/{ref}" for x in labels[1:]),
-                                        "fastest", "note"])
+                                        *memory, "fastest", "note"])
     summary = {"case": GEOMEAN, "fastest": "", "note": ""}
     for label in labels:
         summary[label] = math.nan
@@ -143,8 +150,22 @@ def compare_frame(docs: list[dict], labels: list[str]):
         col = frame[f"{label}/{ref}"].dropna()
         summary[f"{label}/{ref}"] = geomean(col)
         summary["note"] += f"{label}/{ref} over {len(col)} cases; "
+    for column in memory:
+        summary[column] = geomean(frame[column]) if "/" in column else math.nan
     summary["note"] = summary["note"].rstrip("; ")
     return pd.concat([frame, pd.DataFrame([summary])], ignore_index=True)
+
+
+def _memory_cells(case: str, runs: list[dict], labels: list[str]) -> dict:
+    """`mem <label>` (bytes; NaN: not recorded) per run and `mem <label>/<first>` for `case`."""
+    cells = {}
+    for label, run in zip(labels, runs, strict=True):
+        value = (run.get(case) or {}).get("memory")
+        cells[f"mem {label}"] = float(value) if value is not None else math.nan
+    first = cells[f"mem {labels[0]}"]
+    for label in labels[1:]:
+        cells[f"mem {label}/{labels[0]}"] = cells[f"mem {label}"] / first if first > 0 else math.nan
+    return cells
 
 
 def _ratio_text(value) -> str:
@@ -155,15 +176,18 @@ def _ratio_text(value) -> str:
 
 def display_frame(frame, labels: list[str]):
     """The compare table with medians in ms and ratios as text, for Markdown."""
-    from bench.analysis.fmt import fmt_ms
+    from bench.analysis.fmt import fmt_bytes, fmt_ms
 
     shown = frame.copy()
     for label in labels:
         shown[label] = [fmt_ms(v) if math.isfinite(v) else "–" for v in frame[label]]
-    shown = shown.rename(columns={label: f"{label} (ms)" for label in labels})
+        if f"mem {label}" in frame:
+            shown[f"mem {label}"] = [fmt_bytes(v) for v in frame[f"mem {label}"]]
     for label in labels[1:]:
-        col = f"{label}/{labels[0]}"
-        shown[col] = [_ratio_text(v) for v in frame[col]]
+        for col in (f"{label}/{labels[0]}", f"mem {label}/{labels[0]}"):
+            if col in frame:
+                shown[col] = [_ratio_text(v) for v in frame[col]]
+    shown = shown.rename(columns={label: f"{label} (ms)" for label in labels})
     shown.loc[shown["case"] == GEOMEAN, "case"] = f"**{GEOMEAN}**"
     return shown
 
@@ -215,7 +239,10 @@ def render_compare(docs: list[dict], labels: list[str], frame, diffs: dict,
     missing = body[body["note"].str.contains("not in ")]
     out += ["## Step time per case\n",
             f"Median per call in ms; `X/{ref}` is X's median divided by {ref}'s (below 1×: X "
-            "faster). Cases that did not run everywhere keep their row with a note.\n",
+            "faster). Cases that did not run everywhere keep their row with a note."
+            + (f" `mem X`: X's peak memory of the case (how it was measured: each run's "
+               f"report); `mem X/{ref}`: its ratio to {ref}'s." if "mem " + ref in frame else "")
+            + "\n",
             markdown_table(display_frame(frame, labels))]
     if not missing.empty:
         out += [f"## Cases not in every run ({len(missing)})\n",

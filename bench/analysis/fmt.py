@@ -51,3 +51,16 @@ def fmt_fixed(value: float | None, spec: str, missing: str = "–") -> str:
     if not isinstance(value, int | float) or not math.isfinite(value):
         return missing
     return format(value, spec)
+
+
+def fmt_bytes(value, missing: str = "–") -> str:
+    """Bytes in binary units, about 3 significant figures (`12.3 MiB`); `missing` if not a size."""
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or value < 0):
+        return missing
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    scaled, unit = float(value), 0
+    while scaled >= 1000 and unit < len(units) - 1:
+        scaled /= 1024
+        unit += 1
+    return f"{int(value)} B" if unit == 0 else f"{fmt_num(scaled)} {units[unit]}"

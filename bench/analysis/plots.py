@@ -67,8 +67,8 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
                  err: str | None = None, panel: str = "phase"):
     """Bars of `value` by impl (x) and unroll (colour), one panel per `panel` value; PNG bytes.
 
-    `frame` holds one row per case (ok, skipped or error); cases that did not run get a
-    marker at the foot of their slot instead of a bar.
+    `frame` holds one row per case (ok, skipped or error); cases that did not run, and ok cases
+    without a value (`not recorded`, `0`), get a marker at the foot of their slot, not a bar.
     """
     from matplotlib.transforms import blended_transform_factory
 
@@ -104,7 +104,8 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
                            else None)
                     plotted.append(val * scale)
                 else:
-                    text = "skipped" if r["status"] == "skipped" else "error"
+                    text = r["status"] if r["status"] != "ok" else (
+                        "0" if val == 0 else "not recorded")
                     ax.text(pos, 0.03, text, transform=marks, rotation=90, ha="center",
                             va="bottom", fontsize=7, color="#777777")
         _log_if_wide(ax, plotted)

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from bench.analysis.fmt import fmt_ms, fmt_num, fmt_pm
+from bench.analysis.fmt import fmt_bytes, fmt_ms, fmt_num, fmt_pm
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError
 from bench.results import PARTIAL, Run, read_run, resolve_results_path
@@ -80,7 +80,7 @@ def case_table(doc: dict | Run):
     frame["shape"] = [_shape_label(r) for r in frame.to_dict("records")]
     frame["precision"] = [f"{d}-xla" if x is True else str(d)
                           for d, x in zip(frame["dtype"], frame["xla"], strict=True)]
-    for col in ("median_s", "iqr_s", "gflops", "pct_peak"):
+    for col in ("median_s", "iqr_s", "gflops", "pct_peak", "memory_peak_bytes"):
         frame[col] = frame[col].astype(float)
     return frame
 
@@ -108,7 +108,7 @@ def step_time_groups(frame) -> list[tuple[tuple, object]]:
 
 
 def step_time_frame(group, percentiles: bool = False):
-    """One table: impl, unroll, median ± IQR (ms), rounds, GFLOP/s, % peak, speed-ups.
+    """One table: impl, unroll, kernel, median ± IQR, rounds, GFLOP/s, % peak, memory, speed-ups.
 
     With `percentiles` (latency: batch-1 calls) it also shows p90 and p99 per call.
     """
@@ -121,13 +121,14 @@ def step_time_frame(group, percentiles: bool = False):
     for r in group.sort_values("median_s", na_position="last").to_dict("records"):
         run = r["status"] == "ok" and r["median_s"] == r["median_s"]
         rows.append({
-            "impl": r["impl"], "unroll": r["unroll"],
+            "impl": r["impl"], "unroll": r["unroll"], "kernel": r["kernel"],
             "median ± IQR (ms)": fmt_pm(r["median_s"], r["iqr_s"]) if run else r["status"],
             **({"p90 (ms)": fmt_ms(r.get("p90_s")) if run else "–",
                 "p99 (ms)": fmt_ms(r.get("p99_s")) if run else "–"} if percentiles else {}),
             "rounds": str(int(r["rounds"])) if run else "–",
             "GFLOP/s": r["gflops"] if run else None,
             "% of peak": r["pct_peak"] if run else None,
+            "peak memory": fmt_bytes(r["memory_peak_bytes"]) if run else "–",
             "× fastest": r["median_s"] / fastest if run else None,
             "speed-up vs slowest": slowest / r["median_s"] if run else None,
         })
@@ -239,6 +240,12 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
                                                title=f"% of machine peak ({peak_text}) — "
                                                      f"{where}",
                                                ylabel="% of calibrated matmul GFLOP/s")))
+        if group.loc[group["status"] == "ok", "memory_peak_bytes"].notna().any():
+            figures.append((f"memory{slug}.png",
+                            f"Peak memory per case by implementation and unroll ({where})",
+                            plots.grouped_bars(group, "memory_peak_bytes", scale=1 / 2**20,
+                                               title=f"Peak memory per case — {where}",
+                                               ylabel="peak memory (MiB)")))
     if sweeps:
         figures.append(("scaling.png", "Scaling: median time vs swept size (log-log)",
                         plots.scaling_curves(sweeps, title="Scaling with problem size")))
@@ -250,6 +257,21 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
 
 
 # ---------------------------------------------------------------- Markdown
+
+
+KERNEL_NOTE = ("`kernel`: the op that did the recurrent math, read from the traced graph "
+               "(`CudnnRNNV3`, `BlockLSTM`: one op for the whole sequence; `while(X)`: a "
+               "`tf.while_loop` whose body runs X; `unrolled X×N`: N such ops in a static "
+               "graph, gradients included).\n")
+
+
+def memory_note(frame) -> str:
+    """What the `peak memory` column measures: each method the run's ok rows used, once."""
+    ok = frame[frame["status"] == "ok"]
+    methods = list(dict.fromkeys(m for m in ok["memory_method"] if isinstance(m, str) and m))
+    if not methods:
+        return "`peak memory`: not recorded by this run.\n"
+    return "`peak memory`: " + "; ".join(methods) + ".\n"
 
 
 def env_frame(env: dict):
@@ -304,7 +326,8 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
                 "peak against the "
                 "calibrated matmul of this run. `× fastest`: times slower than the fastest row "
                 "of the table; `speed-up vs slowest`: times faster than the slowest. Skipped and "
-                "error rows are listed in the table and below.\n"]
+                "error rows are listed in the table and below.\n",
+                KERNEL_NOTE, memory_note(frame)]
         for (phase, device, shape, precision), _ in groups:
             group = frame[(frame["phase"] == phase) & (frame["device"] == device)
                           & (frame["shape"] == shape) & (frame["precision"] == precision)]

@@ -26,7 +26,7 @@ KIND = "rnnbench-ab"
 #   1 — first version: settings, sides (python, src, env vars, hello, env fingerprint),
 #       differences, cases[] with per-side status, code_version and raw blocks, verdict rows;
 #       pass_generation (worker generation of each pass) and process_sd added within v1
-#       (absent: one generation).
+#       (absent: one generation); per-side `kernel` added within v1 (absent: not recorded).
 SCHEMA_VERSION = 1
 
 
@@ -144,6 +144,7 @@ def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
             entry[name.lower()] = {"status": status, "reason": reason,
                                    "code_version": row.get("code_version"),
                                    "compile_s": row.get("compile_s"),
+                                   "kernel": row.get("kernel"),
                                    "blocks": state.samples.get(case.id, {}).get(name, [])}
         cases.append(entry)
     diff = differences(sides["A"], sides["B"])

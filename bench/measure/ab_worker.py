@@ -6,8 +6,9 @@ is pointed at stderr first, so nothing TensorFlow prints can corrupt it.
 
   worker -> {"type": "hello", "protocol", "rnnbench", "bench_path", "python"}
   setup  -> progress lines, then {"type": "ready", "env", "cases": {id: {status, reason,
-            compile_s, code_version}}}; status is ok, skipped, error, or unknown (this side's
-            registry does not have the case)
+            compile_s, code_version, kernel}}}; status is ok, skipped, error, or unknown (this
+            side's registry does not have the case); kernel (added within protocol 1) is what
+            the traced step ran, and a broken kernel promise (no cuDNN) is an error
   measure {"id", "rounds", "warmup"} -> {"type": "samples", "id", "samples_s"} or
             {"type": "error", "id", "reason"}
   exit   -> the worker exits 0; stdin EOF does too (the coordinator is gone).
@@ -115,9 +116,10 @@ class Worker:
         from bench.errors import UserError, one_line
         from bench.impls.devices import case_skip_reason
         from bench.impls.equivalence import equivalence_problem
-        from bench.measure import phases, timing
+        from bench.measure import kernel, phases, timing
 
-        row = {"status": "ok", "reason": None, "compile_s": None, "code_version": None}
+        row = {"status": "ok", "reason": None, "compile_s": None, "code_version": None,
+               "kernel": None}
         try:
             case.validate()
         except UserError as exc:  # this side's registry does not have the case at all
@@ -133,6 +135,8 @@ class Worker:
                     return {**row, "status": "error", "reason": problem}
             step = phases.build_step(case)
             row["compile_s"], _ = timing.time_call(step.call)
+            row["kernel"] = kernel.step_kernel(step)
+            kernel.check_promise(case.impl, row["kernel"])
             self.steps[case.id] = step
         except Exception as exc:  # a case that cannot run is a row, not a dead worker
             return {**row, "status": "error", "reason": one_line(exc)}

@@ -12,13 +12,19 @@ from bench.cases import Case
 
 
 def make_row(case: Case, status: str, *, reason: str | None = None,
-             stats: dict | None = None, code_version: str | None = None) -> dict:
+             stats: dict | None = None, code_version: str | None = None,
+             kernel: str | None = None, memory_peak_bytes: int | None = None,
+             memory_method: str | None = None) -> dict:
     """A results row built through the typed row (bench.rows), values checked on the way."""
-    from bench.rows import CaseRow, CaseStats, Where
+    from bench.rows import CaseRow
 
-    checked = CaseStats.from_dict(stats or {}, Where("this run", f"case {case.id}"))
-    return CaseRow(id=case.id, case=case.params(), status=status, reason=reason,
-                   stats=checked, code_version=code_version).to_dict()
+    # Through from_dict: every value is checked, and kernel and memory are written even when
+    # None (null: not recorded by this run), unlike rows of older files that lack them.
+    return CaseRow.from_dict({"id": case.id, "case": case.params(), "status": status,
+                              "reason": reason, "stats": stats or {},
+                              "code_version": code_version, "kernel": kernel,
+                              "memory_peak_bytes": memory_peak_bytes,
+                              "memory_method": memory_method}, "this run").to_dict()
 
 
 class Collector:

@@ -34,12 +34,13 @@ LEARNING_RATE = 1e-3
 
 @dataclass
 class Step:
-    """A built case: `call()` runs one timed step and returns a host float."""
+    """A built case: `call()` runs one timed step (a host float) of the tf.function `function`."""
 
     case: Case
     call: Callable[[], float]
     layer: Any
     inputs: Any
+    function: Any = None
 
 
 def layer_config(case: Case) -> LayerConfig:
@@ -128,7 +129,7 @@ def build_step(case: Case, seed: int = 0) -> Step:
     def call() -> float:
         return float(compiled().numpy())
 
-    return Step(case=case, call=call, layer=layer, inputs=x)
+    return Step(case=case, call=call, layer=layer, inputs=x, function=compiled)
 
 
 # Modules every timed step runs besides its implementation module: the layer base and driver,

@@ -10,7 +10,7 @@ import pytest
 
 from bench.analysis.summary import busy_machine_warning, summary_table
 from bench.errors import UserError, one_line
-from bench.measure import calibration, phases, timing
+from bench.measure import calibration, kernel, memory, phases, timing
 from bench.measure.collector import Collector, find_collector, make_row
 from bench.measure.options import add_suite_options, selection_kwargs
 from bench.measure.selection import selected_cases
@@ -106,16 +106,20 @@ def measure_case(request, rnnbench_collector):
             pytest.skip(reason)
         version = phases.code_version(case)
         benchmark.extra_info.update(case=case.params(), code_version=version)
-        compile_s = None
+        compile_s, found = None, {}
         try:
             if not request.config.getoption("no_equivalence"):
                 assert_equivalent(case, request.config.stash[_EQUIVALENCE])
+            probe = memory.start_probe(case.device)  # build, trace and timed calls
             step = phases.build_step(case)
             compile_s, samples = timed_rounds(step, benchmark, policy)
+            found = probe.stop().row_fields()
+            found["kernel"] = kernel.step_kernel(step)  # after the probe: not the case's memory
+            kernel.check_promise(case.impl, found["kernel"])
         except Exception as exc:
             collector.record(make_row(
                 case, "error", reason=one_line(exc), code_version=version,
-                stats={"compile_s": compile_s, "flops": case.flops()}))
+                stats={"compile_s": compile_s, "flops": case.flops()}, **found))
             raise
         if not samples:  # --benchmark-disable: the case ran once as a plain test
             return
@@ -124,8 +128,9 @@ def measure_case(request, rnnbench_collector):
         stats.update(compile_s=compile_s, **calibration.roofline(case, stats["median_s"], calib),
                      warnings=timing.stability_warnings(samples, resolution=collector.resolution,
                                                         min_rounds=policy.min_rounds))
-        benchmark.extra_info.update({k: stats[k] for k in ("compile_s", "gflops", "pct_peak")})
-        collector.record(make_row(case, "ok", stats=stats, code_version=version))
+        benchmark.extra_info.update({k: stats[k] for k in ("compile_s", "gflops", "pct_peak")},
+                                    **found)
+        collector.record(make_row(case, "ok", stats=stats, code_version=version, **found))
 
     return run
 
