@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, results, storage
+from bench import cases, cli, results, storage
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,8 @@ ROWS = [
     ("run: --out at a finished run", ["run", "--out", "OUT"], _finished_run,
      r"out already holds a run \(results.json\); results are never overwritten", ()),
     ("run: --preset gpu without a GPU", ["run", "--preset", "gpu", "--out", "OUT"], _nothing,
-     r"nothing to measure: all 153 cases need a GPU; TensorFlow sees none", ("tf", "cpu-only")),
+     rf"nothing to measure: all {len(cases.preset('gpu'))} cases need a GPU; TensorFlow sees "
+     "none", ("tf", "cpu-only")),
     ("run: --impl cudnn_lstm without a GPU", ["run", "--impl", "cudnn_lstm", "--out", "OUT"],
      _nothing, r"nothing to measure: all 3 cases need a GPU: cudnn_lstm has no CPU kernel",
      ("tf",)),
