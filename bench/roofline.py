@@ -38,8 +38,13 @@ RAISED_NOTE = "peak raised to the best case's rate: calibration under-read"
 
 
 def _positive(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if ok and math.isfinite(value) and value > 0 else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
 
 
 def _dict(value: Any) -> dict:

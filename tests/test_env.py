@@ -115,46 +115,61 @@ def test_cpu_features_without_cpuinfo_is_unknown(tmp_path):
     assert env.cpu_features(tmp_path / "missing") is None
 
 
-@pytest.mark.parametrize(("environ", "reported", "expected"), [
-    ({}, True, "on (default)"),
-    ({}, False, "off (default)"),
-    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, False, "off (TF_ENABLE_ONEDNN_OPTS=0)"),
-    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, None, "off (TF_ENABLE_ONEDNN_OPTS=0)"),
-    ({"TF_ENABLE_ONEDNN_OPTS": "true"}, None, "on (TF_ENABLE_ONEDNN_OPTS=true)"),
-    ({"TF_ENABLE_ONEDNN_OPTS": "maybe"}, None, "on (TF_ENABLE_ONEDNN_OPTS=maybe, not understood)"),
-    ({}, None, "on (default)"),
+VNNI = ["avx", "avx2", "avx512_vnni", "fma"]
+
+
+@pytest.mark.parametrize(("environ", "reported", "features", "expected"), [
+    ({}, True, None, "on (default)"),
+    ({}, False, VNNI, "off (default)"),  # TensorFlow's own answer wins
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, False, VNNI, "off (TF_ENABLE_ONEDNN_OPTS=0)"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, None, VNNI, "off (TF_ENABLE_ONEDNN_OPTS=0)"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "true"}, None, [], "on (TF_ENABLE_ONEDNN_OPTS=true)"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "maybe"}, None, VNNI,
+     "on (TF_ENABLE_ONEDNN_OPTS=maybe, not understood)"),
+    ({}, None, VNNI, "on (default)"),
+    ({}, None, ["avx", "avx2", "fma"], "off (default)"),
+    ({}, None, None, "unknown (default)"),
 ])
-def test_onednn_setting_on_x86_linux(environ, reported, expected):
+def test_onednn_setting_on_x86_linux(environ, reported, features, expected):
     got = env.onednn_setting(environ, reported=reported, tf_version="2.21.0", system="Linux",
-                             machine="x86_64")
+                             machine="x86_64", features=features)
     assert got == expected
 
 
-@pytest.mark.parametrize(("version", "system", "machine", "default"), [
-    ("2.9.0", "Linux", "x86_64", True), ("2.8.4", "Linux", "x86_64", False),
-    ("2.21.0", "Linux", "aarch64", None), ("2.21.0", "Darwin", "x86_64", None),
-    (None, "Linux", "x86_64", None),
+@pytest.mark.parametrize(("version", "system", "machine", "features", "default"), [
+    ("2.9.0", "Linux", "x86_64", ["amx_tile"], True),
+    ("2.21.0", "Linux", "x86_64", ["avx2", "avx512f"], False),
+    ("2.8.4", "Linux", "x86_64", ["amx_tile"], False),
+    ("2.21.0", "Linux", "aarch64", ["asimd"], None),
+    ("2.21.0", "Darwin", "x86_64", ["amx_tile"], None),
+    (None, "Linux", "x86_64", ["amx_tile"], None),
 ])
-def test_onednn_default(version, system, machine, default):
-    assert env.onednn_default(version, system, machine) is default
-    text = env.onednn_setting({}, tf_version=version, system=system, machine=machine)
+def test_onednn_default(version, system, machine, features, default):
+    assert env.onednn_default(version, system, machine, features) is default
+    text = env.onednn_setting({}, tf_version=version, system=system, machine=machine,
+                              features=features)
     assert text == {True: "on", False: "off", None: "unknown"}[default] + " (default)"
 
 
 @pytest.mark.tf
 @pytest.mark.slow
-@pytest.mark.parametrize(("value", "expected"), [(None, "on (default)"),
-                                                 ("0", "off (TF_ENABLE_ONEDNN_OPTS=0)")])
-def test_onednn_is_what_tensorflow_reports(value, expected):
+@pytest.mark.parametrize("value", [None, "0", "1"])
+def test_onednn_is_what_tensorflow_reports(value):
     import platform
 
     if platform.system() != "Linux" or platform.machine() != "x86_64":
         pytest.skip("oneDNN's default is known for x86-64 Linux only")
     environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    if value is not None:
+    if value is None:
+        default = env.onednn_default("2.21", "Linux", "x86_64", env.cpu_features())
+        expected = f"{'on' if default else 'off'} (default)"
+    else:
         environ["TF_ENABLE_ONEDNN_OPTS"] = value
-    code = ("from bench.measure.env import collect_env; import json; "
-            "print(json.dumps(collect_env()['onednn']))")
+        expected = f"{'on' if value == '1' else 'off'} (TF_ENABLE_ONEDNN_OPTS={value})"
+    code = ("from bench.measure import env; import json; "
+            "print(json.dumps([env.onednn_reported(), env.collect_env()['onednn']]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+    reported, recorded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert reported is not None, "TensorFlow no longer says whether oneDNN is on"
+    assert recorded == expected

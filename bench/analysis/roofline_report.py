@@ -69,14 +69,16 @@ def peak_frame(table: list[Peak]):
 
 
 def measurements_frame(table: list[Peak]):
-    """Every calibration of the run in order: device, dtype, when, UTC, GFLOP/s, size."""
+    """Every calibration of the run in order: device, dtype, when, UTC, GFLOP/s, size (and the
+    error, when one failed)."""
     import pandas as pd
 
     rows = [{"device": p.device or "–", "dtype": p.dtype, "when": m.label, "UTC": m.utc,
              "GFLOP/s": m.gflops, "matmul n": str(m.n) if m.n else "–",
              "error": m.error or ""} for p in table for m in p.measurements]
-    return pd.DataFrame(rows, columns=["device", "dtype", "when", "UTC", "GFLOP/s", "matmul n",
-                                       "error"])
+    frame = pd.DataFrame(rows, columns=["device", "dtype", "when", "UTC", "GFLOP/s", "matmul n",
+                                        "error"])
+    return frame if any(frame["error"]) else frame.drop(columns="error")
 
 
 def roofline_section(table: list[Peak], render) -> list[str]:

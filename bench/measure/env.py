@@ -145,6 +145,7 @@ def collect_env(threads: int | None = None) -> dict:
     import tensorflow as tf
 
     build = dict(tf.sysconfig.get_build_info())
+    features = cpu_features()
     uname = platform.uname()
     return {
         "hostname": socket.gethostname(),
@@ -159,9 +160,10 @@ def collect_env(threads: int | None = None) -> dict:
         "cuda": build.get("cuda_version"),
         "cudnn": build.get("cudnn_version"),
         "onednn": onednn_setting(reported=onednn_reported(), tf_version=tf.__version__,
-                                 system=uname.system, machine=uname.machine),
+                                 system=uname.system, machine=uname.machine,
+                                 features=features),
         "cpu_model": cpu_model(),
-        "cpu_features": cpu_features(),
+        "cpu_features": features,
         "cpu_count": os.cpu_count(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -184,28 +186,38 @@ def _flag(value: str | None) -> bool | None:
     return True if text in ("1", "true") else False if text in ("0", "false") else None
 
 
-def onednn_default(tf_version: str | None, system: str, machine: str) -> bool | None:
-    """TensorFlow's documented default: oneDNN on for x86-64 Linux from 2.9; None elsewhere."""
+# On x86-64 Linux, TensorFlow >= 2.9 turns oneDNN on by default only on CPUs with these.
+ONEDNN_DEFAULT_FEATURES = frozenset({"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
+                                     "amx_int8", "amx_bf16"})
+
+
+def onednn_default(tf_version: str | None, system: str, machine: str,
+                   features: list[str] | None) -> bool | None:
+    """TensorFlow's default on x86-64 Linux from 2.9: on when the CPU has one of
+    ONEDNN_DEFAULT_FEATURES, else off; None where the rule is not known."""
     match = re.match(r"(\d+)\.(\d+)", tf_version or "")
     if match is None or system != "Linux" or machine.lower() not in ("x86_64", "amd64"):
         return None
-    return (int(match[1]), int(match[2])) >= (2, 9)
+    if (int(match[1]), int(match[2])) < (2, 9):
+        return False
+    return None if features is None else bool(ONEDNN_DEFAULT_FEATURES & set(features))
 
 
 def onednn_setting(environ: Mapping[str, str] | None = None, *, reported: bool | None = None,
-                   tf_version: str | None = None, system: str = "", machine: str = "") -> str:
+                   tf_version: str | None = None, system: str = "", machine: str = "",
+                   features: list[str] | None = None) -> str:
     """Whether oneDNN's CPU kernels were on and why, e.g. `on (default)`,
     `off (TF_ENABLE_ONEDNN_OPTS=0)`.
 
     `reported` is TensorFlow's own answer where it gives one; else the variable decides, else
-    the documented default (`unknown (default)` where there is none).
+    TensorFlow's default for this CPU (`unknown (default)` where that rule is not known).
     """
     environ = os.environ if environ is None else environ
     value = environ.get(ONEDNN_VAR)
     asked = _flag(value)
     state = reported if reported is not None else asked
     if state is None:
-        state = onednn_default(tf_version, system, machine)
+        state = onednn_default(tf_version, system, machine, features)
     word = "unknown" if state is None else "on" if state else "off"
     if value is None:
         return f"{word} (default)"
