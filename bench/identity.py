@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 SOFTWARE_FIELDS = ("tensorflow", "keras", "cuda", "cudnn", "python", "numpy", "git_commit")
-HARDWARE_FIELDS = ("cpu_model", "gpu", "intra_op_threads", "inter_op_threads")
+HARDWARE_FIELDS = ("cpu_model", "cpu_features", "gpu", "intra_op_threads", "inter_op_threads")
+# Fields that older runs did not record: a run without one is not compared on it (unknown is
+# not a difference), so older runs still compare with each other and with newer ones.
+RECORDED_LATER = ("cpu_features",)
 
 
 def identity(env: dict) -> dict:
@@ -22,6 +25,9 @@ def identity(env: dict) -> dict:
     gpus = gpus if isinstance(gpus, list) else []
     names = sorted(str(g.get("name")) for g in gpus if isinstance(g, dict))
     out = {k: env.get(k) for k in SOFTWARE_FIELDS + HARDWARE_FIELDS if k != "gpu"}
+    features = out["cpu_features"]
+    if isinstance(features, list):
+        out["cpu_features"] = " ".join(sorted(map(str, features))) or "none"
     out["gpu"] = ", ".join(names) or "none"
     return out
 
@@ -30,7 +36,8 @@ def identity_mismatches(docs: Sequence[dict], fields: Sequence[str]) -> dict[str
     """{field: [value per run]} for every identity field whose value differs between runs."""
     ids = [identity(d.get("env") or {}) for d in docs]
     return {f: [i.get(f) for i in ids] for f in fields
-            if len({repr(i.get(f)) for i in ids}) > 1}
+            if len({repr(i.get(f)) for i in ids
+                    if f not in RECORDED_LATER or i.get(f) is not None}) > 1}
 
 
 def describe_mismatches(diffs: dict[str, list]) -> str:

@@ -5,8 +5,11 @@ No TensorFlow here: report, compare and check read stored results only.
 Format history (`schema_version`):
   1 — first version: `env`, `calibration`, `cases[]` (step time), `tta[]` (time-to-accuracy).
       Optional run-level `status` ("partial" | "complete"), `cases_planned`, `cases_finished`
-      (absent in older files: complete). Row keys and value rules: bench.rows. Optional row
-      keys `kernel`, `memory_peak_bytes`, `memory_method` (absent: not recorded).
+      (absent in older files: complete). Row keys and value rules: bench.rows.
+  2 — every case has a `lengths` parameter ("full" | "ragged"; v1 rows are upgraded to
+      "full"). Optional row keys `kernel`, `memory_peak_bytes`, `memory_method` (absent: not
+      recorded) and `calibration.devices.<device>.dtypes.<dtype>` with every calibration of
+      the run (bench.roofline); files without it are read as fp32 only.
 Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 """
 
@@ -22,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import rows
+from bench import roofline, rows
 from bench.errors import UserError
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats, TTARow
 from bench.storage import RESULTS_JSON, atomic_write_text
@@ -185,20 +188,10 @@ def check_document(doc: Any, source: str = "results") -> Run:
         raise where.fail("status", f"is {doc['status']!r}, not one of {', '.join(RUN_STATUSES)}")
     rows.count(doc.get("cases_planned"), where, "cases_planned")
     rows.count(doc.get("cases_finished"), where, "cases_finished")
-    _check_calibration(doc["calibration"], source)
+    roofline.check_calibration(doc["calibration"], source)
     return Run(doc=doc, source=source,
                cases=tuple(CaseRow.from_dict(r, source, i) for i, r in enumerate(doc["cases"])),
                tta=tuple(TTARow.from_dict(r, source, i) for i, r in enumerate(doc["tta"])))
-
-
-def _check_calibration(calibration: dict, source: str) -> None:
-    where = rows.Where(source, "calibration")
-    rows.amount(calibration.get("matmul_gflops"), where, "matmul_gflops")
-    rows.text(calibration.get("device"), where, "device")
-    devices = rows.mapping(calibration.get("devices"), where, "devices")
-    for device, raw in devices.items():
-        entry = rows.mapping(raw, where, f"devices.{device}")
-        rows.amount(entry.get("matmul_gflops"), where, f"devices.{device}.matmul_gflops")
 
 
 def validate(doc: Any, source: str = "results") -> dict:
@@ -253,16 +246,11 @@ def read_run(path: str | os.PathLike) -> Run:
     return check_document(upgrade(doc, source), source)
 
 
-def peak_gflops(calibration: dict, device: str | None) -> float | None:
-    """Calibrated matmul GFLOP/s for `device` (calibration.devices[device]), else the top level.
-
-    None when the run holds no usable calibration for that device.
+def peak_gflops(calibration: dict, device: str | None, dtype: str = "fp32") -> float | None:
+    """Calibrated matmul GFLOP/s for `device` in `dtype` (older documents: fp32, per device or
+    at the top level); None when the run holds no usable calibration for them.
     """
-    entry = (calibration.get("devices") or {}).get(device) if device else None
-    if entry is None and (device is None or calibration.get("device") in (None, device)):
-        entry = calibration
-    value = (entry or {}).get("matmul_gflops")
-    return float(value) if isinstance(value, int | float) and value > 0 else None
+    return roofline.peak_gflops(calibration, device, dtype)
 
 
 def case_rows(doc: dict | Run | Sequence[CaseRow]) -> tuple[CaseRow, ...]:

@@ -88,6 +88,12 @@ BAD_VALUES = [
      "calibration", "matmul_gflops is -3"),
     ("calibration-devices-text", lambda d: d["calibration"].update(devices="cpu"),
      "calibration", "devices is 'cpu', not an object"),
+    ("calibration-dtype-negative", lambda d: d["calibration"].update(
+        devices={"cpu": {"dtypes": {"bf16": {"matmul_gflops": -1}}}}),
+     "calibration", "devices.cpu.dtypes.bf16.matmul_gflops is -1"),
+    ("calibration-measurements-text", lambda d: d["calibration"].update(
+        devices={"cpu": {"dtypes": {"fp32": {"measurements": "x"}}}}),
+     "calibration", "devices.cpu.dtypes.fp32.measurements is 'x', not a list"),
     ("unknown-run-status", lambda d: d.update(status="halfway"), "run", "status is 'halfway'"),
     ("negative-planned", lambda d: d.update(cases_planned=-1), "run", "cases_planned"),
 ]

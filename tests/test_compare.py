@@ -144,6 +144,34 @@ def test_identity_fields():
     assert diffs == {"cudnn": ["9", "8"], "gpu": ["H100", "A100"]}
 
 
+def test_cpu_features_are_hardware_and_older_runs_still_compare():
+    env = {"cpu_model": "Xeon", "cpu_features": ["avx2", "avx", "fma"]}
+    wider = {**env, "cpu_features": ["avx", "avx2", "avx512f", "fma"]}
+    old = {"cpu_model": "Xeon"}  # recorded before the features were
+
+    def diffs(*envs):
+        return identity.identity_mismatches([{"env": e} for e in envs],
+                                            identity.HARDWARE_FIELDS)
+
+    assert "cpu_features" in identity.HARDWARE_FIELDS
+    assert identity.identity(env)["cpu_features"] == "avx avx2 fma"
+    assert diffs(env, wider) == {"cpu_features": ["avx avx2 fma", "avx avx2 avx512f fma"]}
+    assert diffs(env, {**env, "cpu_features": ["fma", "avx", "avx2"]}) == {}
+    assert diffs(old, old) == {}
+    assert diffs(old, env) == {}
+    assert diffs(old, env, wider) == {"cpu_features": [None, "avx avx2 fma",
+                                                       "avx avx2 avx512f fma"]}
+
+
+def test_different_cpu_features_are_refused(rnnbench, run_dirs):
+    _edit(run_dirs["run_a"], lambda doc: doc["env"].update(cpu_features=["avx", "avx2"]))
+    _edit(run_dirs["run_b"], lambda doc: doc["env"].update(
+        cpu_features=["avx", "avx2", "avx512f"], intra_op_threads=1))
+    code, _, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"])
+    assert code == 2
+    assert "cpu_features (avx avx2 vs avx avx2 avx512f)" in err
+
+
 def _edit(path: Path, change) -> Path:
     file = path / "results.json"
     doc = json.loads(file.read_text())

@@ -16,7 +16,8 @@ from bench.measure import env
 
 KEYS = {"hostname", "platform", "os", "python", "tensorflow", "keras", "tf_keras", "numpy",
         "cuda", "cudnn", "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads",
-        "threads_requested", "gpus", "git_commit", "git_dirty", "rnnbench"}
+        "threads_requested", "gpus", "git_commit", "git_dirty", "rnnbench", "cpu_features",
+        "onednn"}
 
 
 def test_cpu_model_from_cpuinfo(tmp_path):
@@ -85,3 +86,90 @@ def test_apply_threads_is_recorded_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [1, 1]
+
+
+X86_CPUINFO = ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Fake Xeon\n"
+               "flags\t\t: fpu vme sse4_2 avx f16c fma avx2 avx512f avx512bw avx512_vnni "
+               "avx512_bf16 amx_tile amx_bf16 amx_int8 pku\n\nprocessor\t: 1\nflags\t\t: fpu avx\n")
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes crc32 atomics fphp asimdhp sve sve2 bf16 i8mm svebf16
+CPU implementer\t: 0x41
+"""
+
+
+@pytest.mark.parametrize(("text", "features"), [
+    (X86_CPUINFO, ["amx_bf16", "amx_int8", "amx_tile", "avx", "avx2", "avx512_bf16",
+                   "avx512_vnni", "avx512bw", "avx512f", "f16c", "fma"]),
+    (ARM_CPUINFO, ["asimd", "asimdhp", "bf16", "i8mm", "sve", "sve2", "svebf16"]),
+    ("processor\t: 0\nflags\t\t: fpu vme sse2\n", []),
+    ("processor\t: 0\nmodel name\t: no flags line\n", None),
+], ids=["x86-first-core", "aarch64", "no-relevant-feature", "no-flags-line"])
+def test_cpu_features_from_a_fake_cpuinfo(tmp_path, text, features):
+    info = tmp_path / "cpuinfo"
+    info.write_text(text)
+    assert env.cpu_features(info) == features
+
+
+def test_cpu_features_without_cpuinfo_is_unknown(tmp_path):
+    assert env.cpu_features(tmp_path / "missing") is None
+
+
+VNNI = ["avx", "avx2", "avx512_vnni", "fma"]
+
+
+@pytest.mark.parametrize(("environ", "reported", "features", "expected"), [
+    ({}, True, None, "on (default)"),
+    ({}, False, VNNI, "off (default)"),  # TensorFlow's own answer wins
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, False, VNNI, "off (TF_ENABLE_ONEDNN_OPTS=0)"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "0"}, None, VNNI, "off (TF_ENABLE_ONEDNN_OPTS=0)"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "true"}, None, [], "on (TF_ENABLE_ONEDNN_OPTS=true)"),
+    ({"TF_ENABLE_ONEDNN_OPTS": "maybe"}, None, VNNI,
+     "on (TF_ENABLE_ONEDNN_OPTS=maybe, not understood)"),
+    ({}, None, VNNI, "on (default)"),
+    ({}, None, ["avx", "avx2", "fma"], "off (default)"),
+    ({}, None, None, "unknown (default)"),
+])
+def test_onednn_setting_on_x86_linux(environ, reported, features, expected):
+    got = env.onednn_setting(environ, reported=reported, tf_version="2.21.0", system="Linux",
+                             machine="x86_64", features=features)
+    assert got == expected
+
+
+@pytest.mark.parametrize(("version", "system", "machine", "features", "default"), [
+    ("2.9.0", "Linux", "x86_64", ["amx_tile"], True),
+    ("2.21.0", "Linux", "x86_64", ["avx2", "avx512f"], False),
+    ("2.8.4", "Linux", "x86_64", ["amx_tile"], False),
+    ("2.21.0", "Linux", "aarch64", ["asimd"], None),
+    ("2.21.0", "Darwin", "x86_64", ["amx_tile"], None),
+    (None, "Linux", "x86_64", ["amx_tile"], None),
+])
+def test_onednn_default(version, system, machine, features, default):
+    assert env.onednn_default(version, system, machine, features) is default
+    text = env.onednn_setting({}, tf_version=version, system=system, machine=machine,
+                              features=features)
+    assert text == {True: "on", False: "off", None: "unknown"}[default] + " (default)"
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+@pytest.mark.parametrize("value", [None, "0", "1"])
+def test_onednn_is_what_tensorflow_reports(value):
+    import platform
+
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        pytest.skip("oneDNN's default is known for x86-64 Linux only")
+    environ = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if value is None:
+        default = env.onednn_default("2.21", "Linux", "x86_64", env.cpu_features())
+        expected = f"{'on' if default else 'off'} (default)"
+    else:
+        environ["TF_ENABLE_ONEDNN_OPTS"] = value
+        expected = f"{'on' if value == '1' else 'off'} (TF_ENABLE_ONEDNN_OPTS={value})"
+    code = ("from bench.measure import env; import json; "
+            "print(json.dumps([env.onednn_reported(), env.collect_env()['onednn']]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    reported, recorded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert reported is not None, "TensorFlow no longer says whether oneDNN is on"
+    assert recorded == expected

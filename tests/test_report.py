@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench import roofline
 from bench.analysis import plots, report
 from bench.cases import preset
 from bench.results import empty_document, load_run, save_run
@@ -182,3 +185,65 @@ def test_complete_and_old_runs_show_no_partial_banner(run_a):
     assert "PARTIAL" not in text
     assert "docs/design.md" in text
     assert "DESIGN" not in text
+
+
+def _measurement(label: str, gflops: float | None, error: str | None = None,
+                 n: int = 2048) -> dict:
+    size = ({"n": n, "samples_s": [2 * n ** 3 / gflops / 1e9] * 3, "matmul_gflops": gflops}
+            if gflops else {"n": 256, "error": error})
+    return {"label": label, "utc": "2026-11-22T15:00:00Z", "elapsed_s": 0.0, "cases_done": 0,
+            "matmul_gflops": gflops, "matmul_n": n if gflops else None, "error": error,
+            "sizes": [size]}
+
+
+def _at_rate(case, gflops: float, stored_pct: float | None) -> dict:
+    row = _row(case, case.flops() / (gflops * 1e9))
+    row["stats"]["pct_peak"] = stored_pct
+    return row
+
+
+def test_report_shows_the_roofline_per_dtype_its_drift_and_a_raised_peak(tmp_path):
+    calib: dict = {}
+    for label, rate in (("start", 200.0), ("after 30 cases", 240.0), ("end", 180.0)):
+        roofline.record_measurement(calib, "cpu", "fp32", _measurement(label, rate))
+    roofline.record_measurement(calib, "cpu", "bf16", _measurement(
+        "start", None, "InvalidArgumentError: no bf16 MatMul"))
+    env = {"cpu_model": "EPYC", "cpu_features": ["avx", "avx2", "fma"], "onednn": "on (default)"}
+    doc = empty_document(run_id="roof", env=env, command="t", calibration=calib)
+    slow, fast = preset("smoke")[:2]
+    bf16 = replace(slow, dtype="bf16")
+    # Stored percentages as a run against a stale peak would have written them.
+    doc["cases"] = [_at_rate(slow, 120.0, 50.0), _at_rate(fast, 300.0, 125.0),
+                    _at_rate(bf16, 50.0, 20.0)]
+    save_run(tmp_path, doc)
+    text = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8")
+    assert ("- calibrated matmul peak: 240 GFLOP/s (cpu fp32, raised to 300 by the best case); "
+            "cpu bf16: none (InvalidArgumentError: no bf16 MatMul)") in text
+    assert "## Roofline" in text
+    assert "| cpu | fp32 | 300 | 240 | 300 | 2048 | 3 | 25.0% | peak raised to the best " \
+           f"case's rate: calibration under-read ({fast.id}) |" in text
+    assert "no % of peak: InvalidArgumentError: no bf16 MatMul |" in text
+    assert "Calibrations over the run:" in text
+    assert "| cpu | fp32 | after 30 cases | 2026-11-22T15:00:00Z | 240 | 2048 |" in text
+    assert "| cpu_features | avx avx2 fma |" in text
+    assert "| onednn | on (default) |" in text
+    pct = report.case_table(load_run(tmp_path)).set_index("id")["pct_peak"]
+    assert pct[fast.id] == pytest.approx(100.0)
+    assert pct[slow.id] == pytest.approx(40.0)
+    assert math.isnan(pct[bf16.id])
+
+
+def test_an_old_run_over_100_percent_is_reported_at_most_100(run_a):
+    file = run_a / "results.json"
+    doc = json.loads(file.read_text())
+    doc["calibration"]["matmul_gflops"] = 0.01  # the calibration under-read
+    for row in doc["cases"]:
+        if row["status"] == "ok":
+            row["stats"]["pct_peak"] = 100 * row["stats"]["gflops"] / 0.01
+    file.write_text(json.dumps(doc))
+    text = report.write_report(run_a, figures=False).read_text(encoding="utf-8")
+    assert "peak raised to the best case's rate: calibration under-read" in text
+    assert "(cpu fp32, raised to" in text
+    pct = report.case_table(load_run(run_a))["pct_peak"].dropna()
+    assert pct.max() == pytest.approx(100.0)
+    assert (pct > 0).all()

@@ -12,7 +12,7 @@ from bench import cases
 from bench.analysis.summary import busy_machine_warning
 from bench.cli import main
 from bench.errors import one_line
-from bench.measure import collector, memory, phases
+from bench.measure import calibration, collector, memory, phases
 from bench.measure import run as runner
 from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
@@ -51,7 +51,12 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
     assert doc["command"].startswith("rnnbench run --preset smoke --impl basic_rnn")
     assert doc["env"]["tensorflow"]
     assert doc["calibration"]["matmul_gflops"] > 0
-    assert len(doc["calibration"]["samples_s"]) >= 10
+    fp32 = doc["calibration"]["devices"]["cpu"]["dtypes"]["fp32"]
+    assert [m["label"] for m in fp32["measurements"]] == ["start", "end"]
+    assert all(len(size["samples_s"]) == calibration.ROUNDS
+               for m in fp32["measurements"] for size in m["sizes"])
+    assert fp32["peak_gflops"] >= fp32["matmul_gflops"] > 0
+    assert "cpu_features" in doc["env"]
 
     ok = [r for r in rows.values() if r["case"]["impl"] == "basic_rnn"]
     assert {r["status"] for r in ok} == {"ok"}
@@ -62,7 +67,7 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
         assert stats["compile_s"] > 0
         assert stats["flops"] > 0
         assert stats["gflops"] == pytest.approx(stats["flops"] / stats["median_s"] / 1e9)
-        assert stats["pct_peak"] > 0
+        assert 0 < stats["pct_peak"] <= 100
         assert row["code_version"]
         assert row["kernel"] == "while(MatMul)"  # read from the traced graph
         assert row["memory_method"] == memory.CPU_METHOD or row["memory_peak_bytes"] is None

@@ -137,12 +137,14 @@ def test_policy_overrides():
 
 def test_calibration_with_fake_clock_and_kernel():
     clock = FakeClock([5.0] + [0.002] * 12)  # first call (trace) then 2 warm-up + 10 rounds
-    result = calibration.calibrate("cpu", n=100, rounds=10, warmup=2, timer=clock,
-                                   kernel=clock.work)
-    assert result["compile_s"] == pytest.approx(5.0)
-    assert result["samples_s"] == pytest.approx([0.002] * 10)
+    result = calibration.calibrate("cpu", sizes=(100,), rounds=10, warmup=2, timer=clock,
+                                   make_kernel=lambda device, n, dtype: clock.work)
+    (size,) = result["sizes"]
+    assert size["compile_s"] == pytest.approx(5.0)
+    assert size["samples_s"] == pytest.approx([0.002] * 10)
     assert result["matmul_gflops"] == pytest.approx(2 * 100**3 / 0.002 / 1e9)
     assert result["matmul_n"] == 100
+    assert clock.durations == []
 
 
 def test_roofline_uses_case_flops_and_device_peak():

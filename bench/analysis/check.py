@@ -187,7 +187,7 @@ def check_frame(baseline, current, *, threshold: float = DEFAULT_THRESHOLD,
     baseline, current, ratio, p (Holm-adjusted, in the direction of the ratio), detectable
     (minimum detectable slowdown, a fraction), n_baseline, n_current (runs with a timing),
     verdict, note; a geomean row last. With `normalize`, every run's times are expressed at
-    the speed of the first baseline run's calibration matmul (per device).
+    the speed of the first baseline run's calibration matmul (per device and dtype).
     Raises UserError when no case id is in both sides.
     """
     import pandas as pd
@@ -226,11 +226,12 @@ def _scales(runs: list[Run], ref: dict, rows: list, normalize: bool) -> list[flo
     """Per run: the factor that brings its times to the reference calibration (1 without)."""
     if not normalize:
         return [1.0] * len(runs)
-    device = next((r.case.get("device") for r in rows if r is not None), None)
-    base = peak_gflops(ref, device)
+    first = next((r.case for r in rows if r is not None), {})
+    device, dtype = first.get("device"), first.get("dtype") or "fp32"
+    base = peak_gflops(ref, device, dtype)
     out = []
     for run in runs:
-        peak = peak_gflops(run.calibration, device)
+        peak = peak_gflops(run.calibration, device, dtype)
         out.append(peak / base if peak is not None and base is not None else math.nan)
     return out
 

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from bench.analysis import roofline_report
 from bench.analysis.fmt import fmt_bytes, fmt_ms, fmt_num, fmt_pm
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError
@@ -15,8 +16,8 @@ from bench.storage import atomic_write_bytes, atomic_write_text
 REPORT_MD = "report.md"
 FIGURES = "figures"
 ENV_FIELDS = ("hostname", "platform", "python", "tensorflow", "keras", "cuda", "cudnn",
-              "cpu_model", "cpu_count", "intra_op_threads", "inter_op_threads", "gpus",
-              "git_commit")
+              "cpu_model", "cpu_features", "onednn", "cpu_count", "intra_op_threads",
+              "inter_op_threads", "gpus", "git_commit")
 MAX_BAR_GROUPS = 4
 
 
@@ -68,10 +69,11 @@ def markdown_table(frame, index: bool = False) -> str:
 
 
 def case_table(doc: dict | Run):
-    """The step-time rows as a DataFrame with `samples` (list), `shape` and filled-in medians."""
-    from bench.results import case_rows, cases_frame
+    """The step-time rows as a DataFrame with `samples` (list), `shape`, filled-in medians and
+    `pct_peak` against each case's own device and dtype peak (never above 100)."""
+    from bench.results import cases_frame
 
-    rows = case_rows(doc)
+    rows = roofline_report.rows_against_peaks(doc)
     frame = cases_frame(rows)
     frame["samples"] = [list(r.stats.samples_s) for r in rows]
     frame["median_s"] = [_nan(r.median()) for r in rows]
@@ -218,7 +220,7 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
     groups.sort(key=lambda kg: (-in_sweeps.get(kg[0][1], 0), -len(kg[1])))
     top = in_sweeps.get(groups[0][0][1], 0) if groups else 0
     shown = [kg for kg in groups if in_sweeps.get(kg[0][1], 0) == top][:MAX_BAR_GROUPS]
-    peak = (doc.get("calibration") or {}).get("matmul_gflops")
+    table = roofline_report.peaks(doc)
     for (device, shape, precision), group in shown:
         slug = "" if len(groups) == 1 else f"-{device}-{shape}-{precision}"
         where = f"{device}, {shape}, {precision}"
@@ -233,6 +235,7 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
             figures.append((f"static_vs_dynamic{slug}.png",
                             f"Static / dynamic time ratio ({where})", png))
         if group["pct_peak"].notna().any():
+            peak = roofline_report.peak_for(table, device, str(group["dtype"].iloc[0]))
             peak_text = f"{fmt_num(peak)} GFLOP/s matmul" if peak else "calibrated matmul"
             figures.append((f"pct_peak{slug}.png",
                             f"Achieved fraction of the machine peak ({where})",
@@ -288,6 +291,8 @@ def env_frame(env: dict):
                 " ".join(str(g.get(k)) for k in ("name", "memory", "driver") if g.get(k))
                 for g in value if isinstance(g, dict)) if isinstance(value, list) else value
             value = value or "none"
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = " ".join(value) or "none"
         elif isinstance(value, dict | list):
             value = json.dumps(value)
         rows.append({"field": key, "value": value})
@@ -297,12 +302,7 @@ def env_frame(env: dict):
 def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> str:
     """The report Markdown text."""
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
-    calibration = doc.get("calibration") or {}
-    peak = calibration.get("matmul_gflops")
-    per_device = {d: (e or {}).get("matmul_gflops")
-                  for d, e in (calibration.get("devices") or {}).items()}
-    peak_text = (", ".join(f"{d} {fmt_num(v)} GFLOP/s" for d, v in per_device.items())
-                 if len(per_device) > 1 else f"{fmt_num(peak)} GFLOP/s")
+    peaks = roofline_report.peaks(doc)
     out = [f"# rnnbench report — {doc['run_id']}\n"]
     if doc.get("status") == PARTIAL:
         done = (f": {doc.get('cases_finished')} of {doc.get('cases_planned')} cases finished"
@@ -315,16 +315,16 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
            f"- preset: {doc.get('preset') or '–'}",
            f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
            f"{counts['error']} error; time-to-accuracy runs: {len(doc.get('tta', []))}",
-           f"- calibrated matmul peak: {peak_text}" if peak else
-           "- calibrated matmul peak: not measured (no % of peak)", "",
+           roofline_report.header_line(peaks), "",
            "## Environment\n", markdown_table(env_frame(doc.get("env") or {}))]
+    out += roofline_report.roofline_section(peaks, markdown_table)
     groups = step_time_groups(frame[frame["status"] == "ok"]) if not frame.empty else []
     if groups:
         out += ["## Step time\n",
                 "Median of the timed rounds ± interquartile range, per call of the phase. "
                 "GFLOP/s from the matmul FLOP formula (docs/design.md, FLOP counting); % of "
-                "peak against the "
-                "calibrated matmul of this run. `× fastest`: times slower than the fastest row "
+                "peak against the calibrated matmul of this run in the case's own device and "
+                "dtype (see Roofline). `× fastest`: times slower than the fastest row "
                 "of the table; `speed-up vs slowest`: times faster than the slowest. Skipped and "
                 "error rows are listed in the table and below.\n",
                 KERNEL_NOTE, memory_note(frame)]

@@ -42,6 +42,7 @@ class Collector:
         self.total = 0
         self.done = 0
         self.resolution = 1e-9
+        self.calibrator = None  # a calibration.Calibrator once the cases are known
         self._last: dict | None = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
@@ -58,19 +59,19 @@ class Collector:
         self.total = len(cases)
         if not cases:  # e.g. only the harness-overhead benchmark was collected
             return
-        runnable = [c.device for c in cases if case_skip_reason(c) is None]
-        devices = ", ".join(dict.fromkeys(runnable)) or "none"
-        self._say(f"environment and matmul calibration ({devices}) ...")
+        pairs = [(c.device, c.dtype) for c in cases if case_skip_reason(c) is None]
+        self.calibrator = calibration.Calibrator(pairs)
+        names = ", ".join(f"{d} {t}" for d, t in self.calibrator.pairs) or "none"
+        self._say(f"environment and matmul calibration ({names}) ...")
         self.resolution = timing.clock_resolution()
-        calib = calibration.calibrate_devices(runnable)
+        calib = self.calibrator.measure("start") if self.calibrator.pairs else {}
         if calib:
             calib["clock_resolution_s"] = self.resolution
         self.doc = empty_document(run_id=self.run_id, env=collect_env(self.threads),
                                   command=self.command, preset=self.preset, calibration=calib,
                                   planned=self.total)
         if calib:
-            self._say(f"matmul peak {calib['matmul_gflops']:.1f} GFLOP/s on {calib['device']} "
-                      f"(n={calib['matmul_n']}); {self.total} cases")
+            self._say(f"matmul peak {calibration.describe(calib)}; {self.total} cases")
         self.save()
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
@@ -89,8 +90,10 @@ class Collector:
         from bench.results import mark_finished
 
         if self.doc is not None:
-            self.doc["env"]["loadavg_end"] = load_average()
             ended = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+            if ended and self.done:
+                self.calibrate_again("end")
+            self.doc["env"]["loadavg_end"] = load_average()
             mark_finished(self.doc, self.done, complete=ended)
             self.save()
 
@@ -100,18 +103,37 @@ class Collector:
         if row is not None and self.progress:
             prefix = "\r\x1b[K" if self._tty else ""
             self._say(f"{prefix}{self._prefix(self.done)} {status_cell(row):<24} {row['id']}")
+        if self.calibrator is not None and self.doc is not None and self.calibrator.due():
+            self.calibrate_again(f"after {self.done} cases")
 
     # rows
     def record(self, row: dict) -> None:
         """Add a finished case and save a snapshot of the whole run."""
         if self.doc is None:  # a case ran outside a collected session (should not happen)
             return
+        from bench import roofline
         from bench.results import mark_finished
+        from bench.rows import CaseRow
 
         self.doc["cases"].append(row)
         self.done += 1
+        if roofline.record_case(self.doc["calibration"], CaseRow.from_dict(row, "this run")):
+            roofline.rescore_rows(self.doc["cases"], self.doc["calibration"])
         mark_finished(self.doc, self.done, complete=False)
         self._last = row
+        self.save()
+
+    def calibrate_again(self, label: str) -> None:
+        """Measure the matmul peaks again (kept with the earlier ones) and rescore the rows."""
+        from bench import roofline
+        from bench.measure.calibration import describe
+
+        if self.calibrator is None or not self.calibrator.pairs or self.doc is None:
+            return
+        self._say(f"matmul calibration again ({label}) ...")
+        self.calibrator.measure(label, self.done)
+        self._say(f"matmul peak {describe(self.doc['calibration'])}")
+        roofline.rescore_rows(self.doc["cases"], self.doc["calibration"])
         self.save()
 
     def save(self) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -35,6 +37,27 @@ def cpu_model(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str | None:
     except OSError:
         pass
     return platform.processor() or None
+
+
+# Instruction-set extensions that decide matmul and RNN speed, as /proc/cpuinfo names them
+# (x86 `flags`, aarch64 `Features`).
+CPU_FEATURES = frozenset({
+    "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+    "asimd", "asimdhp", "sve", "sve2", "svebf16", "bf16", "i8mm"})
+
+
+def cpu_features(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> list[str] | None:
+    """The CPU_FEATURES the first core lists in /proc/cpuinfo, sorted; None when unknown."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            return sorted(set(value.split()) & CPU_FEATURES)
+    return None
 
 
 def _run(cmd: list[str], cwd: str | os.PathLike | None = None) -> str | None:
@@ -122,6 +145,7 @@ def collect_env(threads: int | None = None) -> dict:
     import tensorflow as tf
 
     build = dict(tf.sysconfig.get_build_info())
+    features = cpu_features()
     uname = platform.uname()
     return {
         "hostname": socket.gethostname(),
@@ -135,8 +159,11 @@ def collect_env(threads: int | None = None) -> dict:
         "numpy": np.__version__,
         "cuda": build.get("cuda_version"),
         "cudnn": build.get("cudnn_version"),
-        "onednn": onednn_setting(),
+        "onednn": onednn_setting(reported=onednn_reported(), tf_version=tf.__version__,
+                                 system=uname.system, machine=uname.machine,
+                                 features=features),
         "cpu_model": cpu_model(),
+        "cpu_features": features,
         "cpu_count": os.cpu_count(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -150,9 +177,58 @@ def collect_env(threads: int | None = None) -> dict:
     }
 
 
-def onednn_setting() -> str:
-    """oneDNN custom ops: `on`/`off` from TF_ENABLE_ONEDNN_OPTS, else TensorFlow's default."""
-    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def _flag(value: str | None) -> bool | None:
+    """TensorFlow's reading of a boolean environment variable; None when unset or not one."""
+    text = (value or "").strip().lower()
+    return True if text in ("1", "true") else False if text in ("0", "false") else None
+
+
+# On x86-64 Linux, TensorFlow >= 2.9 turns oneDNN on by default only on CPUs with these.
+ONEDNN_DEFAULT_FEATURES = frozenset({"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
+                                     "amx_int8", "amx_bf16"})
+
+
+def onednn_default(tf_version: str | None, system: str, machine: str,
+                   features: list[str] | None) -> bool | None:
+    """TensorFlow's default on x86-64 Linux from 2.9: on when the CPU has one of
+    ONEDNN_DEFAULT_FEATURES, else off; None where the rule is not known."""
+    match = re.match(r"(\d+)\.(\d+)", tf_version or "")
+    if match is None or system != "Linux" or machine.lower() not in ("x86_64", "amd64"):
+        return None
+    if (int(match[1]), int(match[2])) < (2, 9):
+        return False
+    return None if features is None else bool(ONEDNN_DEFAULT_FEATURES & set(features))
+
+
+def onednn_setting(environ: Mapping[str, str] | None = None, *, reported: bool | None = None,
+                   tf_version: str | None = None, system: str = "", machine: str = "",
+                   features: list[str] | None = None) -> str:
+    """Whether oneDNN's CPU kernels were on and why, e.g. `on (default)`,
+    `off (TF_ENABLE_ONEDNN_OPTS=0)`.
+
+    `reported` is TensorFlow's own answer where it gives one; else the variable decides, else
+    TensorFlow's default for this CPU (`unknown (default)` where that rule is not known).
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get(ONEDNN_VAR)
+    asked = _flag(value)
+    state = reported if reported is not None else asked
+    if state is None:
+        state = onednn_default(tf_version, system, machine, features)
+    word = "unknown" if state is None else "on" if state else "off"
     if value is None:
-        return "default (on for x86 CPU builds)"
-    return "off" if value.strip() in ("0", "false", "False") else "on"
+        return f"{word} (default)"
+    return f"{word} ({ONEDNN_VAR}={value}{'' if asked is not None else ', not understood'})"
+
+
+def onednn_reported() -> bool | None:
+    """TensorFlow's answer to "are the oneDNN kernels on?" (a private API: None if it is gone)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
