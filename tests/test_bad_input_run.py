@@ -227,7 +227,7 @@ def test_output_files_follow_the_umask(tmp_path):
 def test_interrupted_run_is_marked_partial(tmp_path, monkeypatch, capsys):
     from bench.measure import phases
 
-    def interrupted(tf, layer, x):
+    def interrupted(tf, layer, x, lengths=None):
         def fn():
             raise KeyboardInterrupt
         return fn

@@ -56,7 +56,9 @@ def test_new_rows_record_kernel_and_memory_even_when_none():
 
 
 def test_older_rows_without_the_keys_load_as_not_recorded_and_round_trip():
-    doc = json.loads((FIXTURES / "run_a" / "results.json").read_text())
+    from bench.results import upgrade
+
+    doc = upgrade(json.loads((FIXTURES / "run_a" / "results.json").read_text()))
     raw = doc["cases"][0]
     assert "kernel" not in raw
     row = CaseRow.from_dict(raw)

@@ -16,7 +16,7 @@ ENV = {"hostname": "h", "tensorflow": "2.21.0", "keras": "3.12.0", "cuda": "12.5
        "inter_op_threads": 1, "gpus": []}
 CASE = {"impl": "keras_lstm", "unroll": "dynamic", "device": "cpu", "batch": 16, "seq_len": 10,
         "input_size": 8, "hidden_size": 32, "num_layers": 1, "bidirectional": False,
-        "dtype": "fp32", "xla": False, "phase": "forward"}
+        "dtype": "fp32", "xla": False, "phase": "forward", "lengths": "full"}
 
 
 def make_doc(run_id: str, cases: dict[str, list[float] | tuple[str, str]], *, env=None,

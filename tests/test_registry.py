@@ -10,14 +10,18 @@ from bench.errors import UserError
 from bench.impls.base import LayerConfig, build_layer
 from bench.registry import REGISTRY, check_unroll, get_spec
 
-EXPECTED = {"basic_lstm", "lstm_block", "lstm_block_fused", "cudnn_lstm", "cudnn_gru",
-            "basic_rnn", "gru", "gru_block", "keras_lstm", "keras_gru"}
+CORE_IMPLS = {"basic_lstm", "lstm_block", "lstm_block_fused", "cudnn_lstm", "cudnn_gru",
+              "basic_rnn", "gru", "gru_block", "keras_lstm", "keras_gru"}
+EXPECTED = CORE_IMPLS | {"keras_lstm_auto", "keras_lstm_rdrop"}  # the Keras option variants
 
 
 def test_registry_holds_every_design_implementation():
+    from bench.registry import CORE
+
     assert set(REGISTRY) == EXPECTED
+    assert set(CORE) == CORE_IMPLS
     for spec in REGISTRY.values():
-        assert spec.unrolls in (("static", "dynamic"), ("fused",)), spec.name
+        assert spec.unrolls in (("static", "dynamic"), ("fused",), ("dynamic",)), spec.name
         assert set(spec.devices) <= {"cpu", "gpu"}
         assert callable(spec.load_factory())
 

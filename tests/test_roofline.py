@@ -250,11 +250,12 @@ def test_old_documents_over_100_percent_are_reported_against_a_raised_peak(tmp_p
         if row["status"] == "ok":
             row["stats"]["pct_peak"] = 100 * row["stats"]["gflops"] / 1e-3  # as stored then
     file.write_text(json.dumps(doc))
-    table = roofline.peak_table(load_run(file)["calibration"], case_rows(doc))
+    loaded = load_run(file)
+    table = roofline.peak_table(loaded["calibration"], case_rows(loaded))
     assert [(p.device, p.dtype, p.raised) for p in table] == [("cpu", "fp32", True)]
     best = max(r["stats"]["gflops"] for r in doc["cases"] if r["status"] == "ok")
     assert table[0].used == pytest.approx(best)
-    rows = roofline.rescored(case_rows(doc), table)
+    rows = roofline.rescored(case_rows(loaded), table)
     pcts = [r.stats.pct_peak for r in rows if r.ok]
     assert max(pcts) == pytest.approx(100.0)
     assert all(0 < p <= 100 for p in pcts)

@@ -98,7 +98,7 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
 @pytest.mark.tf
 @pytest.mark.slow
 def test_raising_case_is_an_error_row_and_the_run_continues(tmp_path, monkeypatch, capsys):
-    def broken_forward(tf, layer, x):
+    def broken_forward(tf, layer, x, lengths=None):
         def fn():
             raise RuntimeError("no kernel for BrokenOp\nsecond line of detail")
         return fn
