@@ -78,12 +78,7 @@ class Case:
 
     def limitation(self) -> str | None:
         """Why the implementation cannot run this case's dtype or lengths, or None."""
-        spec = get_spec(self.impl)
-        for value in (self.dtype, self.lengths):
-            why = spec.limitation(value)
-            if why:
-                return why
-        return None
+        return get_spec(self.impl).limitation(self.dtype, self.lengths)
 
     @property
     def family(self) -> str:

@@ -51,9 +51,10 @@ class ImplSpec:
         """True when the implementation cannot run without a GPU (cuDNN)."""
         return self.devices == ("gpu",)
 
-    def limitation(self, value: str) -> str | None:
-        """Why this implementation cannot run a dimension value (`bf16`, `ragged`), or None."""
-        return dict(self.unsupported).get(value)
+    def limitation(self, *values: str) -> str | None:
+        """Why this implementation cannot run one of these dimension values (`bf16`, `ragged`)."""
+        reasons = dict(self.unsupported)
+        return next((reasons[v] for v in values if v in reasons), None)
 
     def load_factory(self):
         """Import and return the builder function (this imports TensorFlow)."""
@@ -86,9 +87,11 @@ _SPECS = (
                  ("ragged", "{op} takes only seq_len_max, not per-example sequence lengths"))),
     ImplSpec("cudnn_lstm", "CudnnLSTM", LSTM, ("gpu",), FUSED,
              "bench.impls.keras_rnn:build", "cuDNN through keras.layers.LSTM(use_cudnn=True)",
+             options=(("use_cudnn", True),),
              kernel_promise="CudnnRNN"),
     ImplSpec("cudnn_gru", "CudnnGRU", GRU_RESET_AFTER, ("gpu",), FUSED,
              "bench.impls.keras_rnn:build", "cuDNN through keras.layers.GRU(use_cudnn=True)",
+             options=(("use_cudnn", True),),
              kernel_promise="CudnnRNN"),
     ImplSpec("basic_rnn", "BasicRNNCell", RNN, DEVICES, PER_STEP,
              "bench.impls.legacy:build", "legacy BasicRNNCell + static_rnn/dynamic_rnn"),

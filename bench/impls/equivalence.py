@@ -79,8 +79,10 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
     x = rng.normal(size=(shape.batch, shape.seq_len, shape.input_size)).astype(np.float32)
     g = rng.normal(size=(shape.batch, shape.seq_len, config.output_size)).astype(np.float32)
     seq = ragged_lengths(shape) if lengths == "ragged" else None
-    if seq is not None:
-        g *= (np.arange(shape.seq_len)[None, :] < np.asarray(seq)[:, None])[:, :, None]
+    # Valid positions: all of them, or those before each sequence's length.
+    ends = np.asarray(seq if seq is not None else [shape.seq_len] * shape.batch)
+    valid = (np.arange(shape.seq_len)[None, :] < ends[:, None])[:, :, None].astype(np.float32)
+    g *= valid
     layer = build_layer(config, device, weights=weights, factory=factory)
     with tf.device(tf_device_name(device)):
         x_var = tf.Variable(x)
@@ -90,8 +92,7 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
         @tf.function
         def outputs_and_grads():
             with tf.GradientTape() as tape:
-                out = tf.cast(layer(x_var) if seq_t is None else layer(x_var, seq_t),
-                              tf.float32) * tf.cast(upstream != 0, tf.float32)
+                out = tf.cast(layer(x_var, seq_t), tf.float32) * valid
                 loss = tf.reduce_sum(out * upstream)
             return out, tape.gradient(loss, [x_var, *layer.variables])
 
@@ -106,7 +107,7 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
                     for (name, a), (_, b) in zip(got_dw.flat(), ref_dw.flat(), strict=True)]
     worst, worst_name = max(weight_diffs)
     return Diff(impl, unroll, shape.label + ("-ragged" if seq is not None else ""),
-                outputs=_error(out.numpy(), ref_out * (g != 0), relative),
+                outputs=_error(out.numpy(), ref_out * valid, relative),
                 input_grad=_error(grads[0].numpy(), ref_dx, relative),
                 weight_grad=worst, worst_weight=worst_name)
 

@@ -22,13 +22,12 @@ class KerasLayer(RNNLayer):
         super().__init__(config)
         import keras
 
-        cudnn = config.impl.startswith("cudnn_") if use_cudnn is None else use_cudnn
         cls = keras.layers.LSTM if self.spec.family == LSTM else keras.layers.GRU
-        extra = {} if self.spec.family == LSTM else {"reset_after": True}
-        extra.update(dict(self.spec.options))  # the Keras variants' use_cudnn, dropout, ...
+        extra = {"use_cudnn": False} if self.spec.family == LSTM else {
+            "use_cudnn": False, "reset_after": True}
+        extra.update(dict(self.spec.options))  # cuDNN impls and Keras variants: use_cudnn, ...
         if use_cudnn is not None:  # verify without a GPU: the generic kernel, same layers
             extra["use_cudnn"] = use_cudnn
-        extra.setdefault("use_cudnn", cudnn)
         self.layers = []
         for layer in range(config.num_layers):
             row = []

@@ -44,7 +44,7 @@ def plan(impls: list[str], device: str, gpu_visible: bool, dtype: str = "fp32",
     out = []
     for name in impls:
         spec = get_spec(name)
-        limit = spec.limitation(dtype) or spec.limitation(lengths)
+        limit = spec.limitation(dtype, lengths)
         if limit:
             how = f"skip: {limit}"
         elif spec.gpu_only and not gpu_visible:

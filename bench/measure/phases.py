@@ -50,7 +50,7 @@ def layer_config(case: Case) -> LayerConfig:
 
 def valid_outputs(tf, layer, x, lengths=None):
     """The layer's outputs in float32, zero past each sequence's length when `lengths` is set."""
-    out = tf.cast(layer(x, lengths) if lengths is not None else layer(x), tf.float32)
+    out = tf.cast(layer(x, lengths), tf.float32)
     if lengths is None:
         return out
     mask = tf.sequence_mask(lengths, maxlen=tf.shape(x)[1], dtype=tf.float32)
