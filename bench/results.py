@@ -10,6 +10,9 @@ Format history (`schema_version`):
       "full"). Optional row keys `kernel`, `memory_peak_bytes`, `memory_method` (absent: not
       recorded) and `calibration.devices.<device>.dtypes.<dtype>` with every calibration of
       the run (bench.roofline); files without it are read as fp32 only.
+  3 — step-time stats carry `median_lo_s` / `median_hi_s`, the distribution-free 95 % interval
+      of the median from order statistics of the rounds (bench.intervals); v2 files get it
+      computed from their `samples_s` (none below 6 rounds).
 Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 """
 
@@ -27,10 +30,11 @@ from typing import Any
 
 from bench import roofline, rows
 from bench.errors import UserError
+from bench.intervals import median_interval, relative_halfwidth
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats, TTARow
 from bench.storage import RESULTS_JSON, atomic_write_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KIND = "rnnbench-results"
 RESULTS_CSV = "results.csv"
 TTA_CSV = "tta.csv"
@@ -50,8 +54,24 @@ def _v1_to_v2(doc: dict) -> dict:
     return {**doc, "schema_version": 2}
 
 
+def _v2_to_v3(doc: dict) -> dict:
+    """v3 stores the 95 % interval of each median; older rows get it from their raw rounds."""
+    cases = doc.get("cases")
+    for row in cases if isinstance(cases, list) else ():
+        stats = row.get("stats") if isinstance(row, dict) else None
+        samples = stats.get("samples_s") if isinstance(stats, dict) else None
+        if (not isinstance(samples, list) or "median_lo_s" in stats
+                or not all(isinstance(s, int | float) and not isinstance(s, bool)
+                           and math.isfinite(s) for s in samples)):
+            continue  # validation names whatever is wrong with the samples
+        interval = median_interval(samples)
+        if interval is not None:
+            stats["median_lo_s"], stats["median_hi_s"] = interval
+    return {**doc, "schema_version": 3}
+
+
 # Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
-_UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+_UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 STAT_KEYS = CaseStats.COLUMNS
 
@@ -280,12 +300,15 @@ def cases_frame(doc: dict | Run | Sequence[CaseRow]):
         flat = {"id": row.id, **row.case, "status": row.status, "reason": row.reason}
         for key in CaseStats.COLUMNS:
             flat[key] = getattr(row.stats, key)
+        half = relative_halfwidth(row.stats.median_s, row.stats.median_lo_s, row.stats.median_hi_s)
+        flat["median_ci_pct"] = None if half is None else 100.0 * half
         flat["samples_s"] = json.dumps(list(row.stats.samples_s))
         flat["warnings"] = "; ".join(row.stats.warnings)
         flat["code_version"] = row.code_version
         flat.update({key: getattr(row, key) for key in CASE_FACTS})
         records.append(flat)
-    columns = ["id", *CASE_PARAMS, "status", "reason", *CaseStats.COLUMNS, "samples_s",
+    columns = ["id", *CASE_PARAMS, "status", "reason", *CaseStats.COLUMNS, "median_ci_pct",
+               "samples_s",
                "warnings", "code_version", *CASE_FACTS]
     frame = pd.DataFrame(records)
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))

@@ -161,10 +161,10 @@ def _present(obj, names) -> dict:
 # ---------------------------------------------------------------- step time
 
 
-_CASE_STATS = {"median_s": time_s, "min_s": time_s, "mean_s": time_s, "iqr_s": duration_s,
-               "stddev_s": duration_s, "p90_s": time_s, "p99_s": time_s,
-               "compile_s": duration_s, "rounds": count,
-               "flops": amount, "gflops": amount, "pct_peak": amount}
+_CASE_STATS = {"median_s": time_s, "median_lo_s": time_s, "median_hi_s": time_s, "min_s": time_s,
+               "mean_s": time_s, "iqr_s": duration_s, "stddev_s": duration_s, "p90_s": time_s,
+               "p99_s": time_s, "compile_s": duration_s, "rounds": count, "flops": amount,
+               "gflops": amount, "pct_peak": amount}
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,8 @@ class CaseStats:
 
     samples_s: tuple[float, ...] = ()
     median_s: float | None = None
+    median_lo_s: float | None = None  # 95 % interval of the median (bench.intervals)
+    median_hi_s: float | None = None
     iqr_s: float | None = None
     min_s: float | None = None
     mean_s: float | None = None
@@ -189,8 +191,8 @@ class CaseStats:
     nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     # Stat columns of results.csv, in order (samples and warnings are added as text).
-    COLUMNS = ("median_s", "iqr_s", "min_s", "mean_s", "stddev_s", "p90_s", "p99_s", "rounds",
-               "compile_s", "flops", "gflops", "pct_peak")
+    COLUMNS = ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "min_s", "mean_s", "stddev_s",
+               "p90_s", "p99_s", "rounds", "compile_s", "flops", "gflops", "pct_peak")
 
     @classmethod
     def from_dict(cls, raw: Any, where: Where) -> CaseStats:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bench"
 # Layers from the bottom up. A unit may import itself, the package root (`bench`, for the
 # version) and the units listed for it; nothing else of bench.
 LOW = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
-       "bench.identity", "bench.roofline", "bench.results")
+       "bench.identity", "bench.roofline", "bench.results", "bench.intervals")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.errors": (),
     "bench.storage": LOW[:1],
@@ -27,7 +27,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.rows": LOW[:4],
     "bench.identity": LOW[:5],
     "bench.roofline": LOW[:6],
-    "bench.results": LOW[:7],
+    "bench.results": (*LOW[:7], "bench.intervals"),
+    "bench.intervals": (),
     "bench.analysis": LOW,
     "bench.impls": LOW,
     "bench.measure": (*LOW, "bench.analysis", "bench.impls"),
@@ -39,7 +40,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 # Units that must never import TensorFlow or Keras, not even lazily.
 TF_FREE = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
-           "bench.identity", "bench.roofline", "bench.results", "bench.analysis", "bench.cli")
+           "bench.identity", "bench.roofline", "bench.results", "bench.intervals",
+           "bench.analysis", "bench.cli")
 TF_MODULES = ("tensorflow", "keras", "tf_keras")
 MAX_LINES = 420  # "one job per module": a module past this wants splitting
 

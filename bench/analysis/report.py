@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.analysis import roofline_report
 from bench.analysis.fmt import fmt_bytes, fmt_ms, fmt_num, fmt_pm
+from bench.analysis.stability import split_warning
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError
 from bench.results import PARTIAL, Run, read_run, resolve_results_path
@@ -154,9 +155,9 @@ def merge_advice(warnings) -> str:
     """`finding; advice` warnings as one cell: the findings, then each distinct advice once."""
     findings, advice = [], []
     for warning in warnings:
-        finding, sep, tip = warning.rpartition("; ")
-        findings.append(finding if sep else warning)
-        if sep and tip not in advice:
+        finding, tip = split_warning(warning)
+        findings.append(finding)
+        if tip and tip not in advice:
             advice.append(tip)
     return "; ".join(findings) + (f" — {'; '.join(advice)}" if advice else "")
 

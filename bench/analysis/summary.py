@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed, fmt_time
+from bench.analysis.stability import KIND_NAMES, kind_of, split_warning
 from bench.cases import Case
+from bench.intervals import relative_halfwidth
 from bench.rows import CaseRow
 
 # A run keeps up to `cores` threads busy itself; load beyond 1.5× the cores means other work.
 BUSY_LOAD_PER_CORE = 1.5
+WORST = 5  # warned cases the terminal shows without -v
 
 
 def status_cell(row: dict) -> str:
@@ -26,6 +30,12 @@ def _num(value: float | None, spec: str) -> str:
     return fmt_fixed(value, spec, missing="-")
 
 
+def interval_cell(stats) -> str:
+    """`±3.1%`: the 95 % interval of the median as a share of it; '-' when there is none."""
+    half = relative_halfwidth(stats.median_s, stats.median_lo_s, stats.median_hi_s)
+    return "-" if half is None else f"±{half:.1%}"
+
+
 def _group_lines(members: list[CaseRow], head: str, highlight: bool) -> list[str]:
     ok = sorted((r for r in members if r.ok), key=lambda r: r.median() or float("inf"))
     rest = [r for r in members if not r.ok]
@@ -35,12 +45,10 @@ def _group_lines(members: list[CaseRow], head: str, highlight: bool) -> list[str
         mark = "*" if i == 0 and row.ok and len(ok) > 1 else " "
         name = f"{c['impl']}/{c['unroll']}"
         if row.ok:
-            note = f"{len(s.warnings)} warning(s)" if s.warnings else ""
-            line = (f"{mark} {name:<26} {fmt_time(row.median()):>10} "
-                    f"{fmt_time(s.iqr_s):>10} {fmt_time(s.min_s):>10} "
-                    f"{s.rounds or 0:>6} {_num(s.gflops, '.2f'):>8} "
-                    f"{_num(s.pct_peak, '.1f'):>6} "
-                    f"{_num(s.compile_s, '.2f'):>7}s  {note}")
+            note = ", ".join(dict.fromkeys(KIND_NAMES[kind_of(w)] for w in s.warnings))
+            line = (f"{mark} {name:<26} {fmt_time(row.median()):>10} {interval_cell(s):>7} "
+                    f"{fmt_time(s.min_s):>10} {s.rounds or 0:>6} {_num(s.gflops, '.2f'):>8} "
+                    f"{_num(s.pct_peak, '.1f'):>6} {_num(s.compile_s, '.2f'):>7}s  {note}")
         else:
             line = f"  {name:<26} {row.status + ': ' + (row.reason or '')}"
         if mark == "*" and highlight:
@@ -49,10 +57,40 @@ def _group_lines(members: list[CaseRow], head: str, highlight: bool) -> list[str
     return lines
 
 
-def summary_table(rows: Sequence[dict], highlight: bool = False, advice: str = "") -> str:
+def _severity(row: CaseRow) -> tuple:
+    """Worst first: more kinds of problem, then a wider interval of the median."""
+    half = relative_halfwidth(row.stats.median_s, row.stats.median_lo_s, row.stats.median_hi_s)
+    return (-len(row.stats.warnings), -(half if half is not None else float("inf")), row.id)
+
+
+def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = WORST) -> list[str]:
+    """The stability warnings in a few lines: one count, the worst cases, each advice once.
+
+    With `verbose`, every warned case is listed; the full list is always in report.md.
+    """
+    timed = [r for r in rows if r.ok]
+    warned = sorted((r for r in timed if r.stats.warnings), key=_severity)
+    if not warned:
+        return []
+    kinds = Counter(kind_of(w) for r in warned for w in r.stats.warnings)
+    what = ", ".join(f"{KIND_NAMES[k]} {n}" for k, n in kinds.most_common())
+    shown = warned if verbose else warned[:worst]
+    lines = ["", f"stability: {len(warned)} of {len(timed)} timed cases flagged ({what}); "
+                 + ("all:" if verbose or len(warned) <= worst else f"worst {len(shown)}:")]
+    for row in shown:
+        lines.append(f"  {row.id}: " + " | ".join(split_warning(w)[0] for w in row.stats.warnings))
+    advice = dict.fromkeys(split_warning(w)[1] for r in warned for w in r.stats.warnings)
+    lines += [f"  advice: {tip}" for tip in advice if tip]
+    if not verbose and len(warned) > len(shown):
+        lines.append("  full list: report.md (Measurement warnings), or rerun with -v")
+    return lines
+
+
+def summary_table(rows: Sequence[dict], highlight: bool = False, verbose: bool = False) -> str:
     """Text table of a run, grouped by device/shape/phase; the fastest impl marked with `*`.
 
-    `advice` is the sentence the stability warnings end with: shown once, not per case.
+    Stability warnings follow as one count line, the worst cases (all with `verbose`) and
+    each piece of advice once.
     """
     typed = [CaseRow.from_dict(r, "this run", i) for i, r in enumerate(rows)]
     groups: dict[tuple, list[CaseRow]] = {}
@@ -61,24 +99,17 @@ def summary_table(rows: Sequence[dict], highlight: bool = False, advice: str = "
         key = (case.device, case.shape.label, case.dtype + ("-xla" if case.xla else ""),
                case.phase)
         groups.setdefault(key, []).append(row)
-    head = (f"  {'impl/unroll':<26} {'median':>10} {'IQR':>10} {'min':>10} {'rounds':>6} "
+    head = (f"  {'impl/unroll':<26} {'median':>10} {'±95%':>7} {'min':>10} {'rounds':>6} "
             f"{'GFLOP/s':>8} {'%peak':>6} {'compile':>8}  note")
     lines = []
     for (device, shape, dtype, phase), members in groups.items():
         lines += ["", f"{phase} · {device} · {shape} · {dtype}"]
         lines += _group_lines(members, head, highlight)
-    warned = [r for r in typed if r.ok and r.stats.warnings]
-    if warned:
-        lines += ["", f"stability warnings ({len(warned)} case(s)):"]
-        for row in warned:
-            texts = [(w.replace("; " + advice, "").replace(advice, "") if advice else w
-                      ).rstrip("; ") for w in row.stats.warnings]
-            lines.append(f"  {row.id}: " + " | ".join(texts))
-        if advice:
-            lines.append(f"  advice: {advice}")
+    lines += warning_lines(typed, verbose=verbose)
     counts = {s: sum(r.status == s for r in typed) for s in ("ok", "skipped", "error")}
     lines += ["", f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error"
-                  "   (* = fastest in its group; times are medians of raw rounds)"]
+                  "   (* = fastest in its group; medians of raw rounds; ±95%: "
+                  "within-run interval of the median)"]
     return "\n".join(lines)
 
 

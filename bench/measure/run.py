@@ -67,7 +67,6 @@ def main(args: argparse.Namespace) -> int:
     import pytest
 
     from bench.impls.tfsetup import import_tensorflow
-    from bench.measure.timing import ADVICE
     from bench.results import new_run_id
     from bench.storage import make_run_dir
 
@@ -101,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     rows = collector.doc["cases"] if collector.doc else []
     measured = any(r["status"] != "skipped" for r in rows)
     if rows:
-        print(summary_table(rows, highlight=sys.stdout.isatty(), advice=ADVICE))
+        print(summary_table(rows, highlight=sys.stdout.isatty(), verbose=bool(args.verbose)))
         busy = busy_machine_warning(collector.doc["env"])
         if busy:
             print(busy)

@@ -1,5 +1,8 @@
 """The measurement core: injectable clock, warm-up, raw samples, statistics, stability warnings.
 
+The stability verdict itself lives on the reading side (bench.analysis.stability), so stored
+samples can be judged again without TensorFlow.
+
 No TensorFlow here. The timed callable is responsible for its own device sync (it must end by
 fetching a scalar to the host); this module only times calls and summarises the samples.
 """
@@ -13,22 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bench.analysis import stability
+from bench.intervals import median_interval
+
 Timer = Callable[[], float]
 
-# Fewer rounds than this make a median and a Mann-Whitney U test unreliable (bench.analysis.check).
-MIN_RELIABLE_ROUNDS = 10
-# pyperf's threshold: a standard deviation above 10 % of the mean is an unstable measurement.
-MAX_CV = 0.10
-# Share of rounds beyond Tukey's far-out fences (3×IQR past the quartiles) above which we warn.
-MAX_OUTLIER_SHARE = 0.10
-OUTLIER_IQR = 3.0
-# A round slower than this multiple of the median is a spike worth reporting.
-SPIKE_FACTOR = 2.0
-# The timed call should last at least this many clock ticks.
-MIN_TICKS = 1000
-
-ADVICE = ("close other programs, pin the thread count (--threads 1 for small cases), "
-          "or raise the rounds (--rounds / --max-time)")
+# Fewer rounds than this make a median too loose for `check` (the stability verdict says so).
+MIN_RELIABLE_ROUNDS = stability.MIN_ROUNDS
 
 
 def time_call(fn: Callable[[], Any], timer: Timer = time.perf_counter) -> tuple[float, Any]:
@@ -137,7 +131,8 @@ def _quartiles(samples: Sequence[float]) -> tuple[float, float]:
 
 
 def summarize(samples: Sequence[float]) -> dict:
-    """Median, IQR, min, mean, stddev (sample), p90, p99 and rounds of raw per-round seconds."""
+    """Median and its 95 % interval (none below 6 rounds), IQR, min, mean, stddev (sample), p90,
+    p99 and rounds of raw per-round seconds."""
     if not samples:
         raise ValueError("no samples to summarise")
     samples = [float(s) for s in samples]
@@ -145,6 +140,7 @@ def summarize(samples: Sequence[float]) -> dict:
     return {
         "samples_s": samples,
         "median_s": statistics.median(samples),
+        **dict(zip(("median_lo_s", "median_hi_s"), median_interval(samples) or (), strict=False)),
         "iqr_s": q3 - q1,
         "min_s": min(samples),
         "mean_s": statistics.fmean(samples),
@@ -166,44 +162,10 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return float(ordered[low] + (ordered[high] - ordered[low]) * (pos - low))
 
 
-def outliers(samples: Sequence[float], k: float = OUTLIER_IQR) -> int:
-    """How many samples lie beyond Tukey's fences (`k`×IQR past the quartiles; 3 = far out)."""
-    if len(samples) < 4:
-        return 0
-    q1, q3 = _quartiles(samples)
-    low, high = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
-    return sum(1 for s in samples if s < low or s > high)
-
-
 def stability_warnings(samples: Sequence[float], *, resolution: float = 1e-9,
                        min_rounds: int = MIN_RELIABLE_ROUNDS) -> list[str]:
-    """pyperf-style warnings, each with what to do about it; empty when the samples look sound."""
-    if not samples:
-        return []
-    warnings = []
-    n = len(samples)
-    median = statistics.median(samples)
-    mean = statistics.fmean(samples)
-    if n < min_rounds:
-        warnings.append(f"only {n} rounds (< {min_rounds}): too few for a reliable median or a "
-                        "regression check; raise --rounds or --max-time")
-    if n > 1 and mean > 0:
-        cv = statistics.stdev(samples) / mean
-        if cv > MAX_CV:
-            warnings.append(f"unstable: std dev is {cv:.0%} of the mean (> {MAX_CV:.0%}); "
-                            + ADVICE)
-    n_out = outliers(samples)
-    if n_out and n_out / n > MAX_OUTLIER_SHARE:
-        warnings.append(f"{n_out} of {n} rounds are far outliers (beyond {OUTLIER_IQR:g} IQR); "
-                        + ADVICE)
-    if median > 0 and max(samples) > SPIKE_FACTOR * median:
-        warnings.append(f"slowest round is {max(samples) / median:.1f}x the median (a spike: "
-                        "GC, another process or a retrace); " + ADVICE)
-    if resolution > 0 and min(samples) < MIN_TICKS * resolution:
-        warnings.append(f"the timed call ({min(samples):.3g} s) is under {MIN_TICKS} ticks of "
-                        f"the clock ({resolution:.3g} s): time more work per call "
-                        "(larger batch or sequence)")
-    return warnings
+    """The stability verdict of the rounds (bench.analysis.stability), each with its advice."""
+    return stability.warnings(samples, resolution=resolution, min_rounds=min_rounds)
 
 
 def cv(values: Sequence[float]) -> float:

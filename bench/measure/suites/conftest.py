@@ -170,7 +170,7 @@ def pytest_terminal_summary(terminalreporter, config):
     rows = collector.doc["cases"] if collector is not None and collector.doc else []
     if rows and not collector.progress:
         terminalreporter.section("rnnbench step time")
-        terminalreporter.write_line(summary_table(rows, advice=timing.ADVICE))
+        terminalreporter.write_line(summary_table(rows))
         busy = busy_machine_warning(collector.doc["env"])
         if busy:
             terminalreporter.write_line(busy)

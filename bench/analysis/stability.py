@@ -1,0 +1,155 @@
+"""The stability verdict of one case's rounds: is its median known well enough? (no TF)
+
+The tables show medians, so the verdict asks what matters for a median, not whether the rounds
+scatter (one slow round out of 50 moves a standard deviation, not a median):
+
+- `wide`: the 95 % interval of the median (bench.intervals, order statistics) reaches more
+  than MAX_INTERVAL_SHARE of the median away from it;
+- `rounds`: fewer rounds than the policy's minimum, or too few for any 95 % interval (< 6);
+- `drift`: the first and last thirds of the rounds disagree: their medians differ by more than
+  DRIFT_SHARE and their own 95 % intervals do not overlap (warm-up, throttling, load arriving);
+- `bimodal`: the sorted rounds split at a gap wider than BIMODAL_GAP of the median with at
+  least BIMODAL_MIN_SHARE of the rounds on each side (the speed switched between two levels);
+- `clock`: the fastest round lasts fewer than MIN_TICKS ticks of the clock.
+
+Each finding is a warning `finding; advice`; report and terminal print each advice once.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.intervals import median_interval, relative_halfwidth
+
+MAX_INTERVAL_SHARE = 0.05
+DRIFT_SHARE = 0.10
+BIMODAL_GAP = 0.05
+BIMODAL_MIN_SHARE = 0.10
+BIMODAL_MIN_ROUNDS = 3
+MIN_TICKS = 1000
+MIN_ROUNDS = 10
+
+ADVICE_NOISE = ("close other programs, pin the thread count (--threads 1 for small cases) or "
+                "raise the rounds (--rounds / --max-time)")
+ADVICE_ROUNDS = "raise --rounds or --max-time"
+ADVICE_DRIFT = ("the machine's speed changed during the case (warm-up, throttling, arriving "
+                "load): raise --warmup or rerun on an idle machine")
+ADVICE_BIMODAL = ("the rounds ran at two speeds (another process, frequency scaling): rerun on "
+                  "an idle machine and compare builds with `rnnbench ab`, not single runs")
+ADVICE_CLOCK = "time more work per call (larger batch or sequence)"
+INTERVAL_NOTE = ("± is the 95 % interval of the median (order statistics of the rounds): "
+                 "within-run uncertainty only; two runs on a shared machine differ by more, "
+                 "which is what `rnnbench ab` measures")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One stability problem: its kind, its size (a share, for ranking) and the warning text."""
+
+    kind: str
+    size: float
+    text: str
+    advice: str
+
+    @property
+    def warning(self) -> str:
+        """The stored form: `finding; advice`."""
+        return f"{self.text}; {self.advice}"
+
+
+def assess(samples: Sequence[float], *, resolution: float = 1e-9,
+           min_rounds: int = MIN_ROUNDS) -> list[Finding]:
+    """Every stability problem of a case's rounds (empty when its median is well known)."""
+    if not samples:
+        return []
+    n = len(samples)
+    median = statistics.median(samples)
+    found = []
+    interval = median_interval(samples)
+    if n < min_rounds or interval is None:
+        found.append(Finding("rounds", math.inf, f"only {n} rounds (< {max(min_rounds, 6)}): "
+                             "too few for a 95 % interval of the median", ADVICE_ROUNDS))
+    half = relative_halfwidth(median, *interval) if interval else None
+    if half is not None and half > MAX_INTERVAL_SHARE:
+        found.append(Finding("wide", half, f"median known to ±{half:.1%} only (95 % interval "
+                             f"wider than ±{MAX_INTERVAL_SHARE:.0%})", ADVICE_NOISE))
+    drift = drift_share(samples)
+    if drift is not None:
+        word = "slower" if drift > 0 else "faster"
+        found.append(Finding("drift", abs(drift), f"drifting: the last third of the rounds is "
+                             f"{abs(drift):.0%} {word} than the first", ADVICE_DRIFT))
+    split = bimodal_split(samples)
+    if split is not None:
+        upper, gap = split
+        found.append(Finding("bimodal", gap, f"bimodal: {upper} of {n} rounds form a slower "
+                             f"group, {gap:.0%} of the median above the rest", ADVICE_BIMODAL))
+    if resolution > 0 and min(samples) < MIN_TICKS * resolution:
+        found.append(Finding("clock", math.inf, f"the timed call ({min(samples):.3g} s) is under "
+                             f"{MIN_TICKS} ticks of the clock ({resolution:.3g} s)", ADVICE_CLOCK))
+    return found
+
+
+# The start of each finding's text, naming its kind (for counts in the terminal summary).
+_PREFIXES = (("median known", "wide"), ("only ", "rounds"), ("drifting", "drift"),
+             ("bimodal", "bimodal"), ("the timed call", "clock"))
+KIND_NAMES = {"wide": "wide interval", "rounds": "too few rounds", "drift": "drifting",
+              "bimodal": "bimodal", "clock": "under the clock resolution", "other": "other"}
+
+
+def split_warning(warning: str) -> tuple[str, str]:
+    """A stored warning as (finding, advice); advice is '' when it has none."""
+    finding, sep, advice = warning.rpartition("; ")
+    return (finding, advice) if sep else (warning, "")
+
+
+def kind_of(warning: str) -> str:
+    """The kind of a stored warning (`wide`, `rounds`, `drift`, `bimodal`, `clock`, `other`)."""
+    return next((kind for prefix, kind in _PREFIXES if warning.startswith(prefix)), "other")
+
+
+def warnings(samples: Sequence[float], *, resolution: float = 1e-9,
+             min_rounds: int = MIN_ROUNDS) -> list[str]:
+    """The stored warnings (`finding; advice`) of a case's rounds."""
+    return [f.warning for f in assess(samples, resolution=resolution, min_rounds=min_rounds)]
+
+
+def drift_share(samples: Sequence[float]) -> float | None:
+    """Last third's median over the first third's, minus 1, when they disagree; else None.
+
+    They disagree when the ratio is beyond ±DRIFT_SHARE and the two thirds' 95 % intervals of
+    the median are disjoint; with fewer than 6 rounds per third there is no verdict.
+    """
+    third = len(samples) // 3
+    if third == 0:
+        return None
+    first, last = list(samples[:third]), list(samples[-third:])
+    a, b = median_interval(first), median_interval(last)
+    if a is None or b is None:
+        return None
+    ratio = statistics.median(last) / statistics.median(first) - 1.0
+    disjoint = a[1] < b[0] or b[1] < a[0]
+    return ratio if disjoint and abs(ratio) > DRIFT_SHARE else None
+
+
+def bimodal_split(samples: Sequence[float]) -> tuple[int, float] | None:
+    """(rounds above the gap, gap as a share of the median) of the widest qualifying gap.
+
+    A gap qualifies when it is wider than BIMODAL_GAP of the median and each side holds at
+    least BIMODAL_MIN_SHARE of the rounds (and BIMODAL_MIN_ROUNDS): a few slow rounds are a
+    tail, which the median ignores, not a second mode.
+    """
+    ordered = sorted(samples)
+    n = len(ordered)
+    least = max(BIMODAL_MIN_ROUNDS, math.ceil(BIMODAL_MIN_SHARE * n))
+    median = statistics.median(ordered)
+    if n < 2 * least or not median > 0:
+        return None
+    best = None
+    for i in range(least - 1, n - least):
+        gap = (ordered[i + 1] - ordered[i]) / median
+        if gap > BIMODAL_GAP and (best is None or gap > best[1]):
+            best = (n - 1 - i, gap)
+    return best
