@@ -83,15 +83,15 @@ def test_report_shows_kernel_memory_and_the_memory_figure(tmp_path):
     run = _run(tmp_path / "r", [int(12.3 * MIB), None, 0],
                kernels=["unrolled MatMul×20", "while(MatMul)", "BlockLSTM"])
     text = report.write_report(run).read_text(encoding="utf-8")
-    assert ("| impl | unroll | kernel | median ± IQR (ms) | rounds | GFLOP/s | % of peak | "
-            "peak memory | × fastest | speed-up vs slowest |") in text
+    assert ("| impl | unroll | kernel | median (ms) ±95 % | IQR (ms) | rounds | GFLOP/s | "
+            "% of peak | peak memory | × fastest | speed-up vs slowest |") in text
     table = [line.split(" | ") for line in text.splitlines()
-             if line.startswith("| ") and line.count(" | ") == 9]
+             if line.startswith("| ") and line.count(" | ") == 10]
     cells = {(row[0][2:], row[1]): row for row in table}
     assert cells["basic_lstm", "static"][2] == "unrolled MatMul×20"
-    assert cells["basic_lstm", "static"][7] == "12.3 MiB"
-    assert cells["basic_lstm", "dynamic"][2:8:5] == ["while(MatMul)", "–"]
-    assert cells["lstm_block", "static"][2:8:5] == ["BlockLSTM", "0 B"]
+    assert cells["basic_lstm", "static"][8] == "12.3 MiB"
+    assert cells["basic_lstm", "dynamic"][2:9:6] == ["while(MatMul)", "–"]
+    assert cells["lstm_block", "static"][2:9:6] == ["BlockLSTM", "0 B"]
     assert f"`peak memory`: {CPU_METHOD}." in text
     assert "`kernel`: the op that did the recurrent math" in text
     figures = sorted(p.name for p in (run / "figures").iterdir())

@@ -44,8 +44,8 @@ def test_report_of_a_smoke_run(rnnbench, run_a):
         assert heading in text
     assert "| cudnn_lstm/fused/cpu/b16-t10-i8-h32-l1/fp32/forward | cudnn_lstm needs a GPU" in text
     assert "| gru_block/static/cpu/b16-t10-i8-h32-l1/fp32/train_step | ResourceExhausted" in text
-    assert "| impl | unroll | kernel | median ± IQR (ms) | rounds | GFLOP/s | % of peak | " \
-           "peak memory | × fastest | speed-up vs slowest |" in text
+    assert "| impl | unroll | kernel | median (ms) ±95 % | IQR (ms) | rounds | GFLOP/s | " \
+           "% of peak | peak memory | × fastest | speed-up vs slowest |" in text
     assert "| cudnn_gru | fused | – | skipped |" in text  # skipped rows stay in the phase table
     assert "| cpu_model | Intel(R) Xeon(R) CPU @ 2.20GHz |" in text
     assert "calibrated matmul peak: 40.0 GFLOP/s" in text

@@ -216,7 +216,7 @@ def render_compare(docs: list[dict], labels: list[str], frame, diffs: dict,
     `diffs` are the hardware differences (allowed with --cross-machine); software differences
     are read from the runs and shown as what changed.
     """
-    from bench.analysis.report import markdown_table
+    from bench.analysis.document import markdown_table
 
     ref = labels[0]
     out = ["# rnnbench compare\n", markdown_table(runs_frame(docs, labels))]

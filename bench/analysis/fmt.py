@@ -27,13 +27,15 @@ def fmt_ms(seconds) -> str:
     return fmt_num(seconds * 1e3)
 
 
-def fmt_pm(median_s, iqr_s) -> str:
-    """`median ± IQR` in milliseconds, the IQR to the median's decimals."""
+def fmt_ci(median_s, low_s, high_s) -> str:
+    """`1.19 ±3.1 %`: the median in ms and its interval's larger side as a share of it."""
+    from bench.intervals import relative_halfwidth
+
     text = fmt_ms(median_s)
-    if iqr_s is None or not math.isfinite(iqr_s) or text == "–":
+    values = (median_s, low_s, high_s)
+    if text == "–" or not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
         return text
-    decimals = len(text.split(".")[1]) if "." in text else 0
-    return f"{text} ± {iqr_s * 1e3:.{decimals}f}"
+    return f"{text} ±{100 * relative_halfwidth(*values):.1f} %"
 
 
 def fmt_time(seconds: float | None) -> str:

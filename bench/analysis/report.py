@@ -1,4 +1,4 @@
-"""Write report.md and figures/*.png into a run folder from its results.json (no TensorFlow)."""
+"""Write report.md, report.html and figures/*.png into a run folder from results.json (no TF)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import math
 from pathlib import Path
 
 from bench.analysis import roofline_report
-from bench.analysis.fmt import fmt_bytes, fmt_ms, fmt_num, fmt_pm
+from bench.analysis.document import (  # markdown_table: also imported from here by check
+    FIGURES,
+    Figure,
+    Part,
+    Table,
+    markdown_table,
+    to_html,
+    to_markdown,
+)
+from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
+from bench.analysis.html import REPORT_HTML
 from bench.analysis.stability import split_warning
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError
@@ -15,7 +25,7 @@ from bench.results import PARTIAL, Run, read_run, resolve_results_path
 from bench.storage import atomic_write_bytes, atomic_write_text
 
 REPORT_MD = "report.md"
-FIGURES = "figures"
+__all__ = ["FIGURES", "REPORT_HTML", "REPORT_MD", "markdown_table"]
 ENV_FIELDS = ("hostname", "platform", "python", "tensorflow", "keras", "cuda", "cudnn",
               "cpu_model", "cpu_features", "onednn", "cpu_count", "intra_op_threads",
               "inter_op_threads", "gpus", "git_commit")
@@ -37,35 +47,6 @@ def main(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- Markdown
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        text = fmt_num(value)
-    elif value is None:
-        text = "–"
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(frame, index: bool = False) -> str:
-    """A GitHub Markdown table of a DataFrame (numbers right-aligned, floats to 3 figures)."""
-    import pandas as pd
-
-    if index:
-        frame = frame.reset_index()
-    headers = [str(c) for c in frame.columns]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
-        frame[c]) for c in frame.columns]
-    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in headers) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 # ---------------------------------------------------------------- data
 
 
@@ -83,7 +64,8 @@ def case_table(doc: dict | Run):
     frame["shape"] = [_shape_label(r) for r in frame.to_dict("records")]
     frame["precision"] = [f"{d}-xla" if x is True else str(d)
                           for d, x in zip(frame["dtype"], frame["xla"], strict=True)]
-    for col in ("median_s", "iqr_s", "gflops", "pct_peak", "memory_peak_bytes"):
+    for col in ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "gflops", "pct_peak",
+                "memory_peak_bytes"):
         frame[col] = frame[col].astype(float)
     return frame
 
@@ -111,7 +93,8 @@ def step_time_groups(frame) -> list[tuple[tuple, object]]:
 
 
 def step_time_frame(group, percentiles: bool = False):
-    """One table: impl, unroll, kernel, median ± IQR, rounds, GFLOP/s, % peak, memory, speed-ups.
+    """One table: impl, unroll, kernel, median ±95 % interval, IQR, rounds, GFLOP/s, % peak,
+    memory, speed-ups.
 
     With `percentiles` (latency: batch-1 calls) it also shows p90 and p99 per call.
     """
@@ -125,7 +108,9 @@ def step_time_frame(group, percentiles: bool = False):
         run = r["status"] == "ok" and r["median_s"] == r["median_s"]
         rows.append({
             "impl": r["impl"], "unroll": r["unroll"], "kernel": r["kernel"],
-            "median ± IQR (ms)": fmt_pm(r["median_s"], r["iqr_s"]) if run else r["status"],
+            "median (ms) ±95 %": (fmt_ci(r["median_s"], r["median_lo_s"], r["median_hi_s"])
+                                  if run else r["status"]),
+            "IQR (ms)": fmt_ms(r["iqr_s"]) if run else "–",
             **({"p90 (ms)": fmt_ms(r.get("p90_s")) if run else "–",
                 "p99 (ms)": fmt_ms(r.get("p99_s")) if run else "–"} if percentiles else {}),
             "rounds": str(int(r["rounds"])) if run else "–",
@@ -300,11 +285,12 @@ def env_frame(env: dict):
     return pd.DataFrame(rows, columns=["field", "value"])
 
 
-def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> str:
-    """The report Markdown text."""
+def report_parts(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> list[Part]:
+    """The report as document parts (Markdown text, tables, figures): report.md and
+    report.html are both rendered from these."""
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
     peaks = roofline_report.peaks(doc)
-    out = [f"# rnnbench report — {doc['run_id']}\n"]
+    out: list[Part] = [f"# rnnbench report — {doc['run_id']}\n"]
     if doc.get("status") == PARTIAL:
         done = (f": {doc.get('cases_finished')} of {doc.get('cases_planned')} cases finished"
                 if doc.get("cases_planned") is not None else "")
@@ -317,12 +303,16 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
            f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
            f"{counts['error']} error; time-to-accuracy runs: {len(doc.get('tta', []))}",
            roofline_report.header_line(peaks), "",
-           "## Environment\n", markdown_table(env_frame(doc.get("env") or {}))]
-    out += roofline_report.roofline_section(peaks, markdown_table)
+           "## Environment\n", Table(env_frame(doc.get("env") or {}))]
+    out += roofline_report.roofline_section(peaks, Table)
     groups = step_time_groups(frame[frame["status"] == "ok"]) if not frame.empty else []
     if groups:
         out += ["## Step time\n",
-                "Median of the timed rounds ± interquartile range, per call of the phase. "
+                "Median of the timed rounds per call of the phase, ± the 95 % interval of the "
+                "median as a share of it (the larger side; order statistics of the rounds, "
+                "distribution-free). That is within-run uncertainty only: two runs on a shared "
+                "machine differ by more, which `rnnbench ab` measures. IQR: interquartile "
+                "range of the rounds. "
                 "GFLOP/s from the matmul FLOP formula (docs/design.md, FLOP counting); % of "
                 "peak against the calibrated matmul of this run in the case's own device and "
                 "dtype (see Roofline). `× fastest`: times slower than the fastest row "
@@ -334,23 +324,28 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
                           & (frame["shape"] == shape) & (frame["precision"] == precision)]
             latency = bool((group["batch"] == 1).all())  # p50/p90/p99 per call
             out += [f"### {phase} · {device} · {shape} · {precision}\n",
-                    markdown_table(step_time_frame(group, percentiles=latency))]
+                    Table(step_time_frame(group, percentiles=latency))]
     elif not frame.empty:
         out += ["## Step time\n", "No case ran successfully; see the lists below.\n"]
     for status, heading in (("skipped", "Skipped cases"), ("error", "Errors")):
         table = status_frame(frame, status) if not frame.empty else None
         if table is not None and not table.empty:
-            out += [f"## {heading} ({len(table)})\n", markdown_table(table)]
+            out += [f"## {heading} ({len(table)})\n", Table(table)]
     warned = warnings_frame(doc)
     if not warned.empty:
-        out += ["## Measurement warnings\n", markdown_table(warned)]
+        timed = counts["ok"]
+        out += ["## Measurement warnings\n",
+                f"{len(warned)} of {timed} timed cases flagged. A case is flagged when the "
+                "interval of its median is wide, it has too few rounds, its rounds drift or "
+                "fall into two groups, or the call is too short for the clock "
+                "(bench/analysis/stability.py).\n", Table(warned)]
     if doc.get("tta"):
         table = tta_table(doc)
         out += ["## Time to accuracy\n",
                 "Wall-clock time from the first training step to the evaluation that first "
                 "reached the target; held-out evaluation time is excluded and reported "
                 "separately (`eval_s`). Runs that missed the target within the budget are "
-                "listed, not dropped.\n", markdown_table(table)]
+                "listed, not dropped.\n", Table(table)]
         summary = summarize(doc.get("tta", []))
         if summary:
             out += ["Summary over seeds (a seed that missed counts as never reaching the target, "
@@ -358,16 +353,20 @@ def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> st
                     format_summary(summary) + "\n"]
     if figures:
         out += ["## Figures\n"]
-        out += [f"![{caption}]({FIGURES}/{name})\n\n*{caption}.*\n"
-                for name, caption, _ in figures]
-    return "\n".join(out).rstrip() + "\n"
+        out += [Figure(name, caption, data) for name, caption, data in figures]
+    return out
+
+
+def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> str:
+    """The report Markdown text."""
+    return to_markdown(report_parts(doc, frame, figures))
 
 
 # ---------------------------------------------------------------- writing
 
 
 def write_report(run_dir, *, figures: bool = True) -> Path:
-    """Render report.md (and figures/*.png) for a run folder; return the report path."""
+    """Render report.md, report.html (and figures/*.png) for a run folder; return report.md."""
     results = resolve_results_path(run_dir)
     run = read_run(results)
     doc = run.doc
@@ -379,13 +378,17 @@ def write_report(run_dir, *, figures: bool = True) -> Path:
 
         with missing_glyphs_allowed():
             pngs = report_figures(doc, frame)
-    text = render_report(doc, frame, pngs)
+    parts = report_parts(doc, frame, pngs)
+    title = f"rnnbench report — {doc['run_id']}"
     try:
         if pngs:
             (folder / FIGURES).mkdir(exist_ok=True)
             for name, _, data in pngs:
                 atomic_write_bytes(folder / FIGURES / name, data)
-        atomic_write_text(folder / REPORT_MD, text)
+        atomic_write_text(folder / REPORT_HTML, to_html(
+            title, parts, subtitle="one self-contained page: the tables of report.md, "
+                                   "sortable (click a header), with its figures inline"))
+        atomic_write_text(folder / REPORT_MD, to_markdown(parts))
     except OSError as exc:
         raise UserError(f"cannot write the report into {folder}: {exc.strerror or exc}"
                         ) from None
