@@ -20,3 +20,7 @@ def rnnbench(monkeypatch, capsys):
         out = capsys.readouterr()
         return code, out.out, out.err
     return run
+
+
+# The headless-Chromium fixture (tests/browser.py), available to every test module.
+from tests.browser import browser  # noqa: E402, F401
