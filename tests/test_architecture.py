@@ -32,14 +32,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.impls": LOW,
     "bench.measure": (*LOW, "bench.analysis", "bench.impls"),
     "bench.tta": (*LOW, "bench.analysis", "bench.impls", "bench.measure"),
+    "bench.history": (*LOW, "bench.analysis"),
     # The pytest-benchmark suites are entry points, like the CLI: they sit on top.
     "bench.measure.suites": (*LOW, "bench.analysis", "bench.impls", "bench.measure", "bench.tta"),
-    "bench.cli": (*LOW, "bench.analysis", "bench.impls", "bench.measure", "bench.tta"),
+    "bench.cli": (*LOW, "bench.analysis", "bench.impls", "bench.measure", "bench.tta",
+                  "bench.history"),
     "bench.__main__": ("bench.cli",),
 }
 # Units that must never import TensorFlow or Keras, not even lazily.
 TF_FREE = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
-           "bench.identity", "bench.roofline", "bench.results", "bench.analysis", "bench.cli")
+           "bench.identity", "bench.roofline", "bench.results", "bench.analysis", "bench.history",
+           "bench.cli")
 TF_MODULES = ("tensorflow", "keras", "tf_keras")
 MAX_LINES = 420  # "one job per module": a module past this wants splitting
 

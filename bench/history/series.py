@@ -126,7 +126,7 @@ def noise(frame):
                         "impl": last["impl"], "phase": last["phase"], "points": len(part),
                         "latest": float(last["value"]), "latest_commit": last["commit_sha"],
                         "sd_log": float(np.std(logs, ddof=1)) if len(logs) > 1 else math.nan,
-                        "robust_sd_log": robust})
+                        "robust_sd_log": robust, "values": np.exp(logs).tolist()})
     return pd.DataFrame(records, columns=["series", "case_id", "metric", "machine",
                                           "machine_label", "impl", "phase", "points", "latest",
-                                          "latest_commit", "sd_log", "robust_sd_log"])
+                                          "latest_commit", "sd_log", "robust_sd_log", "values"])
