@@ -1,7 +1,8 @@
-"""The relative series: one `ab_ratio` point per judged case of an ab folder (B/A, against A).
+"""The relative series: one `ab_ratio` point per judged case of an A/B run (B/A, against A).
 
-The folder is read through the project's ab.json loader; side B's environment gives the
-machine and the commit measured, side A's source commit is the reference the ratio is against.
+The run is read through the project's ab.json loader (`bench.ab_results`); side B's
+environment gives the machine and the commit measured, side A's commit is the reference the
+ratio is measured against.
 """
 
 from __future__ import annotations
@@ -9,20 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.errors import UserError
-from bench.history.points import COMPLETE, RATIO, Machine, Point, Source
-
-AB_JSON = "ab.json"
+from bench.ab_results import read_ab
+from bench.history.points import COMPLETE, PARTIAL_STATUS, RATIO, Machine, Point, Source
 
 
-def _load(folder: Path):
-    raise UserError(f"{folder}: ab folders need the ab.json loader (not merged yet)")
-
-
-def ab_points(folder: Path, commit_time: Callable[[str | None], str | None]
+def ab_points(path: Path, commit_time: Callable[[str | None], str | None]
               ) -> tuple[Source, list[Point]]:
-    """The source (run, machine, commits) and ratio points of one ab folder."""
-    doc = _load(folder)
-    raise NotImplementedError(doc)
-
-
+    """The source (run, machine, commits) and ratio points of one A/B folder or file."""
+    doc = read_ab(path)
+    side_a, side_b = doc.sides["A"], doc.sides["B"]
+    commit = side_b.commit
+    run_id = doc.run_id or (path.name if path.is_dir() else path.name.split(".")[0])
+    source = Source(run_id=run_id, machine=Machine.from_env(side_b.env_fingerprint or {}),
+                    commit_sha=commit, commit_time=commit_time(commit),
+                    created_utc=str(doc.created_utc or doc.finished_utc or ""),
+                    status=COMPLETE if doc.status == COMPLETE else PARTIAL_STATUS,
+                    reference_sha=side_a.commit)
+    points = []
+    for case in doc.cases:
+        verdict = case.verdict
+        if verdict is None or verdict.ratio is None:
+            continue
+        points.append(source.point(case.id, RATIO, case.params.get("impl"),
+                                   case.params.get("phase"), verdict.ratio,
+                                   (verdict.ci_low, verdict.ci_high), verdict.pairs))
+    return source, points

@@ -14,13 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.errors import UserError, one_line
-from bench.history import abpoints
+from bench.ab_results import AB_JSON
+from bench.history.abpoints import ab_points
 from bench.history.points import COMPLETE, Machine, Point, RunRecord, Source, run_points
 from bench.history.schema import MACHINE_COLUMNS, POINT_COLUMNS, RUN_COLUMNS
 from bench.history.store import Store
 from bench.results import RESULTS_JSON, read_run, utc_now
 
 ADDED, KNOWN, REFUSED = "added", "known", "refused"
+GZ_SUFFIX = ".json.gz"
 
 
 @dataclass(frozen=True)
@@ -41,23 +43,28 @@ def run_folders(paths: list[str]) -> tuple[list[Path], list[Outcome]]:
     missing: list[Outcome] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_file() and path.name in (RESULTS_JSON, abpoints.AB_JSON):
+        if path.is_file() and path.name in (RESULTS_JSON, AB_JSON):
             path = path.parent
+        elif path.is_file() and path.name.endswith(GZ_SUFFIX):
+            found.append(path)  # a stored A/B document (raw/*.json.gz of a reference)
+            continue
         if not path.is_dir():
             missing.append(Outcome(str(path), REFUSED, message=f"{path}: no such run folder"))
             continue
         here = _walk(path)
         if not here:
             missing.append(Outcome(str(path), REFUSED, message=f"{path}: holds no run, tta or "
-                                   f"ab folder ({RESULTS_JSON} or {abpoints.AB_JSON})"))
+                                   f"ab folder ({RESULTS_JSON} or {AB_JSON})"))
         found += here
     return list(dict.fromkeys(found)), missing
 
 
 def _walk(path: Path) -> list[Path]:
-    if (path / RESULTS_JSON).is_file() or (path / abpoints.AB_JSON).is_file():
+    if (path / RESULTS_JSON).is_file() or (path / AB_JSON).is_file():
         return [path]
-    return [f for sub in sorted(p for p in path.iterdir() if p.is_dir()) for f in _walk(sub)]
+    here = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(GZ_SUFFIX))
+    return here + [f for sub in sorted(p for p in path.iterdir() if p.is_dir())
+                   for f in _walk(sub)]
 
 
 @lru_cache(maxsize=4096)
@@ -77,7 +84,7 @@ def commit_time(sha: str | None, repo: str) -> str | None:
 
 def load_folder(folder: Path, repo: str) -> tuple[RunRecord, Machine, list[Point]]:
     """The run record, machine and points of one folder; UserError when it is unusable."""
-    if (folder / RESULTS_JSON).is_file():
+    if folder.is_dir() and (folder / RESULTS_JSON).is_file():
         run = read_run(folder)
         data = (folder / RESULTS_JSON).read_bytes()
         machine = Machine.from_env(run.env)
@@ -89,8 +96,9 @@ def load_folder(folder: Path, repo: str) -> tuple[RunRecord, Machine, list[Point
                         status="partial" if run.partial else COMPLETE)
         points = run_points(run, source)
     else:
-        data, kind = (folder / abpoints.AB_JSON).read_bytes(), "ab"
-        source, points = abpoints.ab_points(folder, lambda sha: commit_time(sha, repo))
+        data = (folder / AB_JSON if folder.is_dir() else folder).read_bytes()
+        kind = "ab"
+        source, points = ab_points(folder, lambda sha: commit_time(sha, repo))
         machine = source.machine
     record = RunRecord(run_id=source.run_id, kind=kind,
                        content_hash=hashlib.sha256(data).hexdigest(), source=str(folder),
