@@ -44,13 +44,19 @@ def cpu_model() -> str:
 
 
 def run_ab(out: Path, extra: list[str]) -> dict:
-    """One `rnnbench ab` run; returns its exit code, wall time, load and parsed ab.json."""
+    """One `rnnbench ab` run; returns its exit code, wall time, load and loaded ab.json."""
+    from bench.ab_results import read_ab
+    from bench.errors import UserError
+
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.run(["rnnbench", "ab", *AB_FLAGS, "--out", str(out), *extra],
                           capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
-    doc = json.loads((out / "ab.json").read_text()) if (out / "ab.json").exists() else None
+    try:
+        doc = read_ab(out)
+    except UserError as exc:
+        doc, proc.stderr = None, f"{proc.stderr}\n{exc}"
     if proc.returncode not in (0, 1) or doc is None:
         sys.exit(f"ab_calibration: rnnbench ab failed (exit {proc.returncode}):\n"
                  + proc.stderr[-2000:])
@@ -58,27 +64,21 @@ def run_ab(out: Path, extra: list[str]) -> dict:
             "load_end": os.getloadavg()[0], "doc": doc}
 
 
-def verdicts(doc: dict, pairs: int | None = None, rounds: int | None = None,
+def verdicts(doc, pairs: int | None = None, rounds: int | None = None,
              threshold: float = 0.10, alpha: float = 0.05):
-    """The verdict frame of a stored run, optionally from `pairs` of its pairs (the first ones
-    of each worker generation, in equal shares) and the first `rounds` of each block."""
+    """The verdict frame of a stored run (a bench.ab_results.ABDocument), optionally from
+    `pairs` of its pairs (the first ones of each worker generation, in equal shares) and the
+    first `rounds` of each block."""
     from bench.analysis import ab_stats
 
-    gens = doc.get("pass_generation") or [0] * doc.get("passes_done", 0)
+    gens = list(doc.pass_generation) or [0] * doc.passes_done
     labels = sorted(set(gens))
     keep = list(range(len(gens)))
     if pairs is not None:
         share = max(1, pairs // max(len(labels), 1))
         keep = [k for g in labels for k in [i for i, x in enumerate(gens) if x == g][:share]]
-    cases = {}
-    for entry in doc["cases"]:
-        a, b = entry["a"], entry["b"]
-        cut_a = [a["blocks"][k][:rounds] for k in keep if k < len(a["blocks"])]
-        cut_b = [b["blocks"][k][:rounds] for k in keep if k < len(b["blocks"])]
-        cases[entry["id"]] = {"a_status": a["status"], "b_status": b["status"],
-                              "a_reason": a.get("reason"), "b_reason": b.get("reason"),
-                              "a": cut_a, "b": cut_b}
-    return ab_stats.verdict_frame(cases, threshold=threshold, alpha=alpha, geomean=False,
+    return ab_stats.verdict_frame(doc.stats_input(keep, rounds), threshold=threshold,
+                                  alpha=alpha, geomean=False,
                                   generations=[gens[k] for k in keep])
 
 
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, runs_of_kind in docs.items():
         for i, doc in enumerate(runs_of_kind, 1):
             with gzip.open(args.out / "raw" / f"{kind}-{i:02d}.json.gz", "wt") as fh:
-                json.dump(doc, fh, separators=(",", ":"))
+                json.dump(doc.to_dict(), fh, separators=(",", ":"))
     for example in ("aa-01", "detect-01"):
         if (work / example).exists():
             shutil.copytree(work / example, args.out / f"example-{example}",

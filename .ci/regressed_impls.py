@@ -1,25 +1,31 @@
 """Print the implementations an A/B run flagged as regressed (comma-separated), for CI.
 
 Prints nothing when any case is `broken` (an error on side B only): that failure needs no
-confirmation. Reads the run folder's ab.csv (the verdict table).
+confirmation. Reads the run folder's ab.json through the validated loader (bench.ab_results);
+an unreadable or inconsistent file is one line on stderr and exit 2.
 """
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
+
+from bench.ab_results import read_ab
+from bench.errors import UserError
 
 
 def regressed_impls(run_dir: Path) -> str:
     """Comma-separated implementations with a `regression` verdict; '' if any case is broken."""
-    with (run_dir / "ab.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if any(r["verdict"] == "broken" for r in rows):
+    verdicts = [c.verdict for c in read_ab(run_dir).cases if c.verdict is not None]
+    if any(v.verdict == "broken" for v in verdicts):
         return ""
-    impls = [r["case"].split("/", 1)[0] for r in rows if r["verdict"] == "regression"]
+    impls = [v.case.split("/", 1)[0] for v in verdicts if v.verdict == "regression"]
     return ",".join(dict.fromkeys(impls))
 
 
 if __name__ == "__main__":
-    print(regressed_impls(Path(sys.argv[1])))
+    try:
+        print(regressed_impls(Path(sys.argv[1])))
+    except UserError as exc:
+        print(f"regressed_impls: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -23,6 +23,10 @@ COMMANDS = (
     ("compare", "bench.analysis.compare", "compare two or more runs side by side"),
     ("check", "bench.analysis.check",
      "regression check: current run vs a baseline (exit 1 on regression)"),
+    ("history", "bench.history.command",
+     "history store: add run/tta/ab folders, list series, find change points"),
+    ("publish", "bench.history.publish",
+     "write a static history site (index, a page per case, machine matrix)"),
 )
 
 

@@ -32,7 +32,7 @@ from bench import roofline, rows
 from bench.errors import UserError
 from bench.intervals import median_interval, relative_halfwidth
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats, TTARow
-from bench.storage import RESULTS_JSON, atomic_write_text
+from bench.storage import RESULTS_JSON, atomic_write_text, read_json
 
 SCHEMA_VERSION = 3
 KIND = "rnnbench-results"
@@ -254,13 +254,7 @@ def read_run(path: str | os.PathLike) -> Run:
     """Load, upgrade and check a run (folder or results.json) into typed rows; UserError if bad."""
     file = resolve_results_path(path)
     source = str(file)
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise _fail(source, f"malformed JSON (line {exc.lineno}: {exc.msg}); the file may be "
-                            "half-written or not a results file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(source, f"cannot read: {exc}") from None
+    doc = read_json(file, "results file")
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
     return check_document(upgrade(doc, source), source)

@@ -21,6 +21,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.cases import Case
 from bench.errors import UserError
 
 STATUSES = ("ok", "skipped", "error")
@@ -161,6 +162,29 @@ def _present(obj, names) -> dict:
 # ---------------------------------------------------------------- step time
 
 
+def case_params(params: Any, where: Where) -> dict:
+    """Checked case parameters (each of CASE_PARAMS of its type); UserError if not."""
+    if not isinstance(params, dict):
+        raise where.fail("case", "is missing or not an object")
+    for key, typ in CASE_PARAMS.items():
+        value = params.get(key)
+        if isinstance(value, bool) is not (typ is bool) or not isinstance(value, typ):
+            raise where.fail(f"case.{key}", f"is {_show(value)}, not {_TYPE_NAMES[typ]}")
+        if typ is int and not 1 <= value <= MAX_NUMBER:
+            raise where.fail(f"case.{key}", f"is {value}, not a positive integer")
+    for key, value in params.items():
+        if not isinstance(value, SCALARS):
+            raise where.fail(f"case.{key}", f"is {_show(value)}, not a plain value")
+    return dict(params)
+
+
+def check_case_id(case_id: str, params: dict, where: Where) -> None:
+    """UserError unless `case_id` is the id the (checked) parameters spell."""
+    spelled = Case.from_params(params).id
+    if spelled != case_id:
+        raise where.fail("id", f"disagrees with its parameters, which spell {spelled}")
+
+
 _CASE_STATS = {"median_s": time_s, "median_lo_s": time_s, "median_hi_s": time_s, "min_s": time_s,
                "mean_s": time_s, "iqr_s": duration_s, "stddev_s": duration_s, "p90_s": time_s,
                "p99_s": time_s, "compile_s": duration_s, "rounds": count, "flops": amount,
@@ -260,21 +284,10 @@ class CaseRow:
         if not isinstance(raw.get("id"), str) or not raw["id"]:
             raise where.fail("id", "is missing or not a string")
         where = Where(source, f"case {raw['id']}")
-        params = raw.get("case")
-        if not isinstance(params, dict):
-            raise where.fail("case", "is missing or not an object")
-        for key, typ in CASE_PARAMS.items():
-            value = params.get(key)
-            if isinstance(value, bool) is not (typ is bool) or not isinstance(value, typ):
-                raise where.fail(f"case.{key}", f"is {_show(value)}, not {_TYPE_NAMES[typ]}")
-            if typ is int and not 1 <= value <= MAX_NUMBER:
-                raise where.fail(f"case.{key}", f"is {value}, not a positive integer")
-        for key, value in params.items():
-            if not isinstance(value, SCALARS):
-                raise where.fail(f"case.{key}", f"is {_show(value)}, not a plain value")
+        params = case_params(raw.get("case"), where)
         if "stats" not in raw:
             raise where.fail("stats", "is missing")
-        return cls(id=raw["id"], case=dict(params), status=status(raw.get("status"), where),
+        return cls(id=raw["id"], case=params, status=status(raw.get("status"), where),
                    reason=text(raw.get("reason"), where, "reason"),
                    stats=CaseStats.from_dict(raw["stats"], where),
                    code_version=text(raw.get("code_version"), where, "code_version"),

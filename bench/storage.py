@@ -149,3 +149,31 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 `text` atomically (see atomic_write_bytes)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, what: str) -> object:
+    """Parse a JSON file (gzipped when it ends in .gz); one-line UserError naming the file.
+
+    `what` names the expected document in messages (e.g. "results file"). Hostile input is
+    refused, never a traceback: malformed or truncated JSON, nesting deeper than Python's
+    parser can take, integers too long to convert, bytes that are not UTF-8.
+    """
+    import gzip
+    import json
+
+    path = Path(path)
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        return json.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: malformed JSON (line {exc.lineno}: {exc.msg}); the file may "
+                        f"be truncated, half-written or not a {what}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a {what}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text, so not a {what}") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise UserError(f"{path}: unreadable JSON ({str(exc).splitlines()[0][:120]}); not a "
+                        f"{what}") from None
+    except (OSError, EOFError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None

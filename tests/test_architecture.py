@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bench"
 # Layers from the bottom up. A unit may import itself, the package root (`bench`, for the
 # version) and the units listed for it; nothing else of bench.
 LOW = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
-       "bench.identity", "bench.roofline", "bench.results", "bench.intervals")
+       "bench.identity", "bench.roofline", "bench.intervals", "bench.results", "bench.ab_rows",
+       "bench.ab_results")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.errors": (),
     "bench.storage": LOW[:1],
@@ -27,21 +28,25 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.rows": LOW[:4],
     "bench.identity": LOW[:5],
     "bench.roofline": LOW[:6],
-    "bench.results": (*LOW[:7], "bench.intervals"),
     "bench.intervals": (),
+    "bench.results": LOW[:8],
+    "bench.ab_rows": LOW[:9],
+    "bench.ab_results": LOW[:10],
     "bench.analysis": LOW,
     "bench.impls": LOW,
     "bench.measure": (*LOW, "bench.analysis", "bench.impls"),
     "bench.tta": (*LOW, "bench.analysis", "bench.impls", "bench.measure"),
+    "bench.history": (*LOW, "bench.analysis"),
     # The pytest-benchmark suites are entry points, like the CLI: they sit on top.
     "bench.measure.suites": (*LOW, "bench.analysis", "bench.impls", "bench.measure", "bench.tta"),
-    "bench.cli": (*LOW, "bench.analysis", "bench.impls", "bench.measure", "bench.tta"),
+    "bench.cli": (*LOW, "bench.analysis", "bench.impls", "bench.measure", "bench.tta",
+                  "bench.history"),
     "bench.__main__": ("bench.cli",),
 }
 # Units that must never import TensorFlow or Keras, not even lazily.
 TF_FREE = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
            "bench.identity", "bench.roofline", "bench.results", "bench.intervals",
-           "bench.analysis", "bench.cli")
+           "bench.ab_rows", "bench.ab_results", "bench.analysis", "bench.history", "bench.cli")
 TF_MODULES = ("tensorflow", "keras", "tf_keras")
 MAX_LINES = 420  # "one job per module": a module past this wants splitting
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -93,24 +96,33 @@ def test_slow_tree_copies_the_package_and_refuses_an_existing_folder(tmp_path):
         slow_tree.make_slow_tree(dest, "gru", 0.1)
 
 
-def _ab_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+def _ab_run(path: Path, make, verdicts: dict[str, str]) -> Path:
     path.mkdir()
-    lines = ["case,verdict"] + [f"{case},{verdict}" for case, verdict in rows]
-    (path / "ab.csv").write_text("\n".join(lines) + "\n")
+    (path / "ab.json").write_text(json.dumps(make(verdicts)))
     return path
 
 
-def test_regressed_impls_lists_each_regressed_implementation_once(tmp_path):
+def test_regressed_impls_lists_each_regressed_implementation_once(tmp_path, ab_doc):
     regressed = _load("regressed_impls").regressed_impls
-    run = _ab_csv(tmp_path / "run", [("gru/static/x/forward", "regression"),
-                                     ("gru/dynamic/x/forward", "regression"),
-                                     ("basic_rnn/static/x/forward", "same"),
-                                     ("keras_lstm/static/x/forward", "regression")])
+    run = _ab_run(tmp_path / "run", ab_doc, {"gru": "regression", "basic_rnn": "same",
+                                            "keras_lstm": "regression"})
     assert regressed(run) == "gru,keras_lstm"
 
 
-def test_regressed_impls_prints_nothing_when_a_case_broke(tmp_path):
+def test_regressed_impls_prints_nothing_when_a_case_broke(tmp_path, ab_doc):
     regressed = _load("regressed_impls").regressed_impls
-    run = _ab_csv(tmp_path / "run", [("gru/static/x/forward", "regression"),
-                                     ("gru/dynamic/x/forward", "broken")])
+    run = _ab_run(tmp_path / "run", ab_doc, {"gru": "regression", "basic_rnn": "broken"})
     assert regressed(run) == ""
+
+
+def test_regressed_impls_refuses_a_corrupt_ab_json_with_one_line(tmp_path, ab_doc):
+    run = _ab_run(tmp_path / "run", ab_doc, {"gru": "regression"})
+    text = (run / "ab.json").read_text()
+    (run / "ab.json").write_text(text[: len(text) // 2])
+    proc = subprocess.run([sys.executable, str(CI / "regressed_impls.py"), str(run)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert "malformed JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -31,17 +31,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from bench.ab_rows import VERDICTS
+
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.80
 MAX_PAIRS_ADVICE = 1000
 GEOMEAN_LABEL = "geometric mean"
 
-# Verdicts, in the order a reader must look at them.
-VERDICTS = ("broken", "regression", "unreliable", "improvement", "same", "error", "skipped")
 FAILING = ("broken", "regression")
-COLUMNS = ("case", "a_median", "b_median", "ratio", "ci_low", "ci_high", "p", "p_adj", "mde",
-           "pairs", "pairs_needed", "verdict", "note")
+COLUMNS = ("case", "a_median", "b_median", "ratio", "ci_low", "ci_high", "ci_level", "p",
+           "p_adj", "mde", "pairs", "pairs_needed", "verdict", "note")
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -162,6 +162,7 @@ def paired_test(d: Sequence[float], *, alpha: float = DEFAULT_ALPHA, m: int = 1,
     out["sd"] = sd
     half = _t(1.0 - alpha / 2, df) * se
     out["ci_low"], out["ci_high"] = math.exp(mean - half), math.exp(mean + half)
+    out["ci_level"] = 1.0 - alpha
     out["mde"] = math.expm1((_t(1.0 - alpha / max(m, 1), df) + _t(power, df)) * se)
     if se == 0 or abs(mean) > 1e12 * se:  # every pair agrees exactly: the sign decides
         out["p_slower"] = 0.0 if mean > 0 else 1.0
@@ -203,9 +204,13 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
     m = len(judged)
     pairs = {cid: indexed_log_ratios(cases[cid].get("a") or [], cases[cid].get("b") or [])
              for cid in judged}
-    labels = np.asarray(generations if generations is not None else [], dtype=int)
-    groups = {cid: (labels[idx] if labels.size > int(idx.max(initial=-1)) else
-                    np.zeros(idx.size, dtype=int)) for cid, (_, idx) in pairs.items()}
+    if generations is not None:  # a pair of a pass cut short has no generation: not used
+        labels = np.asarray(generations, dtype=int)
+        pairs = {cid: (d[idx < labels.size], idx[idx < labels.size])
+                 for cid, (d, idx) in pairs.items()}
+        groups = {cid: labels[idx] for cid, (_, idx) in pairs.items()}
+    else:
+        groups = {cid: np.zeros(idx.size, dtype=int) for cid, (_, idx) in pairs.items()}
     tau2 = process_variance([pairs[c][0] for c in judged], [groups[c] for c in judged])
     tests = {cid: paired_test(pairs[cid][0], alpha=alpha, m=m, power=power, groups=groups[cid],
                               tau2=tau2) for cid in judged}
@@ -225,7 +230,8 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
                               tau2=tau2, generations=res["generations"])
         verdict, note = _verdict(res, adj_slow[cid], adj_fast[cid], threshold, alpha, needed)
         rows.append(_row(cid, a_median=a_med, b_median=b_med, ratio=res["ratio"],
-                         ci_low=res["ci_low"], ci_high=res["ci_high"], p=p, p_adj=p_adj,
+                         ci_low=res["ci_low"], ci_high=res["ci_high"],
+                         ci_level=res.get("ci_level"), p=p, p_adj=p_adj,
                          mde=res["mde"], pairs=res["pairs"], pairs_needed=needed,
                          verdict=verdict, note=note))
     rank = {v: i for i, v in enumerate(VERDICTS)}
@@ -236,6 +242,7 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
         rows.append(_geomean_row(cases, judged, alpha))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame.attrs["process_sd"] = math.sqrt(tau2)
+    frame.attrs["test"] = {"method": "holm", "alpha": alpha, "judged": m}
     frame["pairs"] = frame["pairs"].astype("Int64")
     frame["pairs_needed"] = frame["pairs_needed"].astype("Int64")
     return frame
@@ -284,7 +291,8 @@ def _geomean_row(cases: Mapping[str, Mapping], judged: Sequence[str], alpha: flo
     if k >= 2 and all(d.size == k for d in ds):
         per_pass = np.mean(np.vstack(ds), axis=0)
         res = paired_test(per_pass, alpha=alpha)
-        row.update(ci_low=res["ci_low"], ci_high=res["ci_high"], pairs=k)
+        row.update(ci_low=res["ci_low"], ci_high=res["ci_high"], ci_level=res.get("ci_level"),
+                   pairs=k)
     return row
 
 

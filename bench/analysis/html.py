@@ -129,11 +129,13 @@ def _is_number(value) -> bool:
 
 
 def table(frame, *, caption: str | None = None, sortable: bool = True,
-          table_id: str | None = None, row_classes: Sequence[str] | None = None) -> str:
+          table_id: str | None = None, row_classes: Sequence[str] | None = None,
+          html_columns: Sequence[str] = ()) -> str:
     """A DataFrame as a `<table>` (sortable by clicking a header); numbers right-aligned.
 
     Numeric cells carry their exact value in `data-sort`, so sorting never depends on the
     shown rounding. `row_classes` (one CSS class per row, '' for none) marks rows, e.g. `bad`.
+    Cells of `html_columns` are fragments built by the caller (links, sparklines), not escaped.
     """
     import pandas as pd
 
@@ -151,7 +153,10 @@ def table(frame, *, caption: str | None = None, sortable: bool = True,
     for index, row in enumerate(frame.itertuples(index=False)):
         css = row_classes[index] if row_classes else ""
         cells = []
-        for value, is_num in zip(row, numeric, strict=True):
+        for value, is_num, header in zip(row, numeric, headers, strict=True):
+            if header in html_columns:
+                cells.append(f"<td>{value}</td>")
+                continue
             sort = f' data-sort="{float(value)!r}"' if _is_number(value) else ""
             num = ' class="num"' if is_num or _looks_numeric(value) else ""
             cells.append(f"<td{num}{sort}>{esc(cell_text(value))}</td>")

@@ -14,20 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from bench.ab_results import AB_JSON, KIND, SCHEMA_VERSION, ABDocument
 from bench.errors import UserError
 
 DEFAULT_BLOCKS = 90    # pairs of blocks per case, over all generations
 DEFAULT_ROUNDS = 5     # timed rounds per block
 DEFAULT_WARMUP = 1     # untimed calls before each block
 DEFAULT_GENERATIONS = 2  # fresh worker processes per side: the process is a unit too
-AB_JSON, AB_CSV, REPORT_MD, FIGURE = "ab.json", "ab.csv", "report.md", "figures/ab_ratios.png"
-KIND = "rnnbench-ab"
-# Format history (`schema_version` of ab.json):
-#   1 — first version: settings, sides (python, src, env vars, hello, env fingerprint),
-#       differences, cases[] with per-side status, code_version and raw blocks, verdict rows;
-#       pass_generation (worker generation of each pass) and process_sd added within v1
-#       (absent: one generation); per-side `kernel` added within v1 (absent: not recorded).
-SCHEMA_VERSION = 1
+AB_CSV, REPORT_MD, FIGURE = "ab.csv", "report.md", "figures/ab_ratios.png"
 
 
 # CLI -------------------------------------------------------------------------------------------
@@ -171,13 +165,15 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
     frame = ab_stats.verdict_frame(state.stats_input(), threshold=threshold, alpha=alpha,
                                    generations=state.generations())
     doc["process_sd"] = frame.attrs.get("process_sd")
+    doc["test"] = frame.attrs.get("test")
     rows = {r["case"]: r for r in frame.to_dict("records")}
     for entry in doc["cases"]:
         entry["verdict"] = rows.get(entry["id"])
     doc["summary"] = rows.get(ab_stats.GEOMEAN_LABEL)
     doc["verdict_counts"] = ab_stats.summary_counts(frame)
-    text = json.dumps(clean_json(doc), indent=1, default=json_default, allow_nan=False)
-    atomic_write_text(run_dir / AB_JSON, text + "\n")
+    plain = json.loads(json.dumps(clean_json(doc), default=json_default, allow_nan=False))
+    checked = ABDocument.from_dict(plain, str(run_dir / AB_JSON))
+    atomic_write_text(run_dir / AB_JSON, checked.to_json())
     atomic_write_text(run_dir / AB_CSV, frame.to_csv(index=False))
     failed = ab_stats.failed(frame)
     atomic_write_text(run_dir / REPORT_MD, ab_report.report_markdown(doc, frame, failed=failed))

@@ -1,0 +1,149 @@
+"""Change points in each series: ruptures Pelt on log values, then a test and a minimum effect.
+
+Per series (per reference segment of a ratio series) the log values go through Pelt (l2 cost,
+penalty `PENALTY` × σ² × ln n, σ the robust point-to-point spread). Pelt proposes segments;
+segments shorter than `MIN_LEVEL` points are transitions (a creep, an outlier, the first points
+after a step), the others are levels. Each pair of neighbouring levels is tested (Student's t on
+the log values, pooled spread: the spread is a property of the series, not of a segment) and
+must move by at least the threshold; the weakest failing boundary is merged away and the rest
+re-tested, as Otava's split-and-merge does. The surviving boundaries of all series are then
+corrected together (Benjamini-Hochberg), which bounds false alarms over many series.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.history.series import segmented
+
+DEFAULT_THRESHOLD = 0.05
+DEFAULT_ALPHA = 0.01
+PENALTY = 3.0
+MIN_LEVEL = 3
+MIN_POINTS = 2 * MIN_LEVEL
+REGRESSION, IMPROVEMENT = "regression", "improvement"
+COLUMNS = ("series", "case_id", "metric", "machine", "machine_label", "impl", "phase",
+           "segment", "index", "points", "commit_before", "commit_after", "run_before",
+           "run_after", "position_after", "level_before", "level_after", "effect", "ci_low",
+           "ci_high", "p", "p_adj", "kind", "points_before", "points_after")
+
+
+@dataclass(frozen=True)
+class Break:
+    """A confirmed boundary between two levels of one log series (indices into the series)."""
+
+    end_before: int   # last index of the level before
+    start_after: int  # first index of the level after
+    diff: float       # mean log after − mean log before
+    half_width: float  # half-width of the 95 % interval of diff
+    p: float
+    n_before: int
+    n_after: int
+
+
+def robust_sigma(logs: np.ndarray) -> float:
+    """σ of the log values from the MAD of point-to-point differences (a step barely moves it)."""
+    diffs = np.diff(logs)
+    if len(diffs) < 2:
+        return math.nan
+    mad = float(np.median(np.abs(diffs - np.median(diffs))))
+    return 1.4826 * mad / math.sqrt(2)
+
+
+def candidates(logs: np.ndarray, sigma: float) -> list[int]:
+    """Pelt's segment ends (exclusive indices, the last one is len(logs))."""
+    import ruptures
+
+    n = len(logs)
+    pen = PENALTY * max(sigma, 1e-6) ** 2 * math.log(n)
+    algo = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(logs.reshape(-1, 1))
+    return list(algo.predict(pen=pen))
+
+
+def _test(before: np.ndarray, after: np.ndarray) -> tuple[float, float, float]:
+    """(diff of means, 95 % half-width, two-sided p) of Student's t with a pooled spread."""
+    from scipy.stats import t as student
+
+    diff = float(after.mean() - before.mean())
+    df = len(before) + len(after) - 2
+    pooled = (((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum()) / df
+    se = math.sqrt(max(pooled, 1e-18) * (1 / len(before) + 1 / len(after)))
+    return diff, float(student.ppf(0.975, df)) * se, float(2 * student.sf(abs(diff) / se, df))
+
+
+def confirmed(logs: np.ndarray, threshold: float, alpha: float) -> list[Break]:
+    """The boundaries between levels that pass the test and the minimum effect, after merging."""
+    if len(logs) < MIN_POINTS:
+        return []
+    ends = candidates(logs, robust_sigma(logs) if len(logs) > 2 else 0.0)
+    spans = list(zip([0, *ends[:-1]], ends, strict=True))
+    levels = [s for s in spans if s[1] - s[0] >= MIN_LEVEL]
+    while len(levels) > 1:
+        tests = [_test(logs[a0:a1], logs[b0:b1])
+                 for (a0, a1), (b0, b1) in zip(levels, levels[1:], strict=False)]
+        weak = [(p if abs(math.expm1(d)) >= threshold else 2.0, i)
+                for i, (d, _, p) in enumerate(tests)]
+        worst_p, worst = max(weak)
+        if worst_p < alpha:
+            return [Break(a1 - 1, b0, d, hw, p, a1 - a0, b1 - b0)
+                    for ((a0, a1), (b0, b1)), (d, hw, p) in zip(zip(levels, levels[1:],
+                                                                    strict=False), tests,
+                                                                strict=True)]
+        merged = (levels[worst][0], levels[worst + 1][1])
+        levels = [*levels[:worst], merged, *levels[worst + 2:]]
+    return []
+
+
+def find_changes(points, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA):
+    """A DataFrame of the changes in every series of a points frame (COLUMNS), regressions first.
+
+    `points` is series.points_frame output; ratio series are cut into reference segments first.
+    """
+    import pandas as pd
+
+    records = []
+    frame = segmented(points)
+    for (key, segment), part in frame.groupby(["series", "segment"], sort=True):
+        values = part["level"].to_numpy(dtype=float)
+        for brk in confirmed(np.log(values), threshold, alpha):
+            before, after = part.iloc[brk.end_before], part.iloc[brk.start_after]
+            effect = math.expm1(brk.diff)
+            records.append({
+                "series": key, "case_id": after["case_id"], "metric": after["metric"],
+                "machine": after["machine"], "machine_label": after.get("machine_label"),
+                "impl": after["impl"], "phase": after["phase"], "segment": int(segment),
+                "index": brk.start_after, "points": len(part),
+                "commit_before": before["commit_sha"], "commit_after": after["commit_sha"],
+                "run_before": before["run_id"], "run_after": after["run_id"],
+                "position_after": after["position"],
+                "level_before": float(np.exp(np.log(values[:brk.end_before + 1]).mean())),
+                "level_after": float(np.exp(np.log(values[brk.start_after:]).mean())),
+                "effect": effect, "ci_low": math.expm1(brk.diff - brk.half_width),
+                "ci_high": math.expm1(brk.diff + brk.half_width), "p": brk.p,
+                "kind": REGRESSION if effect > 0 else IMPROVEMENT,
+                "points_before": brk.n_before, "points_after": brk.n_after})
+    out = pd.DataFrame(records, columns=[c for c in COLUMNS if c != "p_adj"])
+    out["p_adj"] = benjamini_hochberg(out["p"].tolist())
+    out = out[out["p_adj"] < alpha].reindex(columns=list(COLUMNS))
+    rank = out["kind"].map({REGRESSION: 0, IMPROVEMENT: 1})
+    return (out.assign(_rank=rank, _size=-out["effect"].abs())
+            .sort_values(["_rank", "_size", "series"]).drop(columns=["_rank", "_size"])
+            .reset_index(drop=True))
+
+
+def benjamini_hochberg(pvalues: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate over all the tests)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    out = [math.nan] * m
+    running = 1.0
+    for rank in range(m - 1, -1, -1):
+        i = order[rank]
+        running = min(running, pvalues[i] * m / (rank + 1))
+        out[i] = running
+    return out
+
+
