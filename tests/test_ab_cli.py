@@ -49,7 +49,7 @@ def fake_src(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fake-src")
     shutil.copytree(REPO / "bench", root / "bench",
                     ignore=shutil.ignore_patterns("data", "__pycache__"))
-    worker = root / "bench" / "measure" / "ab_worker.py"
+    worker = root / "bench" / "measure" / "ab" / "worker.py"
     text = worker.read_text()
     marker = 'if __name__ == "__main__":'
     assert marker in text
@@ -175,9 +175,11 @@ def test_no_case_selected(ab_cli, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def _worktrees() -> str:
-    return subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True,
-                          text=True, check=False).stdout
+def _worktrees() -> set[str]:
+    """The paths of the repository's worktrees (their commits may move meanwhile)."""
+    listing = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=REPO,
+                             capture_output=True, text=True, check=False).stdout
+    return {line.split(" ", 1)[1] for line in listing.splitlines() if line.startswith("worktree ")}
 
 
 @pytest.mark.slow
@@ -219,7 +221,7 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
 def _serve(lines):
     import io
 
-    from bench.measure.ab_worker import serve
+    from bench.measure.ab.worker import serve
 
     out = io.StringIO()
     code = serve(io.StringIO("".join(json.dumps(x) + "\n" if not isinstance(x, str) else x
@@ -228,7 +230,7 @@ def _serve(lines):
 
 
 def test_worker_says_hello_first_and_exits_on_exit_or_eof():
-    from bench.measure.ab_worker import PROTOCOL
+    from bench.measure.ab.worker import PROTOCOL
 
     code, msgs = _serve([{"cmd": "exit"}])
     assert code == 0
@@ -255,7 +257,7 @@ def test_worker_answers_protocol_errors_with_fatal_and_nonzero_exit(line, reason
 DIE_SCRIPT = r"""
 import os, signal, sys
 from pathlib import Path
-from bench.measure.ab_sides import SideSpec, WorkerSide
+from bench.measure.ab.sides import SideSpec, WorkerSide
 side = WorkerSide(SideSpec("B", src_dir=sys.argv[1]), Path(sys.argv[2]))
 side.start()
 print(side.proc.pid, flush=True)

@@ -11,10 +11,10 @@ import pytest
 from bench import cli
 from bench.analysis import ab_stats
 from bench.errors import UserError
-from bench.measure import ab
-from bench.measure import ab_coordinator as coord
-from bench.measure.ab_sides import CaseFailed
-from bench.measure.run import selected_cases
+from bench.measure.ab import command as ab
+from bench.measure.ab import coordinator as coord
+from bench.measure.ab.sides import CaseFailed
+from bench.measure.run.command import selected_cases
 
 CASES = selected_cases("smoke", impl=["basic_rnn", "basic_lstm", "keras_gru"])
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.analysis import ab_stats as S
-from bench.measure.ab import DEFAULT_BLOCKS
+from bench.measure.ab.command import DEFAULT_BLOCKS
 
 
 def _case(a_blocks, b_blocks, a_status="ok", b_status="ok", **extra):

@@ -11,7 +11,7 @@ import pytest
 from bench.analysis import compare, report
 from bench.cases import preset
 from bench.errors import UserError
-from bench.measure.collector import make_row
+from bench.measure.run.collector import make_row
 from bench.results import RESULTS_CSV, empty_document, load_run, read_run, save_run
 from bench.rows import CaseRow
 

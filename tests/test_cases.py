@@ -9,7 +9,7 @@ import pytest
 from bench import cases
 from bench.cases import Case, Shape
 from bench.errors import UserError
-from bench.measure import run as runner
+from bench.measure.run import command as runner
 from bench.registry import CORE, DTYPES, REGISTRY
 
 

@@ -14,7 +14,7 @@ from bench import roofline
 from bench.cases import Case, Shape
 from bench.errors import UserError
 from bench.measure import calibration, timing
-from bench.measure.collector import Collector, make_row
+from bench.measure.run.collector import Collector, make_row
 from bench.results import case_rows, empty_document, load_run, peak_gflops, save_run
 
 FIXTURES = Path(__file__).parent / "fixtures"

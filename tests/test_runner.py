@@ -12,8 +12,9 @@ from bench import cases
 from bench.analysis.summary import busy_machine_warning
 from bench.cli import main
 from bench.errors import one_line
-from bench.measure import calibration, collector, memory, phases
-from bench.measure import run as runner
+from bench.measure import calibration, memory, phases
+from bench.measure.run import collector
+from bench.measure.run import command as runner
 from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
 # basic_rnn/dynamic runs everywhere; cudnn_lstm is GPU-only: 2 phases each = 4 cases.

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError, one_line
-from bench.measure.finish import write_report
+from bench.measure.run.finish import write_report
 from bench.registry import CORE, DEVICES, get_spec
 from bench.tta import mnist as mnist_data
 from bench.tta.settings import (

@@ -11,7 +11,7 @@ import pytest
 from bench.analysis.summary import busy_machine_warning, summary_table
 from bench.errors import UserError, one_line
 from bench.measure import calibration, kernel, memory, phases, timing
-from bench.measure.collector import Collector, find_collector, make_row
+from bench.measure.run.collector import Collector, find_collector, make_row
 from bench.measure.options import add_suite_options, selection_kwargs
 from bench.measure.selection import selected_cases
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 from bench.analysis.summary import busy_machine_warning, summary_table
 from bench.errors import UserError
-from bench.measure.collector import Collector
-from bench.measure.finish import write_report
+from bench.measure.run.collector import Collector
+from bench.measure.run.finish import write_report
 from bench.measure.options import DEFAULT_PRESET, add_run_options, selection_kwargs, suite_options
 from bench.measure.selection import nothing_runs, selected_cases, split_values
 
 __all__ = ["DEFAULT_PRESET", "add_arguments", "main", "pytest_arguments", "selected_cases",
            "split_values"]
 
-SUITES = Path(__file__).resolve().parent / "suites"
+SUITES = Path(__file__).resolve().parents[1] / "suites"
 STEP_TIME_SUITE = SUITES / "test_step_time.py"
 
 

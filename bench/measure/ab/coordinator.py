@@ -2,7 +2,7 @@
 
 A side is any object with `name` ("A"/"B"), `setup(cases, threads, equivalence, progress)` ->
 ready message, `measure(case_id, rounds, warmup)` -> raw seconds (CaseFailed when the case
-raised), and `close()`. The real one is bench.measure.ab_sides.WorkerSide; tests use fakes.
+raised), and `close()`. The real one is bench.measure.ab.sides.WorkerSide; tests use fakes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from bench.cases import Case
 from bench.errors import UserError
-from bench.measure.ab_sides import CaseFailed
+from bench.measure.ab.sides import CaseFailed
 
 SIDES = ("A", "B")
 

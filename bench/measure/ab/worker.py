@@ -1,6 +1,6 @@
 """One side of `rnnbench ab`: a long-lived worker that builds cases once and times blocks.
 
-Run as `python -m bench.measure.ab_worker` by the coordinator (bench.measure.ab). Protocol:
+Run as `python -m bench.measure.ab.worker` by the coordinator (bench.measure.ab). Protocol:
 JSON lines on stdin/stdout, version PROTOCOL. The real stdout is kept for the protocol and fd 1
 is pointed at stderr first, so nothing TensorFlow prints can corrupt it.
 
@@ -194,7 +194,7 @@ def _default(obj):
 
 
 def main() -> int:
-    """Entry point of `python -m bench.measure.ab_worker`."""
+    """Entry point of `python -m bench.measure.ab.worker`."""
     die_with_parent()
     proto = take_protocol_stdout()
     started = time.perf_counter()

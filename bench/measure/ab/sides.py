@@ -15,12 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.measure.ab_worker import PARENT_ENV, PROTOCOL
+from bench.measure.ab.worker import PARENT_ENV, PROTOCOL
 
 HELLO_TIMEOUT_S = 120.0     # interpreter start + `import bench` on a loaded machine
 SETUP_TIMEOUT_S = 900.0     # between two setup messages: one case's equivalence check + trace
 MEASURE_TIMEOUT_S = 300.0   # one block of rounds
 LOG_TAIL_LINES = 4
+# The worker's module, then its name in source trees older than the bench.measure.ab package
+# (an A/B job against an older commit runs that commit's own worker).
+WORKER_MODULES = ("bench.measure.ab.worker", "bench.measure.ab_worker")
+_LAUNCH = ("import importlib.util, runpy, sys\n"
+           "def found(name):\n"
+           "    try:\n"
+           "        return importlib.util.find_spec(name) is not None\n"
+           "    except ImportError:\n"
+           "        return False\n"
+           "names = sys.argv[1:]\n"
+           "sys.argv[1:] = []\n"
+           "runpy.run_module(next((n for n in names if found(n)), names[0]), run_name='__main__',"
+           " alter_sys=True)\n")
 
 
 @dataclass
@@ -166,7 +179,7 @@ class WorkerSide:
         with open(self.log_path, "ab") as log:
             try:
                 self.proc = subprocess.Popen(
-                    [self.spec.python, "-m", "bench.measure.ab_worker"], cwd=self._cwd,
+                    [self.spec.python, "-c", _LAUNCH, *WORKER_MODULES], cwd=self._cwd,
                     env=self.environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=log, start_new_session=True)
             except OSError as exc:
@@ -268,7 +281,7 @@ class WorkerSide:
                     else "a source tree that has it")
             return self._fail(f"rnnbench is not importable by {self.spec.python}; install it "
                               f"there or pass {hint}")
-        if during == "start-up" and "No module named 'bench.measure.ab_worker'" in tail:
+        if during == "start-up" and "ModuleNotFoundError" in tail and "'bench.measure.ab" in tail:
             return self._fail(f"the rnnbench used by {self.spec.python} has no ab worker (a "
                               "version older than `rnnbench ab`)")
         return self._fail(f"worker exited with code {code} during {during}" + self._tail())

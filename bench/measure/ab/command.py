@@ -1,7 +1,7 @@
 """Interleaved A/B step-time comparison of two sides (interpreter, source, env) with verdicts.
 
-Each side is a worker process (bench.measure.ab_worker) that builds every selected case once;
-the coordinator (bench.measure.ab_coordinator) times blocks in ABBA order, one side at a time,
+Each side is a worker process (bench.measure.ab.worker) that builds every selected case once;
+the coordinator (bench.measure.ab.coordinator) times blocks in ABBA order, one side at a time,
 and bench.analysis.ab_stats turns the paired blocks into a verdict per case.
 """
 
@@ -204,8 +204,8 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
 
     `side_factory(spec, log_path)` makes a side (default: a WorkerSide); tests pass fakes.
     """
-    from bench.measure import ab_coordinator as coord
-    from bench.measure.ab_sides import Checkouts, SideSpec, WorkerSide, parse_env, resolve_python
+    from bench.measure.ab import coordinator as coord
+    from bench.measure.ab.sides import Checkouts, SideSpec, WorkerSide, parse_env, resolve_python
     from bench.measure.options import selection_kwargs
     from bench.measure.selection import selected_cases
     from bench.results import utc_now

@@ -1,0 +1,1 @@
+"""`rnnbench ab`: the command, the interleaving coordinator, the two sides and their worker."""
