@@ -124,13 +124,16 @@ class Side:
 
 @dataclass(frozen=True)
 class SideCase:
-    """One case on one side: status, reason, code version, compile time, kernel, raw blocks."""
+    """One case on one side: status, reason, code version, compile time, kernel, peak memory
+    over build and first call, raw blocks."""
 
     status: str
     reason: str | None = None
     code_version: str | None = None
     compile_s: float | None = None
     kernel: str | None = None
+    memory_peak_bytes: int | None = None
+    memory_method: str | None = None
     blocks: tuple[tuple[float, ...], ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -148,6 +151,10 @@ class SideCase:
                    code_version=rows.text(raw.get("code_version"), where, f"{name}.code_version"),
                    compile_s=rows.duration_s(raw.get("compile_s"), where, f"{name}.compile_s"),
                    kernel=rows.text(raw.get("kernel"), where, f"{name}.kernel"),
+                   memory_peak_bytes=rows.count(raw.get("memory_peak_bytes"), where,
+                                                f"{name}.memory_peak_bytes"),
+                   memory_method=rows.text(raw.get("memory_method"), where,
+                                           f"{name}.memory_method"),
                    blocks=tuple(blocks), extra=_extra(raw, cls))
 
     def to_dict(self) -> dict:

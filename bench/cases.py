@@ -68,9 +68,14 @@ class Case:
         A ragged batch adds `-ragged` to the shape and XLA adds `-xla` to the dtype, so the ids
         of full-length, non-XLA cases are those of every earlier version.
         """
+        return "/".join((self.impl, self.unroll, *self.group_labels()))
+
+    def group_labels(self) -> tuple[str, str, str, str]:
+        """(device, shape[-ragged], dtype[-xla], phase): the id without the implementation,
+        what every table groups the implementations by."""
         shape = self.shape.label + ("-ragged" if self.lengths == "ragged" else "")
         dtype = self.dtype + ("-xla" if self.xla else "")
-        return f"{self.impl}/{self.unroll}/{self.device}/{shape}/{dtype}/{self.phase}"
+        return self.device, shape, dtype, self.phase
 
     def sequence_lengths(self) -> list[int] | None:
         """Per-example lengths of a ragged batch (seeded, in [ceil(T/2), T]); None when full."""

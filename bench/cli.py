@@ -15,7 +15,8 @@ from bench.errors import UserError
 COMMANDS = (
     ("list", "bench.impls.listing", "list implementations, their devices and unroll modes"),
     ("verify", "bench.impls.verify", "check every implementation against the NumPy reference"),
-    ("run", "bench.measure.run.command", "run a step-time benchmark preset and write a report folder"),
+    ("run", "bench.measure.run.command",
+     "run a step-time benchmark preset and write a report folder"),
     ("ab", "bench.measure.ab.command",
      "interleaved A/B step time of two interpreters/sources/envs (exit 1 on regression)"),
     ("tta", "bench.tta.command", "time-to-accuracy on sequential MNIST"),

@@ -282,15 +282,15 @@ def _best_size(found: dict) -> dict:
     return {}
 
 
-def rescore_rows(stored: list[dict], calibration: dict) -> None:
-    """Rewrite `pct_peak` of stored rows (dicts) against the calibration's current peaks."""
-    for i, raw in enumerate(stored):
-        row = CaseRow.from_dict(raw, "this run", i)
-        if not row.ok:
-            continue
-        pct = pct_of_peak(row.stats.gflops, used_peak(calibration, *_key(row)))
-        if pct != row.stats.pct_peak:
-            stored[i] = replace(row, stats=replace(row.stats, pct_peak=pct)).to_dict()
+def rescore_rows(found: list[CaseRow], calibration: dict) -> list[CaseRow]:
+    """The rows with `pct_peak` recomputed against the calibration's current peaks."""
+    out = []
+    for row in found:
+        pct = (pct_of_peak(row.stats.gflops, used_peak(calibration, *_key(row)))
+               if row.ok else row.stats.pct_peak)
+        out.append(row if pct == row.stats.pct_peak
+                   else replace(row, stats=replace(row.stats, pct_peak=pct)))
+    return out
 
 
 # ---------------------------------------------------------------- checking

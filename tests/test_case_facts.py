@@ -11,7 +11,7 @@ import pytest
 from bench.analysis import compare, report
 from bench.cases import preset
 from bench.errors import UserError
-from bench.measure.run.collector import make_row
+from bench.measure.case_run import make_row
 from bench.results import RESULTS_CSV, empty_document, load_run, read_run, save_run
 from bench.rows import CaseRow
 
@@ -28,10 +28,14 @@ def _forward_cases(n: int = 3):
 
 def _ok_row(case, median: float, kernel: str | None, memory: int | None) -> dict:
     samples = [median * f for f in (0.98, 0.99, 1.0, 1.01, 1.02)]
-    return make_row(case, "ok", stats={"samples_s": samples, "median_s": median,
+    return _made(case, "ok", stats={"samples_s": samples, "median_s": median,
                                        "iqr_s": 0.02 * median, "rounds": 5},
                     code_version="v", kernel=kernel, memory_peak_bytes=memory,
                     memory_method=CPU_METHOD if memory is not None else None)
+
+
+def _made(*args, **kwargs) -> dict:
+    return make_row(*args, **kwargs).to_dict()
 
 
 def _run(folder: Path, memories: list[int | None], kernels=None) -> Path:
@@ -45,7 +49,7 @@ def _run(folder: Path, memories: list[int | None], kernels=None) -> Path:
 
 def test_new_rows_record_kernel_and_memory_even_when_none():
     case = _forward_cases(1)[0]
-    skipped = make_row(case, "skipped", reason="no GPU")
+    skipped = make_row(case, "skipped", reason="no GPU").to_dict()
     assert {k: skipped[k] for k in ("kernel", "memory_peak_bytes", "memory_method")} == {
         "kernel": None, "memory_peak_bytes": None, "memory_method": None}
     ok = _ok_row(case, 1e-3, "BlockLSTM", 12 * MIB)

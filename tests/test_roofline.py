@@ -14,8 +14,10 @@ from bench import roofline
 from bench.cases import Case, Shape
 from bench.errors import UserError
 from bench.measure import calibration, timing
-from bench.measure.run.collector import Collector, make_row
+from bench.measure.case_run import make_row
+from bench.measure.run.collector import Collector
 from bench.results import case_rows, empty_document, load_run, peak_gflops, save_run
+from bench.rows import CaseRow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STORED = Path(__file__).parents[1] / "reports"
@@ -169,7 +171,7 @@ def test_calibrations_during_the_run_are_kept_and_their_spread_reported():
     assert "spread 33%" in calibration.describe(calib)
 
 
-def _ok_row(collector: Collector, case: Case, gflops: float) -> dict:
+def _ok_row(collector: Collector, case: Case, gflops: float) -> CaseRow:
     """A case timed at `gflops`, its stats built as the suite builds them."""
     samples = [case.flops() / (gflops * 1e9)] * 5
     stats = timing.summarize(samples)
@@ -189,7 +191,7 @@ def _collector(rates: dict, pairs) -> tuple[Collector, Machine]:
 
 
 def _pcts(collector: Collector) -> dict[str, float | None]:
-    return {r["id"]: r["stats"].get("pct_peak") for r in collector.doc["cases"]}
+    return {r.id: r.stats.pct_peak for r in collector.rows}
 
 
 def test_no_case_ever_exceeds_100_percent():
@@ -220,7 +222,7 @@ def test_a_run_with_a_raised_peak_saves_and_loads(tmp_path):
                               [("cpu", "fp32"), ("cpu", "bf16")])
     collector.record(_ok_row(collector, CASE, 30.0))
     collector.record(_ok_row(collector, replace(CASE, dtype="bf16"), 30.0))
-    save_run(tmp_path, collector.doc)
+    save_run(tmp_path, collector.document())
     doc = load_run(tmp_path)
     assert [r["stats"].get("pct_peak") for r in doc["cases"]] == [100.0, None]
     assert json.loads((tmp_path / "results.json").read_text())["calibration"]["device"] == "cpu"

@@ -12,8 +12,7 @@ from bench import cases
 from bench.analysis.summary import busy_machine_warning
 from bench.cli import main
 from bench.errors import one_line
-from bench.measure import calibration, memory, phases
-from bench.measure.run import collector
+from bench.measure import calibration, case_run, memory, phases
 from bench.measure.run import command as runner
 from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
@@ -186,7 +185,7 @@ def test_a_harness_failure_is_not_reported_as_success(tmp_path, monkeypatch, cap
     def broken_make_row(*args, **kwargs):
         raise RuntimeError("bug in the suite itself")
 
-    monkeypatch.setattr(collector, "make_row", broken_make_row)
+    monkeypatch.setattr(case_run, "make_row", broken_make_row)
     out = tmp_path / "run"
     assert main(["run", "--impl", "basic_rnn", "--unroll", "dynamic", "--phase", "forward",
                  "--rounds", "10", "--out", str(out)]) == 1

@@ -13,6 +13,7 @@ from bench.analysis import stability
 from bench.analysis.summary import summary_table
 from bench.measure import timing
 from bench.results import read_run
+from bench.rows import CaseRow
 
 ROUNDS = 50
 SEEDS = range(200)
@@ -117,15 +118,15 @@ def test_every_kind_is_named_back_from_its_text():
         assert stability.split_warning(finding.warning) == (finding.text, finding.advice)
 
 
-def _row(i: int, samples: list[float]) -> dict:
+def _row(i: int, samples: list[float]) -> CaseRow:
     stats = timing.summarize(samples)
     stats["warnings"] = stability.warnings(samples)
     case = {"impl": "basic_rnn", "unroll": "static", "device": "cpu", "batch": 1 + i,
             "seq_len": 2, "input_size": 3, "hidden_size": 4, "num_layers": 1,
             "bidirectional": False, "dtype": "fp32", "xla": False, "phase": "forward",
             "lengths": "full"}
-    return {"id": f"basic_rnn/static/cpu/b{1 + i}-t2-i3-h4-l1/fp32/forward", "case": case,
-            "status": "ok", "reason": None, "stats": stats}
+    return CaseRow.from_dict({"id": f"basic_rnn/static/cpu/b{1 + i}-t2-i3-h4-l1/fp32/forward",
+                              "case": case, "status": "ok", "reason": None, "stats": stats})
 
 
 def test_terminal_prints_one_count_the_worst_few_and_each_advice_once():
@@ -142,7 +143,7 @@ def test_terminal_prints_one_count_the_worst_few_and_each_advice_once():
 
 
 def test_a_v2_file_gets_its_intervals_from_its_samples(tmp_path):
-    row = _row(0, clean(5))
+    row = _row(0, clean(5)).to_dict()
     del row["stats"]["median_lo_s"], row["stats"]["median_hi_s"]
     doc = {"schema_version": 2, "kind": "rnnbench-results", "run_id": "old", "env": {},
            "calibration": {}, "cases": [row], "tta": []}

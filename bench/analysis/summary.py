@@ -16,14 +16,13 @@ BUSY_LOAD_PER_CORE = 1.5
 WORST = 5  # warned cases the terminal shows without -v
 
 
-def status_cell(row: dict) -> str:
+def status_cell(row: CaseRow) -> str:
     """`ok 1.2 ms (1 warn)`, or the row's status."""
-    typed = CaseRow.from_dict(row)
-    if typed.ok:
-        warnings = typed.stats.warnings
+    if row.ok:
+        warnings = row.stats.warnings
         warn = f" ({len(warnings)} warn)" if warnings else ""
-        return f"ok {fmt_time(typed.median())}{warn}"
-    return typed.status
+        return f"ok {fmt_time(row.median())}{warn}"
+    return row.status
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -86,19 +85,16 @@ def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = W
     return lines
 
 
-def summary_table(rows: Sequence[dict], highlight: bool = False, verbose: bool = False) -> str:
+def summary_table(rows: Sequence[CaseRow], highlight: bool = False, verbose: bool = False) -> str:
     """Text table of a run, grouped by device/shape/phase; the fastest impl marked with `*`.
 
     Stability warnings follow as one count line, the worst cases (all with `verbose`) and
     each piece of advice once.
     """
-    typed = [CaseRow.from_dict(r, "this run", i) for i, r in enumerate(rows)]
+    typed = list(rows)
     groups: dict[tuple, list[CaseRow]] = {}
     for row in typed:
-        case = Case.from_params(row.case)
-        key = (case.device, case.shape.label, case.dtype + ("-xla" if case.xla else ""),
-               case.phase)
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(Case.from_params(row.case).group_labels(), []).append(row)
     head = (f"  {'impl/unroll':<26} {'median':>10} {'±95%':>7} {'min':>10} {'rounds':>6} "
             f"{'GFLOP/s':>8} {'%peak':>6} {'compile':>8}  note")
     lines = []

@@ -135,10 +135,9 @@ def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
         for name in ("A", "B"):
             status, reason = state.status(case.id, name)
             row = state.ready.get(name, {}).get("cases", {}).get(case.id, {})
+            facts = ("code_version", "compile_s", "kernel", "memory_peak_bytes", "memory_method")
             entry[name.lower()] = {"status": status, "reason": reason,
-                                   "code_version": row.get("code_version"),
-                                   "compile_s": row.get("compile_s"),
-                                   "kernel": row.get("kernel"),
+                                   **{k: row.get(k) for k in facts},
                                    "blocks": state.samples.get(case.id, {}).get(name, [])}
         cases.append(entry)
     diff = differences(sides["A"], sides["B"])

@@ -8,7 +8,9 @@ is pointed at stderr first, so nothing TensorFlow prints can corrupt it.
   setup  -> progress lines, then {"type": "ready", "env", "cases": {id: {status, reason,
             compile_s, code_version, kernel}}}; status is ok, skipped, error, or unknown (this
             side's registry does not have the case); kernel (added within protocol 1) is what
-            the traced step ran, and a broken kernel promise (no cuDNN) is an error
+            the traced step ran, and a broken kernel promise (no cuDNN) is an error;
+            memory_peak_bytes and memory_method (added within protocol 1): the case's peak
+            memory over its build and first call
   measure {"id", "rounds", "warmup"} -> {"type": "samples", "id", "samples_s"} or
             {"type": "error", "id", "reason"}
   exit   -> the worker exits 0; stdin EOF does too (the coordinator is gone).
@@ -65,7 +67,7 @@ class Worker:
 
     def __init__(self, send):
         self.send = send
-        self.steps: dict[str, object] = {}
+        self.steps: dict[str, object] = {}  # case id -> its prepared CaseRun
 
     def hello(self) -> None:
         """The first message: who this worker is."""
@@ -113,49 +115,29 @@ class Worker:
         self.send({"type": "ready", "env": collect_env(threads), "cases": report})
 
     def _setup_case(self, case, equivalent: dict | None) -> dict:
-        from bench.errors import UserError, one_line
-        from bench.impls.devices import case_skip_reason
-        from bench.impls.equivalence import equivalence_problem
-        from bench.measure import kernel, phases, timing
+        from bench.measure.case_run import CaseRun
 
-        row = {"status": "ok", "reason": None, "compile_s": None, "code_version": None,
-               "kernel": None}
-        try:
-            case.validate()
-        except UserError as exc:  # this side's registry does not have the case at all
-            return {**row, "status": "unknown", "reason": one_line(exc)}
-        try:
-            row["code_version"] = phases.code_version(case)
-            reason = case_skip_reason(case)
-            if reason is not None:
-                return {**row, "status": "skipped", "reason": reason}
-            if equivalent is not None:
-                problem = equivalence_problem(case, equivalent)
-                if problem:
-                    return {**row, "status": "error", "reason": problem}
-            step = phases.build_step(case)
-            row["compile_s"], _ = timing.time_call(step.call)
-            row["kernel"] = kernel.step_kernel(step)
-            kernel.check_promise(case.impl, row["kernel"])
-            self.steps[case.id] = step
-        except Exception as exc:  # a case that cannot run is a row, not a dead worker
-            return {**row, "status": "error", "reason": one_line(exc)}
-        return row
+        run = CaseRun(case, equivalence=equivalent)
+        if run.prepare():
+            self.steps[case.id] = run
+        return {"status": run.status, "reason": run.reason, "compile_s": run.compile_s,
+                "code_version": run.code_version, "kernel": run.kernel,
+                "memory_peak_bytes": run.memory.get("memory_peak_bytes"),
+                "memory_method": run.memory.get("memory_method")}
 
     def measure(self, msg: dict) -> None:
         """Time one block: `warmup` untimed calls, then `rounds` timed ones."""
         from bench.errors import one_line
-        from bench.measure import timing
 
         try:
             case_id, rounds, warmup = msg["id"], int(msg["rounds"]), int(msg["warmup"])
         except (KeyError, TypeError, ValueError):
             raise ProtocolError("measure needs id, rounds and warmup") from None
-        step = self.steps.get(case_id)
-        if step is None:
+        run = self.steps.get(case_id)
+        if run is None:
             raise ProtocolError(f"measure of {case_id!r}, which is not set up here")
         try:
-            samples = timing.measure(step.call, rounds=rounds, warmup=warmup)
+            samples = run.time(rounds, warmup)
         except Exception as exc:
             self.send({"type": "error", "id": case_id, "reason": one_line(exc)})
             return

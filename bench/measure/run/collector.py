@@ -8,23 +8,10 @@ import time
 from pathlib import Path
 
 from bench.analysis.summary import status_cell
-from bench.cases import Case
+from bench.measure.case_run import make_row
+from bench.rows import CaseRow
 
-
-def make_row(case: Case, status: str, *, reason: str | None = None,
-             stats: dict | None = None, code_version: str | None = None,
-             kernel: str | None = None, memory_peak_bytes: int | None = None,
-             memory_method: str | None = None) -> dict:
-    """A results row built through the typed row (bench.rows), values checked on the way."""
-    from bench.rows import CaseRow
-
-    # Through from_dict: every value is checked, and kernel and memory are written even when
-    # None (null: not recorded by this run), unlike rows of older files that lack them.
-    return CaseRow.from_dict({"id": case.id, "case": case.params(), "status": status,
-                              "reason": reason, "stats": stats or {},
-                              "code_version": code_version, "kernel": kernel,
-                              "memory_peak_bytes": memory_peak_bytes,
-                              "memory_method": memory_method}, "this run").to_dict()
+__all__ = ["Collector", "find_collector", "make_row"]
 
 
 class Collector:
@@ -38,12 +25,13 @@ class Collector:
         self.progress = progress
         self.stream = stream or sys.stderr
         self.started = time.perf_counter()
-        self.doc: dict | None = None
+        self.doc: dict | None = None  # the run's document without its rows
+        self.rows: list[CaseRow] = []  # typed until saved
         self.total = 0
         self.done = 0
         self.resolution = 1e-9
         self.calibrator = None  # a calibration.Calibrator once the cases are known
-        self._last: dict | None = None
+        self._last: CaseRow | None = None
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     # hooks
@@ -102,23 +90,22 @@ class Collector:
         row, self._last = self._last, None
         if row is not None and self.progress:
             prefix = "\r\x1b[K" if self._tty else ""
-            self._say(f"{prefix}{self._prefix(self.done)} {status_cell(row):<24} {row['id']}")
+            self._say(f"{prefix}{self._prefix(self.done)} {status_cell(row):<24} {row.id}")
         if self.calibrator is not None and self.doc is not None and self.calibrator.due():
             self.calibrate_again(f"after {self.done} cases")
 
     # rows
-    def record(self, row: dict) -> None:
+    def record(self, row: CaseRow) -> None:
         """Add a finished case and save a snapshot of the whole run."""
         if self.doc is None:  # a case ran outside a collected session (should not happen)
             return
         from bench import roofline
         from bench.results import mark_finished
-        from bench.rows import CaseRow
 
-        self.doc["cases"].append(row)
+        self.rows.append(row)
         self.done += 1
-        if roofline.record_case(self.doc["calibration"], CaseRow.from_dict(row, "this run")):
-            roofline.rescore_rows(self.doc["cases"], self.doc["calibration"])
+        if roofline.record_case(self.doc["calibration"], row):
+            self.rows = roofline.rescore_rows(self.rows, self.doc["calibration"])
         mark_finished(self.doc, self.done, complete=False)
         self._last = row
         self.save()
@@ -133,7 +120,7 @@ class Collector:
         self._say(f"matmul calibration again ({label}) ...")
         self.calibrator.measure(label, self.done)
         self._say(f"matmul peak {describe(self.doc['calibration'])}")
-        roofline.rescore_rows(self.doc["cases"], self.doc["calibration"])
+        self.rows = roofline.rescore_rows(self.rows, self.doc["calibration"])
         self.save()
 
     def save(self) -> None:
@@ -141,7 +128,13 @@ class Collector:
         if self.run_dir is not None and self.doc is not None:
             from bench.results import save_run
 
-            save_run(self.run_dir, self.doc)
+            save_run(self.run_dir, self.document())
+
+    def document(self) -> dict | None:
+        """The run's results document with its rows serialised (None before collection)."""
+        if self.doc is None:
+            return None
+        return {**self.doc, "cases": [row.to_dict() for row in self.rows]}
 
     # output
     def _prefix(self, n: int) -> str:

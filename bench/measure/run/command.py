@@ -16,10 +16,11 @@ from pathlib import Path
 
 from bench.analysis.summary import busy_machine_warning, summary_table
 from bench.errors import UserError
+from bench.measure.options import DEFAULT_PRESET, add_run_options, selection_kwargs, suite_options
 from bench.measure.run.collector import Collector
 from bench.measure.run.finish import write_report
-from bench.measure.options import DEFAULT_PRESET, add_run_options, selection_kwargs, suite_options
 from bench.measure.selection import nothing_runs, selected_cases, split_values
+from bench.rows import CaseRow
 
 __all__ = ["DEFAULT_PRESET", "add_arguments", "main", "pytest_arguments", "selected_cases",
            "split_values"]
@@ -97,8 +98,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"rnnbench run: {len(chosen)} cases of preset {args.preset!r} → {run_dir}",
           file=sys.stderr)
     code = pytest.main(pytest_arguments(args), plugins=[collector])
-    rows = collector.doc["cases"] if collector.doc else []
-    measured = any(r["status"] != "skipped" for r in rows)
+    rows = collector.rows if collector.doc else []
+    measured = any(r.status != "skipped" for r in rows)
     if rows:
         print(summary_table(rows, highlight=sys.stdout.isatty(), verbose=bool(args.verbose)))
         busy = busy_machine_warning(collector.doc["env"])
@@ -110,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
     return _exit_code(code, collector, rows, run_dir)
 
 
-def _exit_code(code, collector: Collector, rows: list[dict], run_dir: Path) -> int:
+def _exit_code(code, collector: Collector, rows: list[CaseRow], run_dir: Path) -> int:
     import pytest
 
     if code == pytest.ExitCode.INTERRUPTED:
@@ -126,10 +127,10 @@ def _exit_code(code, collector: Collector, rows: list[dict], run_dir: Path) -> i
         print(f"rnnbench run: {missing} case(s) ended without a result row (a harness failure, "
               "not a case error); rerun with -v to see pytest's report", file=sys.stderr)
         return 1
-    if rows and all(r["status"] == "skipped" for r in rows):
+    if rows and all(r.status == "skipped" for r in rows):
         raise UserError(f"nothing was measured: all {len(rows)} cases were skipped "
-                        f"({rows[0]['reason']}); no report written")
-    errors = sum(r["status"] == "error" for r in rows)
+                        f"({rows[0].reason}); no report written")
+    errors = sum(r.status == "error" for r in rows)
     if errors:
         print(f"rnnbench run: {errors} case(s) errored (see the table)", file=sys.stderr)
         return 1

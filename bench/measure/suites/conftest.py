@@ -1,4 +1,4 @@
-"""Options, case parametrization and the per-case measurement of the step-time suites.
+"""Options, case parametrization and the measuring fixture (over bench.measure.case_run).
 
 `pytest bench/measure/suites --preset cpu --impl keras_lstm` and `rnnbench run --preset cpu --impl
 keras_lstm` run the same tests; `--rnnbench-out DIR` makes plain pytest write a run folder too.
@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from bench.analysis.summary import busy_machine_warning, summary_table
-from bench.errors import UserError, one_line
-from bench.measure import calibration, kernel, memory, phases, timing
-from bench.measure.run.collector import Collector, find_collector, make_row
+from bench.errors import UserError
+from bench.measure import timing
+from bench.measure.case_run import CaseRun
 from bench.measure.options import add_suite_options, selection_kwargs
+from bench.measure.run.collector import Collector, find_collector
 from bench.measure.selection import selected_cases
 
 
@@ -68,20 +69,20 @@ def _policy(config) -> timing.RoundsPolicy:
                              max_time=opt("max_time"), warmup=opt("warmup"))
 
 
-def timed_rounds(step, benchmark, policy: timing.RoundsPolicy) -> tuple[float, list[float]]:
-    """First call timed as compile_s, rounds planned from a second call, then pedantic rounds.
+def timed_rounds(run: CaseRun, benchmark, policy: timing.RoundsPolicy) -> list[float]:
+    """Rounds planned from a second call, then pytest-benchmark's pedantic rounds.
 
-    Returns (compile_s, raw per-round seconds); samples are empty under --benchmark-disable.
+    The first call (compile_s) was CaseRun.build's. Returns the raw per-round seconds; empty
+    under --benchmark-disable.
     """
-    compile_s, _ = timing.time_call(step.call)
-    estimate, _ = timing.time_call(step.call)
+    estimate, _ = timing.time_call(run.step.call)
     rounds = policy.plan(estimate)
     warmup = max(policy.warmup - 1, 0)
-    timed = timing.Recorder(step.call)
+    timed = timing.Recorder(run.step.call)
     benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup, iterations=1)
     if getattr(benchmark, "disabled", False):
-        return compile_s, []
-    return compile_s, timed.samples[warmup:warmup + rounds]
+        return []
+    return timed.samples[warmup:warmup + rounds]
 
 
 @pytest.fixture
@@ -92,65 +93,41 @@ def rnnbench_collector(request) -> Collector:
 
 @pytest.fixture
 def measure_case(request, rnnbench_collector):
-    """Measure one case with `benchmark` and record its ok / skipped / error row."""
-    from bench.impls.devices import case_skip_reason
-
+    """Measure one case (bench.measure.case_run) with `benchmark` timing its rounds."""
     policy = _policy(request.config)
     collector = rnnbench_collector
+    no_equivalence = request.config.getoption("no_equivalence")
 
     def run(case, benchmark):
-        reason = case_skip_reason(case)
-        if reason is not None:
-            collector.record(make_row(case, "skipped", reason=reason,
-                                             stats={"flops": case.flops()}))
-            pytest.skip(reason)
-        version = phases.code_version(case)
-        benchmark.extra_info.update(case=case.params(), code_version=version)
-        compile_s, found = None, {}
+        measured = CaseRun(case, equivalence=None if no_equivalence
+                           else request.config.stash[_EQUIVALENCE])
         try:
-            if not request.config.getoption("no_equivalence"):
-                assert_equivalent(case, request.config.stash[_EQUIVALENCE])
-            probe = memory.start_probe(case.device)  # build, trace and timed calls
-            step = phases.build_step(case)
-            compile_s, samples = timed_rounds(step, benchmark, policy)
-            found = probe.stop().row_fields()
-            found["kernel"] = kernel.step_kernel(step)  # after the probe: not the case's memory
-            kernel.check_promise(case.impl, found["kernel"])
+            if not measured.check():
+                collector.record(measured.row())
+                pytest.skip(measured.reason)
+            benchmark.extra_info.update(case=case.params(), code_version=measured.code_version)
+            measured.build()
+            samples = timed_rounds(measured, benchmark, policy)
+            measured.settle()
         except Exception as exc:
-            collector.record(make_row(
-                case, "error", reason=one_line(exc), code_version=version,
-                stats={"compile_s": compile_s, "flops": case.flops()}, **found))
+            measured.fail(exc)
+            collector.record(measured.row())
             raise
         if not samples:  # --benchmark-disable: the case ran once as a plain test
             return
-        stats = timing.summarize(samples)
-        calib = collector.doc["calibration"] if collector.doc else {}
-        stats.update(compile_s=compile_s, **calibration.roofline(case, stats["median_s"], calib),
-                     warnings=timing.stability_warnings(samples, resolution=collector.resolution,
-                                                        min_rounds=policy.min_rounds))
-        benchmark.extra_info.update({k: stats[k] for k in ("compile_s", "gflops", "pct_peak")},
-                                    **found)
-        collector.record(make_row(case, "ok", stats=stats, code_version=version, **found))
+        row = measured.row(samples, calibration_doc=collector.doc["calibration"]
+                           if collector.doc else {}, resolution=collector.resolution,
+                           min_rounds=policy.min_rounds)
+        benchmark.extra_info.update(compile_s=row.stats.compile_s, gflops=row.stats.gflops,
+                                    pct_peak=row.stats.pct_peak, kernel=row.kernel,
+                                    **measured.memory)
+        collector.record(row)
 
     return run
 
 
 _OVERHEAD = pytest.StashKey[list]()
 _EQUIVALENCE = pytest.StashKey[dict]()
-
-
-class NotEquivalentError(AssertionError):
-    """An implementation disagrees with the reference: its timings would mean nothing."""
-
-
-def assert_equivalent(case, cache: dict) -> None:
-    """Equivalence before timing (STYLE §3); raises NotEquivalentError, which makes the case an
-    error row instead of a timing."""
-    from bench.impls.equivalence import equivalence_problem
-
-    problem = equivalence_problem(case, cache)
-    if problem is not None:
-        raise NotEquivalentError(problem)
 
 
 @pytest.fixture
@@ -167,7 +144,7 @@ def pytest_terminal_summary(terminalreporter, config):
         for line in lines:
             terminalreporter.write_line(line)
     collector = find_collector(config)
-    rows = collector.doc["cases"] if collector is not None and collector.doc else []
+    rows = collector.rows if collector is not None and collector.doc else []
     if rows and not collector.progress:
         terminalreporter.section("rnnbench step time")
         terminalreporter.write_line(summary_table(rows))
