@@ -341,6 +341,41 @@ def test_run_folders_can_be_listed_one_by_one(rnnbench, runs):
     assert "given twice" in err
 
 
+def test_copies_of_one_run_count_once_with_a_note(rnnbench, runs):
+    """Three copies of one run folder are one run: 1 run against 3 is `unreliable`."""
+    import shutil
+
+    one = sorted(runs["slow"].iterdir())[0]
+    copies = runs["tmp"] / "copies"
+    for name in ("x", "y", "z"):
+        shutil.copytree(one, copies / name)
+    doc = json.loads((copies / "z" / "results.json").read_text())
+    doc["run_id"] = "renamed"  # same measurements under another id: still the same run
+    (copies / "z" / "results.json").write_text(json.dumps(doc))
+    code, out, err = rnnbench("check", "--baseline", runs["base"], "--current", copies)
+    assert code == 0
+    assert "| 3/1 |" in out
+    assert "| regression |" not in out
+    assert err.count("counted once on the current side") == 2
+    assert "(same run id)" in err
+    assert "(same content)" in err
+
+
+@pytest.mark.parametrize("current", ["same-folder", "copy"])
+def test_the_same_run_on_both_sides_is_refused(rnnbench, runs, current):
+    import shutil
+
+    other = runs["base"]
+    if current == "copy":
+        other = runs["tmp"] / "copy"
+        shutil.copytree(runs["base"], other)
+    code, out, err = rnnbench("check", "--baseline", runs["base"], "--current", other)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "are the same run" in err
+    assert "on both sides" in err
+
+
 def test_report_only_prints_but_exits_0(rnnbench, runs):
     code, out, err = rnnbench("check", "--baseline", runs["base"], "--current", runs["slow"],
                               "--report-only")

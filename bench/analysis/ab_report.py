@@ -31,6 +31,33 @@ def differences(a: dict, b: dict) -> dict:
     return out
 
 
+def _level(value: float) -> str:
+    return f"{100 * value:.4g}%"
+
+
+def interval_label(level: float | None, judged: int | None = None) -> str:
+    """How to read an interval of coverage `level`: it is the test's, e.g. `90% two-sided
+    (one-sided 95% bounds, Bonferroni over 3 cases)`."""
+    if level is None or not math.isfinite(level):
+        return "no interval"
+    over = f", Bonferroni over {judged} cases" if judged and judged > 1 else ""
+    return f"{_level(level)} two-sided (one-sided {_level((1 + level) / 2)} bounds{over})"
+
+
+def interval_text(frame, test: dict | None) -> str:
+    """What the interval column of a verdict table is (the level of its judged rows)."""
+    cases = frame[(frame["case"] != GEOMEAN_LABEL) & frame["ci_level"].notna()]
+    if cases.empty:
+        return "none shown (no case could be judged)"
+    judged = (test or {}).get("judged")
+    return (f"{interval_label(float(cases['ci_level'].iloc[0]), judged)}, the test's: a case is "
+            "significant only when its interval excludes 1")
+
+
+def _process_sd(value) -> str:
+    return "not measured (one worker generation)" if value is None else _ratio(value)
+
+
 def _pct(value) -> str:
     return fmt_fixed(value, ".1%", missing="-")
 
@@ -41,7 +68,7 @@ def _ratio(value) -> str:
 
 def verdict_markdown(frame) -> str:
     """The verdict table as Markdown (one row per case, geometric mean last)."""
-    head = ("| case | A median | B median | B/A | CI | mde | pairs | verdict | note |\n"
+    head = ("| case | A median | B median | B/A | interval | mde | pairs | verdict | note |\n"
             "|---|---:|---:|---:|---|---:|---:|---|---|")
     lines = [head]
     for row in frame.to_dict("records"):
@@ -110,11 +137,12 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
         f"{s.get('blocks')} pairs of blocks per case (ABBA order) over "
         f"{s.get('generations', 1)} worker generation(s), {s.get('rounds')} timed "
         f"rounds per block after {s.get('warmup')} untimed call(s); process-to-process spread "
-        f"of a case's log ratio {_ratio(doc.get('process_sd'))}; threshold "
+        f"of a case's log ratio {_process_sd(doc.get('process_sd'))}; threshold "
         f"{s.get('threshold', 0):.0%}, alpha {s.get('alpha')}, threads {s.get('threads')}, "
         f"xla {s.get('xla')}, equivalence check {s.get('equivalence')}; "
         f"{doc.get('passes_done', 0)} pass(es) done in {doc.get('elapsed_s', 0):.0f}s.", "",
-        "## Verdicts", "", summary_line(frame, failed), "", verdict_markdown(frame), "",
+        "## Verdicts", "", summary_line(frame, failed), "",
+        f"Interval: {interval_text(frame, doc.get('test'))}.", "", verdict_markdown(frame), "",
         "![per-case ratio B/A with its interval](figures/ab_ratios.png)", "",
         "## Method", "",
         "Each side is a long-lived worker process that builds and traces every case once; the "
@@ -125,12 +153,18 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
         "time. A block's statistic is the median of its rounds; per pair k, "
         "d_k = log(B_k / A_k). B/A is exp(mean d); its interval uses the spread of d within a "
         "generation plus the process-to-process spread measured between generations (pooled "
-        "over the cases), with Student t. "
-        "A case is a regression only when B/A exceeds 1 + threshold and the one-sided t-test "
-        "is significant after Holm's correction over the judged cases; improvement likewise "
-        "in the other direction. Otherwise it is `same` when the run could have detected a "
-        "threshold-sized slowdown (mde, at 80 % power and the Bonferroni level alpha/m), else "
-        "`unreliable` with the pairs it would need. A case that errors on B only is `broken`; "
+        "over the cases), with Student t and Welch-Satterthwaite degrees of freedom. "
+        "Each direction is tested once, one-sided at alpha/m (Bonferroni over the m judged "
+        "cases), and the interval shown is that test: its ends are the one-sided (1 - alpha/m) "
+        "bounds, together a two-sided (1 - 2 alpha/m) interval. "
+        "A case is a regression only when B/A exceeds 1 + threshold and the interval lies "
+        "above 1; improvement likewise below 1 / (1 + threshold) and entirely below 1, so no "
+        "significant verdict shows an interval that holds 1. Otherwise it is `same` when the "
+        "run could have detected a threshold-sized slowdown (mde, at 80 % power and the level "
+        "alpha/m), else `unreliable` with the pairs it would need. With one worker generation "
+        "the process-to-process spread cannot be measured and no prior is assumed: every "
+        "judged case is then `unreliable` (rerun with --generations 2 or more). "
+        "A case that errors on B only is `broken`; "
         "on A only it is not judged (`unreliable`).", "",
         "Exit codes: 1 on any regression or a case broken on B only, 0 otherwise, 2 on "
         "unusable input (a side that cannot start or dies, sides selecting different cases), "
@@ -167,7 +201,9 @@ def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
                label=f"threshold +{threshold:.0%}")
     ax.axvline(1.0 / (1.0 + threshold), color="#55A868", lw=1, ls=":")
     ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel(f"B / A step time (ratio of block medians; interval: {1 - alpha:.0%} t CI)")
+    levels = frame.loc[frame["case"] != GEOMEAN_LABEL, "ci_level"].dropna()
+    what = interval_label(float(levels.iloc[0])) if len(levels) else "none"
+    ax.set_xlabel(f"B / A step time (ratio of block medians; interval: {what})", fontsize=8)
     ax.set_title("A/B per case: above 1 = B slower", fontsize=10)
     ax.legend(loc="lower right", fontsize=7)
     return to_png(fig)

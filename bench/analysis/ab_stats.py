@@ -1,4 +1,4 @@
-"""Paired A/B statistics for `rnnbench ab`: per-case ratio, CI, Holm, verdicts (no TF).
+"""Paired A/B statistics for `rnnbench ab`: per-case ratio, interval, test, verdicts (no TF).
 
 Method. Each case is measured in K pairs of neighbouring blocks (ABBA order), spread over G
 generations of worker processes (a fresh A and B worker per generation); the block statistic is
@@ -6,20 +6,26 @@ the median of its rounds. Per pair k, d_k = log(median B_k / median A_k). Neighb
 share the machine's state, so drift cancels in d_k. What pairs cannot cancel is the process:
 one worker's layout can make one case a few percent slower for its whole life. So:
 
-- ratio = exp(mean d). Its variance is s_w^2/K + tau^2/G: s_w^2 the spread of d_k within a
-  generation, tau^2 the process-to-process spread of a case's mean, estimated from the
-  differences between generations and pooled over all judged cases (`process_variance`).
-  Student t with K-G degrees of freedom gives the CI and one-sided p-values.
-- Holm-Bonferroni over the m judged cases (ok on both sides), separately per direction, so the
-  chance that an A/A run reports any regression is at most alpha.
-- regression: ratio > 1+threshold and Holm-adjusted p_slower < alpha; improvement: ratio <
-  1/(1+threshold) and adjusted p_faster < alpha; otherwise `same` when the run could have
+- ratio = exp(mean d). Its variance is se^2 = s_w^2/K + tau^2/G: s_w^2 the spread of d_k
+  within a generation, tau^2 the process-to-process spread of a case's mean, estimated from the
+  differences between generations and pooled over all judged cases (`process_spread`). Student
+  t with Welch-Satterthwaite degrees of freedom (K-G for s_w^2, the pooled generation
+  differences for tau^2), so a spread estimated from few processes widens the interval.
+- One test, one interval: each direction is a one-sided t-test at alpha/m (Bonferroni over the
+  m judged cases, ok on both sides), so the chance that an A/A run reports any regression is at
+  most alpha. The interval shown is exactly that test's: its ends are the one-sided
+  (1 - alpha/m) bounds, together a two-sided (1 - 2 alpha/m) interval (`ci_level`). A case is
+  a `regression` only when ratio > 1+threshold **and** the lower bound is above 1;
+  `improvement` when ratio < 1/(1+threshold) and the upper bound is below 1; so a significant
+  verdict never shows an interval that holds 1. Otherwise `same` when the run could have
   detected a threshold-sized slowdown (mde <= threshold), else `unreliable` (with the pairs it
   would need, or a note that more generations are needed when tau alone is too large).
 - mde: exp((t_{1-alpha/m} + t_{power}) * se) - 1: the smallest slowdown this run finds with
-  probability `power` (Bonferroni level, Holm's first step).
-With one generation tau cannot be estimated and is taken as 0: the verdicts then rest on one
-process per side, which the A/A measurements of this machine class showed is not enough.
+  probability `power`.
+- With one generation (or fewer than 2 pairs in each of 2 generations for every case) tau
+  cannot be estimated. No prior is borrowed: the process spread depends on the machine, the
+  case and the build, and the only committed calibration is of one machine class. Every judged
+  case is then `unreliable`, saying why and to rerun with --generations 2 or more.
 """
 
 from __future__ import annotations
@@ -37,24 +43,14 @@ DEFAULT_THRESHOLD = 0.10
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.80
 MAX_PAIRS_ADVICE = 1000
+# Below this many generation contrasts (cases x (G-1)) the process spread is not pooled; the
+# generation means are then the units (tests/test_ab_stats.py simulates both regimes).
+MIN_POOLED_PROCESS_DF = 4
 GEOMEAN_LABEL = "geometric mean"
 
 FAILING = ("broken", "regression")
 COLUMNS = ("case", "a_median", "b_median", "ratio", "ci_low", "ci_high", "ci_level", "p",
            "p_adj", "mde", "pairs", "pairs_needed", "verdict", "note")
-
-
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (same order as given; NaN treated as 1)."""
-    p = np.nan_to_num(np.asarray(pvalues, dtype=float), nan=1.0)
-    m = p.size
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(stepped, 1.0)
-    return adjusted
 
 
 def block_medians(blocks: Sequence[Sequence[float]]) -> np.ndarray:
@@ -77,19 +73,39 @@ def indexed_log_ratios(a_blocks: Sequence[Sequence[float]], b_blocks: Sequence[S
     return np.log(b[good]) - np.log(a[good]), np.nonzero(good)[0]
 
 
-def process_variance(ds: Sequence[np.ndarray], groups: Sequence[np.ndarray]) -> float:
-    """tau^2: how much a case's mean log ratio moves from one worker generation to the next
-    beyond what its pairs explain, pooled over the cases (0 with fewer than 2 generations)."""
-    terms = []
+def process_spread(ds: Sequence[np.ndarray], groups: Sequence[np.ndarray]
+                   ) -> tuple[float, int, float]:
+    """(tau^2, its degrees of freedom, inflation), pooled over the cases.
+
+    tau^2: how much a case's mean log ratio moves from one worker generation to the next beyond
+    what its pairs explain. inflation: how many times more the generation means move than the
+    pairs explain (pooled F ratio, between / within); a floor for a case's variance that needs
+    no subtraction, so it cannot come out too small the way a clamped tau^2 does.
+    (nan, 0, nan) when no case has 2 or more generations of 2 or more pairs (not measurable).
+    """
+    terms, between, within, dof = [], [], [], 0
     for d, g in zip(ds, groups, strict=True):
         parts = [d[g == label] for label in np.unique(g)]
         if len(parts) < 2 or any(x.size < 2 for x in parts):
             continue
         means = [float(x.mean()) for x in parts]
-        noise = [float(x.var(ddof=1)) / x.size for x in parts]
-        terms.append(float(np.var(means, ddof=1)) - float(np.mean(noise)))
-    finite = [v for v in terms if math.isfinite(v)]
-    return max(0.0, float(np.mean(finite))) if finite else 0.0
+        noise = float(np.mean([float(x.var(ddof=1)) / x.size for x in parts]))
+        spread = float(np.var(means, ddof=1))
+        if math.isfinite(spread - noise):
+            terms.append(spread - noise)
+            between.append(spread)
+            within.append(noise)
+            dof += len(parts) - 1
+    if not terms:
+        return math.nan, 0, math.nan
+    inflation = float(np.mean(between)) / float(np.mean(within)) if np.mean(within) > 0 \
+        else math.nan
+    return max(0.0, float(np.mean(terms))), dof, inflation
+
+
+def process_variance(ds: Sequence[np.ndarray], groups: Sequence[np.ndarray]) -> float:
+    """tau^2 of `process_spread` (nan when it cannot be measured)."""
+    return process_spread(ds, groups)[0]
 
 
 # scipy.special's Student t (stdtr = CDF, stdtrit = quantile) are ufuncs: much faster per call
@@ -129,11 +145,15 @@ def pairs_needed(sd: float, *, threshold: float, alpha: float, m: int,
 
 def paired_test(d: Sequence[float], *, alpha: float = DEFAULT_ALPHA, m: int = 1,
                 power: float = DEFAULT_POWER, groups: Sequence[int] | None = None,
-                tau2: float = 0.0) -> dict:
-    """Estimate, CI, one-sided p-values and mde of the log ratios `d` (never raises or warns).
+                tau2: float = 0.0, tau_df: int | None = None,
+                inflation: float | None = None) -> dict:
+    """Estimate, interval, one-sided p-values and mde of the log ratios `d` (never raises or
+    warns). The interval's ends are one-sided (1 - alpha/m) bounds: the test of each direction
+    at alpha/m rejects exactly when its bound excludes 1 (`slower`, `faster`).
 
     `groups` labels each d_k with its worker generation: the spread is then measured within
-    generations and `tau2 / G` (the process-to-process variance) is added to the mean's.
+    generations and `tau2 / G` (the process-to-process variance, estimated with `tau_df`
+    degrees of freedom; None: known) is added to the mean's variance.
     """
     from scipy.special import stdtr
 
@@ -142,28 +162,45 @@ def paired_test(d: Sequence[float], *, alpha: float = DEFAULT_ALPHA, m: int = 1,
     keep = np.isfinite(d)
     d, g = d[keep], g[keep]
     k = d.size
+    level = alpha / max(m, 1)
     out = {"pairs": k, "ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-           "p_slower": 1.0, "p_faster": 1.0, "sd": math.nan, "mde": math.inf,
+           "ci_level": 1.0 - 2.0 * level, "p_slower": 1.0, "p_faster": 1.0, "sd": math.nan,
+           "mde": math.inf, "df": math.nan, "slower": False, "faster": False,
+           "by_generation": False,
            "generations": int(np.unique(g).size)}
     if k == 0:
         return out
     mean = float(d.mean())
     out["ratio"] = math.exp(mean)
     gens = out["generations"]
-    df = k - gens
-    if k < 2 or df < 1:
+    if k < 2 or k - gens < 1:
         return out
     within = sum(float(((d[g == label] - d[g == label].mean()) ** 2).sum())
                  for label in np.unique(g))
-    sd = math.sqrt(within / df)
+    sd = math.sqrt(within / (k - gens))
     if not math.isfinite(sd) or not math.isfinite(tau2):
         return out
-    se = math.sqrt(sd * sd / k + max(tau2, 0.0) / gens)
-    out["sd"] = sd
-    half = _t(1.0 - alpha / 2, df) * se
+    if tau_df is not None and tau_df < MIN_POOLED_PROCESS_DF:
+        if gens < 2:
+            return out
+        # Too few generation contrasts to pool a process spread: the generation means are the
+        # units (exact for any spread, G-1 degrees of freedom).
+        means = np.array([d[g == label].mean() for label in np.unique(g)])
+        df, se = float(gens - 1), float(means.std(ddof=1)) / math.sqrt(gens)
+        out["by_generation"] = True
+    else:
+        df = satterthwaite(sd * sd / k, k - gens, max(tau2, 0.0) / gens, tau_df)
+        se = math.sqrt(sd * sd / k + max(tau2, 0.0) / gens)
+        floor = sd / math.sqrt(k) * math.sqrt(inflation) if inflation and tau_df else 0.0
+        if math.isfinite(floor) and floor > se:
+            # The generation means moved more than tau^2 says (it came out too small): scale
+            # this case's own pair variance by the pooled between/within ratio instead.
+            df, se = float(tau_df), floor
+    out.update(sd=sd, df=df)
+    half = _t(1.0 - level, df) * se
     out["ci_low"], out["ci_high"] = math.exp(mean - half), math.exp(mean + half)
-    out["ci_level"] = 1.0 - alpha
-    out["mde"] = math.expm1((_t(1.0 - alpha / max(m, 1), df) + _t(power, df)) * se)
+    out["slower"], out["faster"] = out["ci_low"] > 1.0, out["ci_high"] < 1.0
+    out["mde"] = math.expm1((_t(1.0 - level, df) + _t(power, df)) * se)
     if se == 0 or abs(mean) > 1e12 * se:  # every pair agrees exactly: the sign decides
         out["p_slower"] = 0.0 if mean > 0 else 1.0
         out["p_faster"] = 0.0 if mean < 0 else 1.0
@@ -172,6 +209,18 @@ def paired_test(d: Sequence[float], *, alpha: float = DEFAULT_ALPHA, m: int = 1,
         out["p_slower"] = float(stdtr(df, -tstat))
         out["p_faster"] = float(stdtr(df, tstat))
     return out
+
+
+def satterthwaite(v_within: float, df_within: int, v_process: float,
+                  df_process: int | None) -> float:
+    """Welch-Satterthwaite degrees of freedom of v_within + v_process (df_process None: the
+    process variance is known, or zero)."""
+    if not df_process or v_process <= 0:
+        return float(df_within)
+    total = v_within + v_process
+    denom = v_within ** 2 / df_within + v_process ** 2 / df_process
+    return float(min(df_within, max(1.0, total * total / denom))) if denom > 0 else \
+        float(df_within)
 
 
 def _row(case: str, **values) -> dict:
@@ -211,11 +260,12 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
         groups = {cid: labels[idx] for cid, (_, idx) in pairs.items()}
     else:
         groups = {cid: np.zeros(idx.size, dtype=int) for cid, (_, idx) in pairs.items()}
-    tau2 = process_variance([pairs[c][0] for c in judged], [groups[c] for c in judged])
+    tau2, tau_df, inflation = process_spread([pairs[c][0] for c in judged],
+                                             [groups[c] for c in judged])
+    known = math.isfinite(tau2)
     tests = {cid: paired_test(pairs[cid][0], alpha=alpha, m=m, power=power, groups=groups[cid],
-                              tau2=tau2) for cid in judged}
-    adj_slow = dict(zip(judged, holm([tests[c]["p_slower"] for c in judged]), strict=True))
-    adj_fast = dict(zip(judged, holm([tests[c]["p_faster"] for c in judged]), strict=True))
+                              tau2=tau2 if known else 0.0, tau_df=tau_df,
+                              inflation=inflation if known else None) for cid in judged}
     rows = []
     for cid, c in cases.items():
         a_med, b_med = _median_all(c.get("a") or []), _median_all(c.get("b") or [])
@@ -225,15 +275,18 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
         res = tests[cid]
         slower = res["ratio"] >= 1.0 if math.isfinite(res["ratio"]) else True
         p = res["p_slower"] if slower else res["p_faster"]
-        p_adj = float(adj_slow[cid] if slower else adj_fast[cid])
+        row = _row(cid, a_median=a_med, b_median=b_med, ratio=res["ratio"], pairs=res["pairs"])
+        if not known:  # nothing rests on a spread that was not measured
+            row.update(verdict="unreliable", note=UNMEASURED_PROCESS_SPREAD)
+            rows.append(row)
+            continue
         needed = pairs_needed(res["sd"], threshold=threshold, alpha=alpha, m=m, power=power,
                               tau2=tau2, generations=res["generations"])
-        verdict, note = _verdict(res, adj_slow[cid], adj_fast[cid], threshold, alpha, needed)
-        rows.append(_row(cid, a_median=a_med, b_median=b_med, ratio=res["ratio"],
-                         ci_low=res["ci_low"], ci_high=res["ci_high"],
-                         ci_level=res.get("ci_level"), p=p, p_adj=p_adj,
-                         mde=res["mde"], pairs=res["pairs"], pairs_needed=needed,
-                         verdict=verdict, note=note))
+        verdict, note = _verdict(res, threshold, needed)
+        row.update(ci_low=res["ci_low"], ci_high=res["ci_high"], ci_level=res["ci_level"], p=p,
+                   p_adj=min(1.0, p * max(m, 1)), mde=res["mde"], pairs_needed=needed,
+                   verdict=verdict, note=note)
+        rows.append(row)
     rank = {v: i for i, v in enumerate(VERDICTS)}
     rows.sort(key=lambda r: (rank.get(r["verdict"], len(rank)),
                              -(r["ratio"] if r["ratio"] is not None and math.isfinite(r["ratio"])
@@ -241,24 +294,34 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
     if geomean and judged:
         rows.append(_geomean_row(cases, judged, alpha))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame.attrs["process_sd"] = math.sqrt(tau2)
-    frame.attrs["test"] = {"method": "holm", "alpha": alpha, "judged": m}
+    frame.attrs["process_sd"] = math.sqrt(tau2) if known else None
+    frame.attrs["test"] = {"method": "bonferroni", "alpha": alpha, "judged": m}
     frame["pairs"] = frame["pairs"].astype("Int64")
     frame["pairs_needed"] = frame["pairs_needed"].astype("Int64")
     return frame
 
 
-def _verdict(res: dict, adj_slow: float, adj_fast: float, threshold: float, alpha: float,
-             needed: int | None) -> tuple[str, str]:
+UNMEASURED_PROCESS_SPREAD = (
+    "not judged: the process-to-process spread was not measured (one worker generation, or "
+    "under 2 pairs per generation); rerun with --generations 2 or more")
+
+
+def _verdict(res: dict, threshold: float, needed: int | None) -> tuple[str, str]:
+    """The verdict of a judged case: significance is the shown interval excluding 1."""
     ratio = res["ratio"]
     if res["pairs"] < 2:
         return "unreliable", f"only {res['pairs']} complete pair(s); need at least 2"
-    if ratio > 1.0 + threshold and adj_slow < alpha:
+    if ratio > 1.0 + threshold and res["slower"]:
         return "regression", f"{ratio - 1:.0%} slower"
-    if ratio < 1.0 / (1.0 + threshold) and adj_fast < alpha:
+    if ratio < 1.0 / (1.0 + threshold) and res["faster"]:
         return "improvement", f"{1 - ratio:.0%} faster"
     if res["mde"] <= threshold:
         return "same", ""
+    if res["by_generation"]:
+        return "unreliable", (f"could only detect {res['mde']:.0%} (> {threshold:.0%}): with "
+                              f"{res['generations']} worker generations and this few cases the "
+                              "process spread is judged from the generation means alone; use "
+                              "more --generations")
     more = f"needs about {needed} pairs" if needed is not None else "spread unknown"
     if needed is not None and needed >= MAX_PAIRS_ADVICE:
         more = f"needs over {MAX_PAIRS_ADVICE} pairs or more worker generations"
@@ -291,7 +354,7 @@ def _geomean_row(cases: Mapping[str, Mapping], judged: Sequence[str], alpha: flo
     if k >= 2 and all(d.size == k for d in ds):
         per_pass = np.mean(np.vstack(ds), axis=0)
         res = paired_test(per_pass, alpha=alpha)
-        row.update(ci_low=res["ci_low"], ci_high=res["ci_high"], ci_level=res.get("ci_level"),
+        row.update(ci_low=res["ci_low"], ci_high=res["ci_high"], ci_level=res["ci_level"],
                    pairs=k)
     return row
 

@@ -90,8 +90,11 @@ def parse_alpha(text: str) -> float:
 
 def main(args) -> int:
     """Run `rnnbench check`; return 1 on regression (0 with --report-only), 0 otherwise."""
-    baseline = expand_runs(args.baseline, "baseline")
-    current = expand_runs(args.current, "current")
+    baseline, notes_b = distinct_runs(expand_runs(args.baseline, "baseline"), "baseline")
+    current, notes_c = distinct_runs(expand_runs(args.current, "current"), "current")
+    refuse_shared_runs(baseline, current)
+    for line in notes_b + notes_c:
+        print(f"rnnbench check: note: {line}", file=sys.stderr)
     warnings = run_problems(baseline, current, normalize=args.normalize,
                             advisory=args.report_only, allow_partial=args.allow_partial)
     frame = check_frame(baseline, current, threshold=args.threshold, alpha=args.alpha,
@@ -129,6 +132,44 @@ def expand_runs(paths, side: str) -> list[Run]:
             seen.add(key)
             runs.append(run)
     return runs
+
+
+def run_fingerprint(run: Run) -> str:
+    """A hash of what the run measured (its environment and rows, not its id or file name), so
+    a copy of a run is recognised wherever it lies and whatever it is called."""
+    import hashlib
+    import json
+
+    measured = {key: run.doc.get(key) for key in ("env", "calibration", "cases", "tta")}
+    return hashlib.sha256(json.dumps(measured, sort_keys=True).encode()).hexdigest()
+
+
+def distinct_runs(runs: list[Run], side: str) -> tuple[list[Run], list[str]]:
+    """The runs with copies left out (same run id, or same content), and a note per copy:
+    the run is the unit of evidence, so a run copied three times still counts once."""
+    kept, notes, ids, hashes = [], [], {}, {}
+    for run in runs:
+        digest = run_fingerprint(run)
+        first = ids.get(run.run_id) or hashes.get(digest)
+        if first is not None:
+            why = "run id" if first is ids.get(run.run_id) else "content"
+            notes.append(f"{run.source} is a copy of {first.source} (same {why}): counted "
+                         f"once on the {side} side")
+            continue
+        ids[run.run_id], hashes[digest] = run, run
+        kept.append(run)
+    return kept, notes
+
+
+def refuse_shared_runs(baseline: list[Run], current: list[Run]) -> None:
+    """UserError when one run (by run id or content) is on both sides."""
+    base = {r.run_id: r for r in baseline} | {run_fingerprint(r): r for r in baseline}
+    for run in current:
+        other = base.get(run.run_id) or base.get(run_fingerprint(run))
+        if other is not None:
+            raise UserError(f"{run.source} and {other.source} are the same run "
+                            f"({run.run_id}) on both sides: a run cannot be checked against "
+                            "itself; give other baseline or current runs")
 
 
 def run_problems(baseline: list[Run], current: list[Run], *, normalize: bool, advisory: bool,

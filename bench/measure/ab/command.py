@@ -210,6 +210,10 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
     from bench.results import utc_now
 
     _check_numbers(args)
+    if args.generations < 2:
+        print(f"rnnbench ab: warning: --generations {args.generations}: with one worker process "
+              "per side the process-to-process spread cannot be measured, so every case will "
+              "be `unreliable`; use --generations 2 or more for verdicts", file=sys.stderr)
     chosen = selected_cases(args.preset, **selection_kwargs(lambda name: getattr(args, name)))
     specs = {name: SideSpec(name, python=resolve_python(getattr(args, f"{s}_python"), name),
                             src=getattr(args, f"{s}_src"),
@@ -264,7 +268,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
                     state=state, hellos=hellos, started_utc=started_utc)
     doc.update(run_id=run_dir.name, status=status, error=error, finished_utc=utc_now(),
                elapsed_s=round(time.perf_counter() - started, 3))
-    from bench.analysis.ab_report import summary_line, verdict_markdown
+    from bench.analysis.ab_report import interval_text, summary_line, verdict_markdown
     from bench.storage import release_run_dir
 
     try:
@@ -275,6 +279,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
     if status == "failed":
         raise UserError(f"{error} (what was set up is kept in {run_dir / AB_JSON})")
     print(verdict_markdown(frame))
+    print(f"interval: {interval_text(frame, doc.get('test'))}")
     print(summary_line(frame, failed))
     print(f"results: {run_dir}", file=sys.stderr)
     if code == 130:
