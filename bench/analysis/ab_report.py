@@ -141,7 +141,7 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
 
 def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
     """Per-case B/A with its interval (horizontal bars), lines at 1 and 1+threshold; PNG."""
-    from bench.analysis.plots import _figure, short_labels, to_png
+    from bench.analysis.plots import figure, short_labels, to_png
 
     rows = frame[frame["ratio"].map(lambda v: v is not None and math.isfinite(v))]
     rows = rows.iloc[::-1]  # attention first reads top-down
@@ -149,7 +149,7 @@ def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
     cases = [c for c in names if c != GEOMEAN_LABEL]
     short = dict(zip(cases, short_labels(cases), strict=True))
     labels = [short.get(c, c) for c in names]
-    fig = _figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
+    fig = figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
     ax = fig.add_subplot()
     colors = {"regression": "#C44E52", "improvement": "#55A868", "same": "#4C72B0",
               "unreliable": "#999999", "-": "#000000"}
