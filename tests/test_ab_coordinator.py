@@ -214,7 +214,8 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert [s.setup_calls for s in made["all-A"]] == [[(len(CASES), None, True)],
                                                       [(len(CASES), None, False)]]
     assert all(s.closed for s in made["all-A"] + made["all-B"])
-    assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures", "report.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures",
+                                                     "report.html", "report.md"]
     assert (out / "figures" / "ab_ratios.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((out / "ab.json").read_text())
     assert doc["kind"] == "rnnbench-ab"
