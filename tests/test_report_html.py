@@ -60,3 +60,29 @@ def test_report_html_in_a_real_browser(smoke_run, browser, tmp_path):
     assert browser.external_requests() == []
     shot = browser.screenshot(tmp_path / "report.png")
     assert shot.stat().st_size > 10_000
+
+
+def test_compare_page_in_a_real_browser(rnnbench, browser, tmp_path):
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    out = tmp_path / "cmp"
+    code, _, err = rnnbench("compare", fixtures / "run_a", fixtures / "run_b", "--cross-machine",
+                            "--out", out)
+    assert code == 0, err
+    browser.open(out / REPORT_HTML)
+    assert browser.console_errors() == []
+    sizes = browser.figure_sizes()
+    assert len(sizes) == 1  # the heatmap
+    assert sizes[0].width > 200
+    assert sizes[0].height > 200
+    main = next(i for i in range(10) if "B/A" in browser.headers(i)
+                and "fastest" in browser.headers(i))
+    before = browser.column("case", main)
+    assert "geomean" not in before  # the summary row sits in the footer, never sorted
+    browser.click_header("B/A", main)
+    ratios = [float(c.split("×")[0]) for c in browser.column("B/A", main)]
+    assert ratios == sorted(ratios)
+    assert browser.column("case", main) != before
+    assert browser.external_requests() == []
+    assert browser.screenshot(tmp_path / "compare.png").stat().st_size > 10_000
