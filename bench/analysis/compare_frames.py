@@ -246,8 +246,9 @@ def missing_counts(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict
 
 def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
     """Per phase × shape × precision × implementation: each RunSet's geometric mean over its
-    own timed cases of the group (seconds) with the case count, and per other RunSet
-    the geometric mean of the per-case ratios over the group's cases timed everywhere."""
+    own timed cases of the group (seconds) with the case count, and per other RunSet the
+    geometric mean of the per-case ratios over the group's cases timed everywhere. Only the
+    phase × shape × precision groups that every RunSet timed appear."""
     import pandas as pd
 
     labels = [s.label for s in sets]
@@ -268,7 +269,13 @@ def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[
                                                   for c in shared)
         if any(row[f"{label} cases"] for label in labels):
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    # Only the phase × shape × precision groups that every RunSet timed in some implementation.
+    everywhere = frame.groupby(list(GROUP_KEYS), sort=False)[[f"{x} cases" for x in labels]] \
+        .transform("sum").gt(0).all(axis=1)
+    return frame[everywhere].reset_index(drop=True)
 
 
 def fastest_frame(summary, labels: list[str]):

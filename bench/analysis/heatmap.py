@@ -13,7 +13,9 @@ import math
 ROW_INCH = 0.17
 MAX_ANNOTATED_ROWS = 160
 CAP = math.log2(8.0)  # colours saturate at 8× either way
-TICKS = (1 / 8, 1 / 4, 1 / 2, 2 / 3, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0, 8.0)
+# Colour-bar ticks by the largest ratio shown: (up to this ratio, these ticks).
+TICKS = ((1.3, (0.8, 0.9, 1.0, 1.1, 1.25)), (2.5, (0.5, 2 / 3, 1.0, 1.5, 2.0)),
+         (8.0, (1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)))
 
 
 def _row_labels(frame) -> list[str]:
@@ -41,7 +43,8 @@ def ratio_heatmap(frame, labels: list[str], *, title: str) -> bytes:
     logs = np.log2(ratios)
     span = float(np.nanmax(np.abs(logs))) if n else 1.0
     span = min(max(span, math.log2(1.25)), CAP)
-    fig = figure(4.6 + 1.1 * m, 1.9 + ROW_INCH * max(n, 4))
+    height = 1.9 + ROW_INCH * max(n, 4)
+    fig = figure(4.6 + 1.1 * m, height)
     ax = fig.add_subplot()
     image = ax.imshow(np.clip(logs, -span, span), cmap="RdBu_r", aspect="auto",
                       norm=TwoSlopeNorm(0.0, -span, span), interpolation="nearest")
@@ -61,8 +64,9 @@ def ratio_heatmap(frame, labels: list[str], *, title: str) -> bytes:
     ax.set_yticks(range(n), rows, fontsize=font)
     _group_bands(ax, frame, m)
     bar = fig.colorbar(image, ax=ax, orientation="horizontal", location="bottom",
-                       fraction=min(0.08, 0.5 / max(n, 4)) + 0.02, pad=0.01, aspect=30)
-    ticks = [math.log2(t) for t in TICKS if abs(math.log2(t)) <= span + 1e-9]
+                       fraction=0.18 / height, pad=0.35 / height, aspect=30)
+    steps = next(t for limit, t in TICKS if span <= math.log2(limit) + 1e-9)
+    ticks = [math.log2(t) for t in steps if abs(math.log2(t)) <= span + 1e-9]
     bar.set_ticks(ticks, labels=[f"{2 ** t:.3g}×" for t in ticks])
     bar.ax.tick_params(labelsize=7)
     bar.set_label(f"time ratio to {ref} (log scale; blue: faster than {ref})", fontsize=8)
