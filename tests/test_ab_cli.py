@@ -197,8 +197,8 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
     assert code in (0, 1), err
     assert _worktrees() == before  # the temporary worktree is gone
     assert sorted(p.name for p in out.iterdir()) == [
-        "ab.csv", "ab.json", "figures", "report.md", "worker-a-2.log", "worker-a.log",
-        "worker-b-2.log", "worker-b.log"]
+        "ab.csv", "ab.json", "figures", "report.html", "report.md", "worker-a-2.log",
+        "worker-a.log", "worker-b-2.log", "worker-b.log"]
     doc = json.loads((out / "ab.json").read_text())
     assert doc["status"] == "complete"
     assert doc["sides"]["B"]["src_kind"] == "git"

@@ -220,7 +220,8 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert [s.setup_calls for s in made["all-A"]] == [[(len(CASES), None, True)],
                                                       [(len(CASES), None, False)]]
     assert all(s.closed for s in made["all-A"] + made["all-B"])
-    assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures",
+                                                     "report.html", "report.md"]
     assert (out / "figures" / "ab_ratios.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((out / "ab.json").read_text())
     assert doc["kind"] == "rnnbench-ab"
@@ -237,9 +238,15 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert len(first["b"]["blocks"][0]) == 3
     assert first["a"]["code_version"] == "v-A"
     assert first["verdict"]["verdict"] in ab_stats.VERDICTS
-    printed = capsys.readouterr().out
-    assert "| case |" in printed
-    assert printed.strip().splitlines()[-1].startswith("PASS")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "compared (A → B):"  # what differs between the sides comes first
+    assert "  env:X: None → 1" in printed[1:4]
+    assert "  tensorflow: tf-A → tf-B" in printed[1:4]
+    assert not any(line.startswith("| ") for line in printed)  # the full table: report.md
+    assert printed[-1].startswith("PASS")
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page
+    assert "tf-A" in page
     report = (out / "report.md").read_text()
     assert "**env:X**" in report
     assert "tf-A" in report
@@ -248,7 +255,14 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
 def test_command_exits_1_on_a_regression(tmp_path, capsys):
     code, out, _ = _run_main(tmp_path, slow={"basic_lstm/": 1.5})
     assert code == 1
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("FAIL")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1].startswith("FAIL")
+    slow = [c.id for c in CASES if c.impl == "basic_lstm"]
+    head = printed.index(f"regression ({len(slow)}):")
+    assert [line.split()[0] for line in printed[head + 1:head + 1 + len(slow)]] == [
+        r["case"] for r in csv_rows(out / "ab.csv") if r["verdict"] == "regression"]
+    assert any(line.startswith("the rest (") for line in printed[head:])
+    assert any(line.startswith("geometric mean B/A ") for line in printed)
     rows = list(csv_rows(out / "ab.csv"))
     flagged = {r["case"] for r in rows if r["verdict"] == "regression"}
     assert flagged == {c.id for c in CASES if c.impl == "basic_lstm"}

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
+import statistics
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from bench import identity
 from bench.analysis import compare
-from bench.results import load_run
+from bench.analysis import compare_frames as cf
+from bench.results import read_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = FIXTURES / "compare_run_a_run_b.md"
@@ -27,32 +32,124 @@ def run_dirs(tmp_path):
     return out
 
 
-def test_frame_ratios_and_geomean():
-    docs = [load_run(FIXTURES / "run_a"), load_run(FIXTURES / "run_b")]
-    frame = compare.compare_frame(docs, ["A", "B"])
+def _sets(*paths):
+    return compare.load_sets([str(p) for p in paths])
+
+
+def _frames(*paths, normalize=False):
+    sets = _sets(*paths)
+    facts = cf.case_facts(sets)
+    cells = cf.all_cells(sets, normalize)
+    return sets, facts, cells, cf.main_frame(sets, cells, facts)
+
+
+def test_main_table_holds_the_cases_timed_everywhere_with_ratio_intervals():
+    sets, facts, cells, frame = _frames(FIXTURES / "run_a", FIXTURES / "run_b")
     body = frame.iloc[:-1].set_index("case")
-    ok = body["B/A"].dropna()
-    assert len(ok) == 42
-    assert (body["B/A"].dropna() == (body["B"] / body["A"]).dropna()).all()
+    assert len(body) == 42
+    assert (body["B/A"] == body["B"] / body["A"]).all()
     assert frame.iloc[-1]["case"] == compare.GEOMEAN
-    assert frame.iloc[-1]["B/A"] == pytest.approx(math.exp(ok.map(math.log).mean()))
-    # every case of either run keeps its row: skipped, error and one-sided ones included
-    ids = {r["id"] for d in docs for r in d["cases"]}
-    assert set(body.index) == ids
+    assert frame.iloc[-1]["B/A"] == pytest.approx(math.exp(body["B/A"].map(math.log).mean()))
+    # single runs: the two medians' within-run intervals, combined on the log scale
+    case = "gru/static/cpu/b16-t10-i8-h32-l1/fp32/backward"
+    a, b = (read_run(FIXTURES / n).cases for n in ("run_a", "run_b"))
+    ra, rb = (next(r for r in rows if r.id == case) for rows in (a, b))
+    se = math.hypot(*(math.log(r.stats.median_hi_s / r.stats.median_lo_s) / (2 * cf.Z95)
+                      for r in (ra, rb)))
+    ratio = rb.stats.median_s / ra.stats.median_s
+    assert body.loc[case, "B/A lo"] == pytest.approx(ratio * math.exp(-cf.Z95 * se))
+    assert body.loc[case, "B/A hi"] == pytest.approx(ratio * math.exp(cf.Z95 * se))
+    assert body.loc[case, "B/A basis"] == cf.WITHIN
+    assert bool(body.loc[case, "B/A significant"]) is bool(body.loc[case, "B/A hi"] < 1)
+    assert set(body["fastest"]) == {"B"}
+    # everything else is in the appendix, with each run's status
+    missing = cf.missing_frame(sets, cells, facts).set_index("case")
+    assert set(missing.index) | set(body.index) == {r.id for n in ("run_a", "run_b")
+                                                    for r in read_run(FIXTURES / n).cases}
     gone = "basic_rnn/static/cpu/b16-t10-i8-h32-l1/fp32/backward"
-    assert body.loc[gone, "note"] == "not in B"
-    assert "skipped in all runs" in body.loc["cudnn_lstm/fused/cpu/b16-t10-i8-h32-l1/fp32/"
-                                             "forward", "note"]
-    assert body.loc["gru/dynamic/cpu/b16-t10-i8-h32-l1/fp32/forward", "note"].startswith(
-        "B: error")
-    assert set(body.loc[ok.index, "fastest"]) == {"B"}
+    assert missing.loc[gone, "B"] == cf.NOT_RUN
+    assert missing.loc["gru/dynamic/cpu/b16-t10-i8-h32-l1/fp32/forward", "B"].startswith("error")
+    counts = {c["label"]: c for c in cf.missing_counts(sets, cells, facts)}
+    assert (counts["B"][cf.NOT_RUN], counts["B"]["skipped"], counts["B"]["error"]) == (2, 6, 2)
+    assert counts["A"]["ok"] == 45
+
+
+def test_several_runs_of_one_machine_make_the_run_the_unit(tmp_path):
+    group = tmp_path / "b-runs"
+    for i, factor in enumerate((0.9, 1.0, 1.2)):
+        _edit(shutil.copytree(FIXTURES / "run_a", group / f"run{i}"), lambda doc, f=factor: [
+            row["stats"].update(median_s=row["stats"]["median_s"] * f)
+            for row in doc["cases"] if row["stats"].get("median_s")])
+    sets, _, _, frame = _frames(FIXTURES / "run_a", group)
+    assert (sets[1].name, len(sets[1].runs)) == ("b-runs", 3)
+    row = frame.set_index("case").loc["gru/static/cpu/b16-t10-i8-h32-l1/fp32/backward"]
+    logs = [math.log(f) for f in (0.9, 1.0, 1.2)]
+    assert row["B/A"] == pytest.approx(math.exp(sum(logs) / 3))
+    assert row["B/A basis"] == cf.MIXED
+    single = next(r for r in read_run(FIXTURES / "run_a").cases if r.id == row.name)
+    se_a = math.log(single.stats.median_hi_s / single.stats.median_lo_s) / (2 * cf.Z95)
+    se_b = statistics.stdev(logs) / math.sqrt(3)
+    assert row["B/A hi"] == pytest.approx(row["B/A"] * math.exp(cf.Z95 * math.hypot(se_a, se_b)))
+    assert row["B lo"] < row["B"] < row["B hi"]  # t interval over the 3 run medians
+    _, _, _, runs = _frames(group, group)
+    assert set(runs.iloc[:-1]["B/A basis"]) == {cf.RUNS}
+
+
+def test_summary_per_implementation_and_the_fastest_per_machine():
+    sets, facts, cells, _ = _frames(FIXTURES / "run_a", FIXTURES / "run_b")
+    summary = cf.summary_frame(sets, cells, facts)
+    row = summary[(summary["phase"] == "forward") & (summary["impl"] == "keras_lstm")]
+    assert list(row["shape"]) == ["b16-t10-i8-h32-l1"]  # the l2 shape ran in A only: left out
+    row = row.iloc[0]
+    mine = [c for c, f in facts.items() if f["impl"] == "keras_lstm" and f["phase"] == "forward"
+            and f["shape"] == "b16-t10-i8-h32-l1"]
+    assert row["A"] == pytest.approx(math.exp(statistics.fmean(
+        math.log(cells[0][c].median_s) for c in mine)))
+    assert row["A cases"] == 2
+    fastest = cf.fastest_frame(summary, ["A", "B"]).set_index("phase")
+    assert fastest.loc["train_step", "A"].startswith("basic_lstm (1.")
+    assert "ahead of" in fastest.loc["train_step", "B"]
+
+
+def test_normalize_divides_by_each_runs_matmul(tmp_path):
+    fast = _edit(shutil.copytree(FIXTURES / "run_b", tmp_path / "b"), lambda doc: doc[
+        "calibration"].update(matmul_gflops=doc["calibration"]["matmul_gflops"] * 2))
+    raw = _frames(FIXTURES / "run_a", fast)[3].set_index("case")
+    scaled = _frames(FIXTURES / "run_a", fast, normalize=True)[3].set_index("case")
+    a = read_run(FIXTURES / "run_a").calibration["matmul_gflops"]
+    b = read_run(fast).calibration["matmul_gflops"]
+    assert (scaled["B/A"].iloc[:-1] / raw["B/A"].iloc[:-1]).to_list() == pytest.approx(
+        [b / a] * (len(raw) - 1))
+
+
+def test_four_runs_and_120_cases_give_one_legible_heatmap(tmp_path):
+    from bench.analysis.heatmap import ratio_heatmap
+
+    rng = np.random.default_rng(3)
+    labels = ["A", "B", "C", "D"]
+    rows = []
+    for i in range(120):
+        row = {"case": f"c{i}", "impl": f"impl{i % 6}", "phase": ("forward", "backward")[i % 2],
+               "unroll": "static", "shape": f"b{i}", "precision": "fp32"}
+        for x in labels[1:]:
+            ratio = float(np.exp(rng.normal(0, 0.3)))
+            row.update({f"{x}/A": ratio, f"{x}/A significant": bool(rng.random() < 0.5)})
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values(["phase", "impl"])
+    png = ratio_heatmap(frame, labels, title="t")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image as mpimg
+
+    height, width = mpimg.imread(io.BytesIO(png)).shape[:2]
+    assert height > 120 * 15  # every row keeps at least ~15 px
+    assert width < height
 
 
 def test_three_runs_share_the_reference():
-    doc = load_run(FIXTURES / "run_a")
-    frame = compare.compare_frame([doc, doc, doc], ["A", "B", "C"])
-    assert list(frame.columns) == ["case", "A", "B", "C", "B/A", "C/A", "fastest", "note"]
+    sets, _, _, frame = _frames(FIXTURES / "run_a", FIXTURES / "run_a", FIXTURES / "run_a")
+    assert [s.label for s in sets] == ["A", "B", "C"]
     assert frame.iloc[-1]["C/A"] == pytest.approx(1.0)
+    assert not frame.iloc[:-1]["C/A significant"].any()
 
 
 def test_different_threads_are_refused_without_cross_machine(rnnbench, run_dirs):
@@ -76,11 +173,14 @@ def test_out_writes_markdown_csv_and_figure(rnnbench, run_dirs, tmp_path):
     assert code == 0
     text = (out_dir / "compare.md").read_text(encoding="utf-8")
     assert text == out
-    assert "![speed-up per case](figures/speedup.png)" in text
-    assert (out_dir / "figures" / "speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    csv = (out_dir / "compare.csv").read_text(encoding="utf-8").splitlines()
-    assert csv[0] == "case,A,B,B/A,fastest,note"
-    assert csv[-1].startswith("geomean,")
+    assert "](figures/ratios.png)" in text
+    assert (out_dir / "figures" / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page
+    assert "0.749×" in page  # the same numbers as compare.md
+    csv = pd.read_csv(out_dir / "compare.csv")
+    assert {"case", "A", "A lo", "A hi", "B/A", "B/A lo", "B/A hi", "B/A basis"} <= set(csv)
+    assert csv["case"].iloc[-1] == "geomean"
     # never overwritten
     code, _, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"], "--cross-machine",
                             "--out", out_dir)

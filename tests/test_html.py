@@ -32,6 +32,8 @@ def test_table_cells_read_like_the_markdown_tables():
     assert "<td>–</td>" in out
     assert 'class="sortable"' in out
     assert 'class="sortable"' not in html.table(frame, sortable=False)
+    footed = html.table(frame, row_classes=["", html.TOTAL])
+    assert footed.index("<tfoot>") < footed.index(">b<")  # the total row is in the footer
 
 
 def test_figures_are_inline():

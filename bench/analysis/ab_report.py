@@ -66,23 +66,78 @@ def _ratio(value) -> str:
     return fmt_fixed(value, ".3f", missing="-")
 
 
-def verdict_markdown(frame) -> str:
-    """The verdict table as Markdown (one row per case, geometric mean last)."""
-    head = ("| case | A median | B median | B/A | interval | mde | pairs | verdict | note |\n"
-            "|---|---:|---:|---:|---|---:|---:|---|---|")
-    lines = [head]
+def verdict_display(frame):
+    """The verdict table as text cells (one row per case, geometric mean last)."""
+    import pandas as pd
+
+    rows = []
     for row in frame.to_dict("records"):
         ci = (f"{_ratio(row['ci_low'])}–{_ratio(row['ci_high'])}"
               if _ratio(row["ci_low"]) != "-" else "-")
         pairs = row["pairs"]
         pairs = "-" if pairs is None or (isinstance(pairs, float) and math.isnan(pairs)) \
             or str(pairs) == "<NA>" else str(pairs)
-        name = f"**{row['case']}**" if row["case"] == GEOMEAN_LABEL else f"`{row['case']}`"
-        note = str(row["note"] or "").replace("|", "\\|")
-        lines.append(f"| {name} | {fmt_time(row['a_median'])} | {fmt_time(row['b_median'])} | "
-                     f"{_ratio(row['ratio'])} | {ci} | {_pct(row['mde'])} | {pairs} | "
-                     f"{row['verdict']} | {note} |")
+        name = f"**{row['case']}**" if row["case"] == GEOMEAN_LABEL else row["case"]
+        rows.append({"case": name, "A median": fmt_time(row["a_median"]),
+                     "B median": fmt_time(row["b_median"]), "B/A": _ratio(row["ratio"]),
+                     "interval": ci, "mde": _pct(row["mde"]), "pairs": pairs,
+                     "verdict": row["verdict"], "note": str(row["note"] or "")})
+    return pd.DataFrame(rows, columns=["case", "A median", "B median", "B/A", "interval", "mde",
+                                       "pairs", "verdict", "note"])
+
+
+def verdict_markdown(frame) -> str:
+    """The verdict table as Markdown (one row per case, geometric mean last)."""
+    from bench.analysis.document import markdown_table
+
+    return markdown_table(verdict_display(frame)).rstrip("\n")
+
+
+# Verdicts the terminal lists in full, in this order; the rest are summarised.
+LISTED = ("regression", "improvement", "broken")
+WORST = 3
+
+
+def _case_line(row: dict) -> str:
+    ci = (f" [{_ratio(row['ci_low'])}–{_ratio(row['ci_high'])}]"
+          if _ratio(row["ci_low"]) != "-" else "")
+    note = f"  ({row['note']})" if row.get("note") else ""
+    return f"  {row['case']}  B/A {_ratio(row['ratio'])}{ci}{note}"
+
+
+def terminal_summary(doc: dict, frame, failed: bool, report: str = "report.md") -> str:
+    """What `ab` prints: what differs between the sides, then the regressions, improvements
+    and broken cases, the worst few of the rest, then the verdict line (last)."""
+    diff = doc.get("differences") or {}
+    lines = (["compared (A → B):", *(f"  {k}: {a} → {b}" if a != "" else f"  {k}: {b}"
+                                     for k, (a, b) in diff.items())]
+             if diff else ["compared: nothing differs between the sides (an A/A run)"])
+    cases = [r for r in frame.to_dict("records") if r["case"] != GEOMEAN_LABEL]
+    for verdict in LISTED:
+        hits = [r for r in cases if r["verdict"] == verdict]
+        if hits:
+            lines.append(f"{verdict} ({len(hits)}):")
+            lines += [_case_line(r) for r in hits]
+    rest = [r for r in cases if r["verdict"] not in LISTED]
+    if rest:
+        counts = {v: sum(r["verdict"] == v for r in rest) for v in dict.fromkeys(
+            r["verdict"] for r in rest)}
+        ranked = sorted((r for r in rest if _finite(r["ratio"])),
+                        key=lambda r: -abs(math.log(r["ratio"])))[:WORST]
+        lines.append(f"the rest ({', '.join(f'{n} {v}' for v, n in counts.items())})"
+                     + (f"; the {len(ranked)} largest changes:" if ranked else ""))
+        lines += [_case_line(r) + f"  {r['verdict']}" for r in ranked]
+    geo = next((r for r in frame.to_dict("records") if r["case"] == GEOMEAN_LABEL), None)
+    if geo and _finite(geo["ratio"]):
+        lines.append(f"geometric mean B/A {_ratio(geo['ratio'])} over the judged cases; "
+                     f"full table: {report}")
+    lines.append(f"interval: {interval_text(frame, doc.get('test'))}")
+    lines.append(summary_line(frame, failed))
     return "\n".join(lines)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def summary_line(frame, failed: bool) -> str:
@@ -113,8 +168,22 @@ def _changes(doc: dict) -> list[str]:
             for key, (a, b) in diff.items()]
 
 
+FIGURE_NAME = "ab_ratios.png"
+FIGURE_CAPTION = "per-case ratio B/A with its interval"
+
+
 def report_markdown(doc: dict, frame, *, failed: bool) -> str:
     """report.md of an A/B run folder."""
+    from bench.analysis.document import to_markdown
+
+    return to_markdown(report_parts(doc, frame, failed=failed))
+
+
+def report_parts(doc: dict, frame, *, failed: bool, png: bytes | None = b"") -> list:
+    """report.md and report.html of an A/B run as document parts (the same frame for both);
+    `png` is the figure (b"": only linked, as in report.md; None: no figure)."""
+    from bench.analysis.document import Figure, Table
+
     s = doc.get("settings", {})
     sides = doc.get("sides", {})
     side_lines = []
@@ -142,8 +211,9 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
         f"xla {s.get('xla')}, equivalence check {s.get('equivalence')}; "
         f"{doc.get('passes_done', 0)} pass(es) done in {doc.get('elapsed_s', 0):.0f}s.", "",
         "## Verdicts", "", summary_line(frame, failed), "",
-        f"Interval: {interval_text(frame, doc.get('test'))}.", "", verdict_markdown(frame), "",
-        "![per-case ratio B/A with its interval](figures/ab_ratios.png)", "",
+        f"Interval: {interval_text(frame, doc.get('test'))}.", ""]
+    figure = [] if png is None else [Figure(FIGURE_NAME, FIGURE_CAPTION, png)]
+    tail = [
         "## Method", "",
         "Each side is a long-lived worker process that builds and traces every case once; the "
         "pairs are split over fresh worker generations, because one process can be a few "
@@ -170,12 +240,12 @@ def report_markdown(doc: dict, frame, *, failed: bool) -> str:
         "unusable input (a side that cannot start or dies, sides selecting different cases), "
         "130 when interrupted (ab.json then holds what was measured, status partial).", "",
     ]
-    return "\n".join(lines)
+    return ["\n".join(lines), Table(verdict_display(frame)), *figure, "\n".join(tail)]
 
 
 def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
     """Per-case B/A with its interval (horizontal bars), lines at 1 and 1+threshold; PNG."""
-    from bench.analysis.plots import _figure, short_labels, to_png
+    from bench.analysis.plots import figure, short_labels, to_png
 
     rows = frame[frame["ratio"].map(lambda v: v is not None and math.isfinite(v))]
     rows = rows.iloc[::-1]  # attention first reads top-down
@@ -183,7 +253,7 @@ def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
     cases = [c for c in names if c != GEOMEAN_LABEL]
     short = dict(zip(cases, short_labels(cases), strict=True))
     labels = [short.get(c, c) for c in names]
-    fig = _figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
+    fig = figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
     ax = fig.add_subplot()
     colors = {"regression": "#C44E52", "improvement": "#55A868", "same": "#4C72B0",
               "unreliable": "#999999", "-": "#000000"}

@@ -85,6 +85,14 @@ def to_markdown(parts: Sequence[Part]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _unbold(value):
+    """`**geomean**` (Markdown bold in a cell) as plain text for the HTML table."""
+    if (isinstance(value, str) and len(value) > 4 and value.startswith("**")
+            and value.endswith("**")):
+        return value[2:-2]
+    return value
+
+
 def _markdown_renderer():
     from markdown_it import MarkdownIt
 
@@ -106,7 +114,11 @@ def to_html(title: str, parts: Sequence[Part], *, subtitle: str | None = None,
     for part in merged:
         if isinstance(part, Table):
             frame = part.frame.reset_index() if part.index else part.frame
-            body.append(html.table(frame, row_classes=part.row_classes or None))
+            classes = list(part.row_classes) or [""] * len(frame)
+            for i, row in enumerate(frame.itertuples(index=False)):
+                if any(_unbold(v) is not v for v in row):
+                    classes[i] = html.TOTAL  # a summary row: kept below the sorted rows
+            body.append(html.table(frame.map(_unbold), row_classes=classes))
         elif isinstance(part, Figure):
             body.append(html.figure(html.png_img(part.png, part.caption), part.caption))
         else:

@@ -24,6 +24,7 @@ from bench.analysis.fmt import fmt_num
 from bench.storage import atomic_write_text
 
 REPORT_HTML = "report.html"
+TOTAL = "total"  # row class of summary rows (geometric mean): in <tfoot>, never sorted
 MISSING = "–"
 
 _CSS = """
@@ -55,6 +56,7 @@ th[aria-sort="descending"]::after { content: " \\2193"; color: var(--fg); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 tbody tr:hover { background: #eef3f8; }
+tfoot td { font-weight: 600; border-top: 2px solid var(--fg); }
 figure { margin: 1rem 0 1.6rem; }
 figure img, figure svg { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13px; margin-top: .3rem; max-width: 95ch; }
@@ -134,7 +136,8 @@ def table(frame, *, caption: str | None = None, sortable: bool = True,
     """A DataFrame as a `<table>` (sortable by clicking a header); numbers right-aligned.
 
     Numeric cells carry their exact value in `data-sort`, so sorting never depends on the
-    shown rounding. `row_classes` (one CSS class per row, '' for none) marks rows, e.g. `bad`.
+    shown rounding. `row_classes` (one CSS class per row, '' for none) marks rows, e.g. `bad`;
+    rows marked TOTAL go into the table's footer, below the rows that sorting reorders.
     Cells of `html_columns` are fragments built by the caller (links, sparklines), not escaped.
     """
     import pandas as pd
@@ -150,6 +153,7 @@ def table(frame, *, caption: str | None = None, sortable: bool = True,
         out.append(f"<caption>{esc(caption)}</caption>")
     out.append("<thead><tr>" + "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
                + "</tr></thead><tbody>")
+    footer = []
     for index, row in enumerate(frame.itertuples(index=False)):
         css = row_classes[index] if row_classes else ""
         cells = []
@@ -160,8 +164,10 @@ def table(frame, *, caption: str | None = None, sortable: bool = True,
             sort = f' data-sort="{float(value)!r}"' if _is_number(value) else ""
             num = ' class="num"' if is_num or _looks_numeric(value) else ""
             cells.append(f"<td{num}{sort}>{esc(cell_text(value))}</td>")
-        out.append((f'<tr class="{esc(css)}">' if css else "<tr>") + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
+        line = (f'<tr class="{esc(css)}">' if css else "<tr>") + "".join(cells) + "</tr>"
+        (footer if css == TOTAL else out).append(line)
+    out.append("</tbody>" + (f"<tfoot>{''.join(footer)}</tfoot>" if footer else "")
+               + "</table></div>")
     return "".join(out)
 
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 
 UNROLL_COLORS = {"static": "#4C72B0", "dynamic": "#DD8452", "fused": "#55A868"}
 PHASE_COLORS = {"forward": "#4C72B0", "backward": "#DD8452", "train_step": "#C44E52"}
-RUN_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 SWEEP_PARAMS = ("seq_len", "hidden_size", "batch")
 SHAPE_PARAMS = ("batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional")
 _SWEEP_SHORT = {"batch": "b", "seq_len": "t", "input_size": "i", "hidden_size": "h",
@@ -28,7 +27,8 @@ def missing_glyphs_allowed() -> Iterator[None]:
         yield
 
 
-def _figure(width: float, height: float):
+def figure(width: float, height: float):
+    """An empty matplotlib Figure (Agg backend, constrained layout) of that size in inches."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +78,7 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
     per_impl = {i: [u for u in unrolls if ((frame["impl"] == i) & (frame["unroll"] == u)).any()]
                 for i in impls}
     width = 0.8 / max(len(v) for v in per_impl.values())
-    fig = _figure(max(6.0, 0.75 * len(impls) + 2.2), 1.6 + 2.6 * len(panels))
+    fig = figure(max(6.0, 0.75 * len(impls) + 2.2), 1.6 + 2.6 * len(panels))
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, key in zip(axes, panels, strict=True):
         sub = frame[frame[panel] == key]
@@ -142,7 +142,7 @@ def static_vs_dynamic(frame, *, title: str):
     impls = _ordered(r[0] for r in ratios)
     phases = [p for p in PHASE_COLORS if p in {r[1] for r in ratios}]
     width = 0.8 / len(phases)
-    fig = _figure(max(5.0, 1.1 * len(impls) + 2.5), 4.0)
+    fig = figure(max(5.0, 1.1 * len(impls) + 2.5), 4.0)
     ax = fig.subplots()
     for j, phase in enumerate(phases):
         xs, ys = [], []
@@ -218,7 +218,7 @@ def scaling_curves(sweeps: list[dict], *, title: str):
     n = len(sweeps)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = _figure(4.3 * cols + 1.6, 3.6 * rows)
+    fig = figure(4.3 * cols + 1.6, 3.6 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     labels = {}
     for ax, sweep in zip(axes, sweeps, strict=False):
@@ -261,7 +261,7 @@ def tta_curves(rows: list[dict], *, title: str):
     if not usable:
         return None
     tasks = _ordered((r.get("settings") or {}).get("task", "?") for r in usable)
-    fig = _figure(5.2 * len(tasks) + 1.8, 4.0)
+    fig = figure(5.2 * len(tasks) + 1.8, 4.0)
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     colors = {}
     for ax, task in zip(axes, tasks, strict=True):
@@ -302,43 +302,4 @@ def tta_curves(rows: list[dict], *, title: str):
         fig.legend(handles, names, loc="outside lower center", fontsize=8, title="impl/unroll",
                    ncols=min(len(names), 4))
     fig.suptitle(title, fontsize=11)
-    return to_png(fig)
-
-
-def speedup_bars(labels: Sequence[str], speedups: dict[str, Sequence[float]], *, title: str,
-                 xlabel: str):
-    """Horizontal bars of speed-up per case (log x, 1 = parity), one colour per compared run."""
-    n = len(labels)
-    runs = list(speedups)
-    height = 0.8 / max(len(runs), 1)
-    fig = _figure(8.5, max(2.5, 0.22 * n * max(1, len(runs) * 0.7) + 1.4))
-    ax = fig.subplots()
-    finite = []
-    for j, run in enumerate(runs):
-        ys, xs = [], []
-        for i, v in enumerate(speedups[run]):
-            if v is not None and math.isfinite(v) and v > 0:
-                ys.append(i - 0.4 + height * (j + 0.5))
-                xs.append(v)
-        finite += xs
-        ax.barh(ys, [x - 1.0 for x in xs], height, left=1.0,
-                color=RUN_COLORS[j % len(RUN_COLORS)], label=run)
-        if len(runs) == 1:
-            for y, x in zip(ys, xs, strict=True):
-                ax.text(x * (1.02 if x >= 1 else 0.98), y, f"{x:.2f}×", va="center",
-                        ha="left" if x >= 1 else "right", fontsize=6)
-    for i in range(n):
-        if not any(math.isfinite(speedups[r][i] or math.nan) for r in runs):
-            ax.text(1.02, i, "no ratio (skipped, error or missing)", va="center", fontsize=6,
-                    color="#777777")
-    _ratio_axis(ax, finite, "x")
-    ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_yticks(range(n))
-    ax.set_yticklabels(labels, fontsize=7)
-    ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(xlabel)
-    ax.grid(axis="x", alpha=0.3, which="both")
-    if len(runs) > 1:
-        fig.legend(fontsize=8, loc="outside right upper")
-    ax.set_title(title, fontsize=10)
     return to_png(fig)

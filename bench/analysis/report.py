@@ -61,7 +61,7 @@ def case_table(doc: dict | Run):
     frame["median_s"] = [_nan(r.median()) for r in rows]
     frame["rounds"] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
                        for r in rows]
-    frame["shape"] = [_shape_label(r) for r in frame.to_dict("records")]
+    frame["shape"] = [shape_label(r) for r in frame.to_dict("records")]
     frame["precision"] = [f"{d}-xla" if x is True else str(d)
                           for d, x in zip(frame["dtype"], frame["xla"], strict=True)]
     for col in ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "gflops", "pct_peak",
@@ -74,7 +74,8 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def _shape_label(row: dict) -> str:
+def shape_label(row: dict) -> str:
+    """`b128-t28-i28-h128-l1` (plus `-bi`, `-ragged`) of a case's parameters; `?` if incomplete."""
     try:
         bi = "-bi" if row.get("bidirectional") else ""
         ragged = "-ragged" if row.get("lengths") == "ragged" else ""

@@ -176,13 +176,21 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
     atomic_write_text(run_dir / AB_CSV, frame.to_csv(index=False))
     failed = ab_stats.failed(frame)
     atomic_write_text(run_dir / REPORT_MD, ab_report.report_markdown(doc, frame, failed=failed))
+    png = None
     if figure:
         try:
-            atomic_write_bytes(run_dir / FIGURE, ab_report.ratio_figure(frame, threshold, alpha))
+            png = ab_report.ratio_figure(frame, threshold, alpha)
+            atomic_write_bytes(run_dir / FIGURE, png)
         except Exception as exc:  # the numbers are saved; a figure is not worth a failed run
             from bench.errors import one_line
 
             print(f"rnnbench ab: figure not written ({one_line(exc)})", file=sys.stderr)
+    from bench.analysis.document import to_html
+    from bench.analysis.html import REPORT_HTML
+
+    atomic_write_text(run_dir / REPORT_HTML, to_html(
+        f"A/B run {doc.get('run_id', '')}", ab_report.report_parts(doc, frame, failed=failed,
+                                                                    png=png)))
     return frame, failed
 
 
@@ -268,7 +276,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
                     state=state, hellos=hellos, started_utc=started_utc)
     doc.update(run_id=run_dir.name, status=status, error=error, finished_utc=utc_now(),
                elapsed_s=round(time.perf_counter() - started, 3))
-    from bench.analysis.ab_report import interval_text, summary_line, verdict_markdown
+    from bench.analysis.ab_report import terminal_summary
     from bench.storage import release_run_dir
 
     try:
@@ -278,9 +286,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
         release_run_dir(run_dir)
     if status == "failed":
         raise UserError(f"{error} (what was set up is kept in {run_dir / AB_JSON})")
-    print(verdict_markdown(frame))
-    print(f"interval: {interval_text(frame, doc.get('test'))}")
-    print(summary_line(frame, failed))
+    print(terminal_summary(doc, frame, failed, report=str(run_dir / REPORT_MD)))
     print(f"results: {run_dir}", file=sys.stderr)
     if code == 130:
         print(f"rnnbench ab: interrupted after {state.passes_done} pass(es); what was measured "
