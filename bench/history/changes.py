@@ -4,9 +4,11 @@ Per series (per reference segment of a ratio series) the log values go through P
 penalty `PENALTY` × σ² × ln n, σ the robust point-to-point spread). Pelt proposes segments;
 segments shorter than `MIN_LEVEL` points are transitions (a creep, an outlier, the first points
 after a step), the others are levels. Each pair of neighbouring levels is tested (Student's t on
-the log values, pooled spread: the spread is a property of the series, not of a segment) and
-must move by at least the threshold; the weakest failing boundary is merged away and the rest
-re-tested, as Otava's split-and-merge does. The surviving boundaries of all series are then
+the log values, pooled spread: the spread is a property of the series, not of a segment), and
+its 95 % interval must reach the threshold (a move that is surely smaller is not a change,
+while a threshold-sized step is kept as often as the test finds it); the weakest failing boundary is merged away and the rest
+re-tested, as Otava's split-and-merge does. Two moves in the same direction around a level of
+fewer than `CREEP_GAP` points are one change (a creep: several small steps in a row). The surviving boundaries of all series are then
 corrected together (Benjamini-Hochberg), which bounds false alarms over many series.
 """
 
@@ -17,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.history.series import segmented
+from bench.history.series import implementation_series, segmented
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
 PENALTY = 3.0
-MIN_LEVEL = 3
+MIN_LEVEL = 5
 MIN_POINTS = 2 * MIN_LEVEL
+CREEP_GAP = 6  # a level this short between two moves in the same direction is part of a creep
 REGRESSION, IMPROVEMENT = "regression", "improvement"
 COLUMNS = ("series", "case_id", "metric", "machine", "machine_label", "impl", "phase",
            "segment", "index", "points", "commit_before", "commit_after", "run_before",
@@ -50,7 +53,9 @@ def robust_sigma(logs: np.ndarray) -> float:
     if len(diffs) < 2:
         return math.nan
     mad = float(np.median(np.abs(diffs - np.median(diffs))))
-    return 1.4826 * mad / math.sqrt(2)
+    # Half the plain spread as a floor: a MAD of 0 (repeated values) must not make every
+    # point a segment.
+    return max(1.4826 * mad, 0.5 * float(np.std(diffs, ddof=1))) / math.sqrt(2)
 
 
 def candidates(logs: np.ndarray, sigma: float) -> list[int]:
@@ -59,8 +64,9 @@ def candidates(logs: np.ndarray, sigma: float) -> list[int]:
 
     n = len(logs)
     pen = PENALTY * max(sigma, 1e-6) ** 2 * math.log(n)
-    algo = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(logs.reshape(-1, 1))
-    return list(algo.predict(pen=pen))
+    # Pelt with the l2 cost, in ruptures' C implementation (a linear kernel is the l2 cost).
+    algo = ruptures.KernelCPD(kernel="linear", min_size=1).fit(logs.reshape(-1, 1))
+    return [int(e) for e in algo.predict(pen=pen)]
 
 
 def _test(before: np.ndarray, after: np.ndarray) -> tuple[float, float, float]:
@@ -74,38 +80,70 @@ def _test(before: np.ndarray, after: np.ndarray) -> tuple[float, float, float]:
     return diff, float(student.ppf(0.975, df)) * se, float(2 * student.sf(abs(diff) / se, df))
 
 
+def _big_enough(diff: float, half_width: float, threshold: float) -> bool:
+    """At least half the threshold, with the threshold inside the 95 % interval (or below it)."""
+    return (abs(diff) >= math.log1p(threshold / 2)
+            and abs(diff) + half_width >= math.log1p(threshold))
+
+
+def _levels(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Pelt's spans of at least MIN_LEVEL points, and runs of shorter neighbours that together
+    reach it (noise can cut the points after a step in two); the rest are transitions."""
+    out, run = [], None
+    for start, end in spans:
+        if end - start >= MIN_LEVEL:
+            if run and run[1] - run[0] >= MIN_LEVEL:
+                out.append(run)
+            out.append((start, end))
+            run = None
+        else:
+            run = (run[0], end) if run else (start, end)
+    if run and run[1] - run[0] >= MIN_LEVEL:
+        out.append(run)
+    return out
+
+
 def confirmed(logs: np.ndarray, threshold: float, alpha: float) -> list[Break]:
     """The boundaries between levels that pass the test and the minimum effect, after merging."""
     if len(logs) < MIN_POINTS:
         return []
     ends = candidates(logs, robust_sigma(logs) if len(logs) > 2 else 0.0)
-    spans = list(zip([0, *ends[:-1]], ends, strict=True))
-    levels = [s for s in spans if s[1] - s[0] >= MIN_LEVEL]
+    levels = _levels(list(zip([0, *ends[:-1]], ends, strict=True)))
     while len(levels) > 1:
         tests = [_test(logs[a0:a1], logs[b0:b1])
                  for (a0, a1), (b0, b1) in zip(levels, levels[1:], strict=False)]
-        weak = [(p if abs(math.expm1(d)) >= threshold else 2.0, i)
-                for i, (d, _, p) in enumerate(tests)]
+        weak = [(p if _big_enough(d, hw, threshold) else 2.0, i)
+                for i, (d, hw, p) in enumerate(tests)]
         worst_p, worst = max(weak)
-        if worst_p < alpha:
+        if worst_p >= alpha:
+            merged = (levels[worst][0], levels[worst + 1][1])
+            levels = [*levels[:worst], merged, *levels[worst + 2:]]
+            continue
+        creep = next((i for i in range(1, len(levels) - 1)
+                      if levels[i][1] - levels[i][0] < CREEP_GAP
+                      and (tests[i - 1][0] > 0) == (tests[i][0] > 0)), None)
+        if creep is None:
             return [Break(a1 - 1, b0, d, hw, p, a1 - a0, b1 - b0)
-                    for ((a0, a1), (b0, b1)), (d, hw, p) in zip(zip(levels, levels[1:],
-                                                                    strict=False), tests,
-                                                                strict=True)]
-        merged = (levels[worst][0], levels[worst + 1][1])
-        levels = [*levels[:worst], merged, *levels[worst + 2:]]
+                    for ((a0, a1), (b0, b1)), (d, hw, p)
+                    in zip(zip(levels, levels[1:], strict=False), tests, strict=True)]
+        del levels[creep]  # a short level between two moves the same way: one creep
     return []
 
 
-def find_changes(points, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA):
+def find_changes(points, *, threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA,
+                 groups: bool = True):
     """A DataFrame of the changes in every series of a points frame (COLUMNS), regressions first.
 
     `points` is series.points_frame output; ratio series are cut into reference segments first.
+    With `groups`, each implementation's geometric-mean series (`impl/* (k cases)`) is searched
+    too, in the same false-discovery family.
     """
     import pandas as pd
 
     records = []
     frame = segmented(points)
+    if groups and not frame.empty:
+        frame = pd.concat([frame, implementation_series(frame)], ignore_index=True)
     for (key, segment), part in frame.groupby(["series", "segment"], sort=True):
         values = part["level"].to_numpy(dtype=float)
         for brk in confirmed(np.log(values), threshold, alpha):

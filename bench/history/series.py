@@ -86,7 +86,7 @@ def segmented(frame):
     frame["segment"], frame["marker"], frame["level"] = 0, "", frame["value"].astype(float)
     for _, index in frame.groupby("series", sort=False).groups.items():
         part = frame.loc[index]
-        if part["metric"].iloc[0] not in RELATIVE:
+        if part["metric"].iloc[0] not in RELATIVE or part["reference_sha"].nunique() < 2:
             continue
         segment, factor, previous = 0, 1.0, None
         seen: dict[str, float] = {}  # commit -> last ratio against the current reference
@@ -130,3 +130,41 @@ def noise(frame):
     return pd.DataFrame(records, columns=["series", "case_id", "metric", "machine",
                                           "machine_label", "impl", "phase", "points", "latest",
                                           "latest_commit", "sd_log", "robust_sd_log", "values"])
+
+
+GROUP_PHASE = "all"
+
+
+def implementation_series(frame):
+    """Per implementation, machine, metric and reference segment: the geometric mean of its
+    cases' levels in each run that measured all of them, as one more series (`impl/*`).
+
+    A change in an implementation usually moves all its cases; their mean is a sharper series
+    than any one of them (the spread falls with the number of cases that vary independently).
+    """
+    import pandas as pd
+
+    out = []
+    keys = ["impl", "metric", "machine", "segment"]
+    for (impl, metric, machine, segment), part in frame.groupby(keys, sort=True, dropna=True):
+        cases = part["case_id"].nunique()
+        if cases < 2:
+            continue
+        per_run = part.groupby("run_id", sort=False)
+        counts = per_run["case_id"].nunique()
+        full = counts[counts == cases].index
+        if len(full) < 2:
+            continue
+        first = per_run.head(1).set_index("run_id").loc[full].reset_index()
+        logs = np.log(part["level"].astype(float)).groupby(part["run_id"]).mean()
+        case_id = f"{impl}/* ({cases} cases)"
+        first = first.assign(
+            series=f"{case_id}|{metric}|{machine}", case_id=case_id, phase=GROUP_PHASE,
+            level=np.exp(logs.loc[full].to_numpy()), value=np.exp(logs.loc[full].to_numpy()),
+            ci_low=np.nan, ci_high=np.nan, segment=segment)
+        out.append(first)
+    if not out:
+        return frame.iloc[0:0]
+    groups = pd.concat(out, ignore_index=True)
+    return groups.sort_values(["series", "position", "created_utc", "run_id"],
+                              kind="stable").reset_index(drop=True)
