@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 
 UNROLL_COLORS = {"static": "#4C72B0", "dynamic": "#DD8452", "fused": "#55A868"}
 PHASE_COLORS = {"forward": "#4C72B0", "backward": "#DD8452", "train_step": "#C44E52"}
+# One colour per series (a run, a machine) where a figure draws several.
+RUN_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 SWEEP_PARAMS = ("seq_len", "hidden_size", "batch")
 SHAPE_PARAMS = ("batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional")
 _SWEEP_SHORT = {"batch": "b", "seq_len": "t", "input_size": "i", "hidden_size": "h",
