@@ -55,6 +55,16 @@ def _run(*args):
                           text=True, timeout=300, check=False)
 
 
+def _in_process(capsys, *args):
+    """`rnnbench ARGS` in this process (TensorFlow is loaded once per test process):
+    (exit code, stdout, stderr). The fresh-process start-up is guarded in test_bad_input_run."""
+    from bench.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def test_list_json_without_tensorflow_import():
     code = ("import sys, json, io, contextlib; from bench.cli import main; buf = io.StringIO()\n"
             "with contextlib.redirect_stdout(buf): rc = main(['list', '--json'])\n"
@@ -81,31 +91,31 @@ def test_verify_unknown_impl_is_one_line_exit_2():
 
 
 @pytest.mark.tf
-def test_verify_gpu_without_gpu_is_one_line_exit_2():
+def test_verify_gpu_without_gpu_is_one_line_exit_2(capsys):
     from bench.impls.devices import visible_gpus
 
     if visible_gpus():
         pytest.skip("this machine has a GPU")
-    proc = _run("verify", "--device", "gpu", "--impl", "gru")
-    assert proc.returncode == 2
-    last = proc.stderr.strip().splitlines()[-1]
+    code, _, err = _in_process(capsys, "verify", "--device", "gpu", "--impl", "gru")
+    assert code == 2
+    last = err.strip().splitlines()[-1]
     assert last.startswith("rnnbench verify: error: --device gpu: TensorFlow sees no GPU")
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err
 
 
 @pytest.mark.tf
-def test_verify_runs_and_prints_the_table():
-    proc = _run("verify", "--impl", "gru_block", "lstm_block_fused")
-    assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith(("gru_block", "lstm_"))]
+def test_verify_runs_and_prints_the_table(capsys):
+    code, out, err = _in_process(capsys, "verify", "--impl", "gru_block", "lstm_block_fused")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith(("gru_block", "lstm_"))]
     assert len(rows) == 6  # gru_block static/dynamic + fused, × 2 shapes
     assert all(line.rstrip().endswith("pass") for line in rows)
-    assert "6/6 passed" in proc.stdout
+    assert "6/6 passed" in out
 
 
 @pytest.mark.tf
-def test_verify_fails_on_a_broken_impl(monkeypatch):
+def test_verify_fails_on_a_broken_impl(capsys):
     """verify's exit code follows the check: a tolerance nobody can meet fails it."""
-    proc = _run("verify", "--impl", "basic_rnn", "--tolerance", "1e-12")
-    assert proc.returncode == 1
-    assert "FAIL" in proc.stdout
+    code, out, _ = _in_process(capsys, "verify", "--impl", "basic_rnn", "--tolerance", "1e-12")
+    assert code == 1
+    assert "FAIL" in out
