@@ -8,6 +8,7 @@ import os
 import sys
 
 from bench import __version__
+from bench.args import ArgumentsError, OneLineParser
 from bench.errors import UserError
 
 # (subcommand, module, one-line help). Each module defines add_arguments(parser) and
@@ -33,7 +34,7 @@ COMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rnnbench",
         description="Benchmark TensorFlow RNN implementations: speed, equivalence, "
                     "time-to-accuracy, cross-machine comparison and regression checks.",
@@ -57,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     _quiet_tensorflow()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentsError as exc:  # a usage error: one line naming the flag, exit 2
+        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.command is None:
         parser.print_help()
         return 2

@@ -9,6 +9,13 @@ from bench import cli
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True)
+def _measure_outside_xdist(monkeypatch):
+    """The tests run in pytest-xdist workers; the step-time suite that `rnnbench run` starts
+    in-process must not see the worker's variable, or pytest-benchmark disables itself."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 @pytest.fixture
 def rnnbench(monkeypatch, capsys):
     """Run the real CLI entry point with only the report/compare/check commands registered."""

@@ -131,7 +131,7 @@ def test_existing_run_is_never_overwritten(tmp_path, capsys):
     (["--impl", "lstmx"], "unknown implementation 'lstmx'"),
     (["--phase", "inference"], "unknown phase 'inference'"),
     (["-k", "no-such-case"], "no case of preset 'smoke' matches the filters: no case id"),
-    (["--rounds", "0"], "--rounds must be at least 1"),
+    (["--rounds", "0"], "argument --rounds: must be at least 1"),
 ])
 def test_bad_input_is_one_line_exit_2(flags, message, tmp_path, capsys):
     assert main(["run", *flags, "--out", str(tmp_path / "run")]) == 2

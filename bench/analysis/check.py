@@ -18,10 +18,10 @@ Exit codes: 1 when any case regressed or broke, 0 otherwise, 2 on unusable input
 from __future__ import annotations
 
 import math
-import re
 import sys
 from pathlib import Path
 
+from bench import args as shared
 from bench.analysis.stats import GEOMEAN, MIN_RUNS
 from bench.errors import UserError
 from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
@@ -43,11 +43,11 @@ def add_arguments(parser) -> None:
                              "of run folders (one level); at least 3 runs for a verdict")
     parser.add_argument("--current", required=True, nargs="+", metavar="DIR",
                         help="the runs to check, given the same way; at least 3 runs")
-    parser.add_argument("--threshold", default="10%", type=parse_threshold, metavar="PCT",
-                        help="slowdown that counts as a regression: 10%% or 0.10 (default 10%%)")
-    parser.add_argument("--alpha", default=DEFAULT_ALPHA, type=parse_alpha, metavar="P",
-                        help="family-wise significance level of the one-sided Welch t-test on "
-                             "log run medians, Holm-corrected over the cases (default 0.05)")
+    shared.add_threshold(parser, DEFAULT_THRESHOLD,
+                         "slowdown that counts as a regression: 10%% or 0.10 (default 10%%)")
+    shared.add_alpha(parser, DEFAULT_ALPHA,
+                     "family-wise significance level of the one-sided Welch t-test on log run "
+                     "medians, Holm-corrected over the cases (default 0.05)")
     parser.add_argument("--normalize", action="store_true",
                         help="scale each run's times by its own calibration matmul speed "
                              "(calibration.matmul_gflops) so runs from other machines can be "
@@ -57,35 +57,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report-only", action="store_true",
                         help="print the verdict table but exit 0 even on regressions, and only "
                              "warn about hardware mismatches; unusable input still exits 2")
-
-
-def parse_threshold(text: str) -> float:
-    """`10%` or `0.10` → 0.10; anything else is an argparse error."""
-    import argparse
-
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a threshold; write 10% or 0.10")
-    value = float(match.group(1)) / (100.0 if match.group(2) else 1.0)
-    if not match.group(2) and value >= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is ambiguous; write {text}% or a fraction "
-                                         "below 1 such as 0.10")
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the threshold must be above 0")
-    return value
-
-
-def parse_alpha(text: str) -> float:
-    """A significance level strictly between 0 and 1."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError("alpha must be between 0 and 1, e.g. 0.05")
-    return value
 
 
 def main(args) -> int:

@@ -48,7 +48,8 @@ def filters_of(args: argparse.Namespace) -> Filters:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register `history add | series | changes`."""
-    from bench.analysis.check import parse_alpha, parse_threshold
+    from bench.args import alpha as parse_alpha
+    from bench.args import threshold as parse_threshold
 
     sub = parser.add_subparsers(dest="history_command", metavar="SUBCOMMAND")
     add = sub.add_parser("add", help="add run, tta and ab folders (or folders of them)",

@@ -18,8 +18,13 @@ from bench.errors import UserError
 from bench.history import changes as cp
 from bench.history.command import add_filter_options, add_store_option, filters_of
 from bench.history.series import normalized, points_frame, segmented
-from bench.history.site_data import (CASES_DIR, case_page, machine_matrix, machines_frame,
-                                     series_index)
+from bench.history.site_data import (
+    CASES_DIR,
+    case_page,
+    machine_matrix,
+    machines_frame,
+    series_index,
+)
 from bench.history.site_plots import case_figure, sparkline
 from bench.history.store import open_store, store_url
 from bench.results import utc_now
@@ -30,7 +35,8 @@ INDEX, MACHINES = "index.html", "machines.html"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `publish` flags."""
-    from bench.analysis.check import parse_alpha, parse_threshold
+    from bench.args import alpha as parse_alpha
+    from bench.args import threshold as parse_threshold
 
     add_store_option(parser)
     parser.add_argument("--out", required=True, metavar="DIR",

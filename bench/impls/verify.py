@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
+from bench.args import add_names
 from bench.errors import one_line
 from bench.impls.equivalence import TOLERANCES, VERIFY_SHAPES, compare_with_reference
 from bench.registry import DEVICES, DTYPES, LENGTHS, REGISTRY, get_spec
@@ -24,8 +25,8 @@ def add_arguments(parser) -> None:
     """Options of `rnnbench verify`."""
     parser.add_argument("--device", default="cpu", choices=DEVICES,
                         help="device to run the implementations on (default: cpu)")
-    parser.add_argument("--impl", nargs="+", metavar="IMPL",
-                        help=f"implementations to check (default: all): {', '.join(REGISTRY)}")
+    add_names(parser, "--impl", metavar="IMPL",
+              help=f"implementations to check (default: all): {', '.join(REGISTRY)}")
     parser.add_argument("--dtype", default="fp32", choices=tuple(DTYPES),
                         help="precision: fp32, or Keras mixed precision bf16/fp16 "
                              "(default: fp32)")

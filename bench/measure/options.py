@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+from bench import args as shared
 from bench import cases as cases_mod
-from bench.measure.selection import split_values
 
 DEFAULT_PRESET = "smoke"
 _PRESETS = ", ".join(f"{k} ({v})" for k, v in cases_mod.PRESET_HELP.items())
@@ -26,11 +26,14 @@ class Option:
     suite_flag: str
     help: str
     kwargs: dict = field(default_factory=dict)
-    listed: bool = False  # repeatable and comma-separated (action="append")
+    listed: bool = False  # a name list (bench.args grammar: repeatable and comma-separated)
 
-    def argparse_kwargs(self) -> dict:
-        """Keyword arguments for argparse's / pytest's add_argument."""
-        extra = {"action": "append", "metavar": "NAME"} if self.listed else {}
+    def argparse_kwargs(self, pytest: bool = False) -> dict:
+        """Keyword arguments for argparse's add_argument (or pytest's addoption, where a name
+        list is repeated once per name: `suite_options` writes it so)."""
+        extra = {}
+        if self.listed:
+            extra = {"action": "append" if pytest else shared.NameList, "metavar": "NAME"}
         return {"dest": self.dest, "help": self.help, **extra, **self.kwargs}
 
 
@@ -60,19 +63,19 @@ OPTIONS = (
            "timed (a few seconds per preset)", {"action": "store_true"}),
     Option("threads", ("--threads",), "--threads",
            "TensorFlow intra-op threads (default: TF's choice); recorded in env",
-           {"type": int, "metavar": "N"}),
+           {"type": shared.positive_int, "metavar": "N"}),
     Option("rounds", ("--rounds",), "--rounds",
            "fixed timed rounds per case (default: the preset's time budget)",
-           {"type": int, "metavar": "N"}),
+           {"type": shared.positive_int, "metavar": "N"}),
     Option("min_rounds", ("--min-rounds",), "--min-rounds",
            "at least N timed rounds per case (smoke default: 10)",
-           {"type": int, "metavar": "N"}),
+           {"type": shared.positive_int, "metavar": "N"}),
     Option("max_time", ("--max-time",), "--max-time",
            "time budget per case for the timed rounds (smoke: 0.25 s)",
-           {"type": float, "metavar": "SEC"}),
+           {"type": shared.positive_float, "metavar": "SEC"}),
     Option("warmup", ("--warmup",), "--warmup",
            "discarded warm-up rounds after the first call (default: 2)",
-           {"type": int, "metavar": "N"}),
+           {"type": shared.non_negative_int, "metavar": "N"}),
 )
 # Options of the suite only (plain `pytest bench/measure/suites`).
 SUITE_ONLY = (
@@ -106,21 +109,35 @@ def add_suite_options(parser) -> None:
     """Register the shared and suite-only options on pytest's parser (pytest_addoption)."""
     group = parser.getgroup("rnnbench", "rnnbench step-time cases")
     for opt in (*OPTIONS, *SUITE_ONLY):
-        group.addoption(opt.suite_flag, **opt.argparse_kwargs())
+        group.addoption(opt.suite_flag, **opt.argparse_kwargs(pytest=True))
 
 
-def suite_options(args: argparse.Namespace) -> list[str]:
-    """The suite's command-line options equivalent to the parsed `run` flags."""
+# The options that narrow a preset (a run of a narrowed preset is named `-filtered`).
+FILTERS = (*(opt.dest for opt in OPTIONS if opt.listed), "match")
+
+
+def is_filtered(args: argparse.Namespace) -> bool:
+    """True when any filter narrowed the preset."""
+    return any(getattr(args, dest, None) for dest in FILTERS)
+
+
+def suite_options(args: argparse.Namespace, *, run_flags: bool = False,
+                  only: tuple[str, ...] | None = None) -> list[str]:
+    """The suite's command-line options equivalent to the parsed `run` flags (`run_flags`:
+    spelled as `rnnbench` takes them; `only`: these options alone)."""
     out: list[str] = []
     for opt in OPTIONS:
+        if only is not None and opt.dest not in only:
+            continue
         value = getattr(args, opt.dest, None)
+        flag = opt.run_flags[0] if run_flags else opt.suite_flag
         if opt.listed:
-            for item in split_values(value) or ():
-                out += [opt.suite_flag, item]
+            for item in shared.split_values(value) or ():
+                out += [flag, item]
         elif opt.kwargs.get("action") == "store_true":
-            out += [opt.suite_flag] if value else []
+            out += [flag] if value else []
         elif value is not None:
-            out += [opt.suite_flag, str(value)]
+            out += [flag, str(value)]
     return out
 
 

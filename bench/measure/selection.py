@@ -6,13 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bench import cases as cases_mod
+from bench.args import split_values
 from bench.errors import UserError
-
-
-def split_values(values: Sequence[str] | None) -> list[str] | None:
-    """Flatten repeatable, comma-separated option values; None when nothing was given."""
-    out = [v.strip() for value in values or () for v in value.split(",") if v.strip()]
-    return out or None
 
 
 def selected_cases(preset: str, *, impl=None, unroll=None, phase=None, device=None,

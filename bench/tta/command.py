@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
+from bench import args as shared
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.errors import UserError, one_line
 from bench.measure.run.finish import write_report
@@ -34,14 +35,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--task", default="row", choices=mnist_data.TASKS,
                         help="row: 28 steps x 28 pixels; pixel: 784 x 1; permuted: 784 x 1 in "
                              "a fixed seeded order (default: row)")
-    parser.add_argument("--impl", nargs="+", default=["all"], metavar="IMPL",
-                        help="implementations to train, or `all` (every one in the registry; "
-                             "those that cannot run on --device are listed as skipped; "
-                             "default: all)")
-    parser.add_argument("--unroll", nargs="+", default=[AUTO], metavar="MODE",
-                        help="static, dynamic, fused or auto (fused where the impl is fused, "
-                             "else dynamic); each impl runs every listed mode it supports "
-                             "(default: auto)")
+    shared.add_names(parser, "--impl", default=["all"], metavar="IMPL",
+                     help="implementations to train, or `all` (every one in the registry; "
+                          "those that cannot run on --device are listed as skipped; "
+                          "default: all)")
+    shared.add_names(parser, "--unroll", default=[AUTO], metavar="MODE",
+                     help="static, dynamic, fused or auto (fused where the impl is fused, "
+                          "else dynamic); each impl runs every listed mode it supports "
+                          "(default: auto)")
     parser.add_argument("--target", type=float, default=DEFAULT_TARGET,
                         help="held-out accuracy to reach, in (0, 1] (default: 0.90; on full "
                              "MNIST with a GPU try 0.98 for row, 0.90 for pixel)")
@@ -71,10 +72,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", choices=DEVICES, help="(default: cpu)")
     parser.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                         help="held-out evaluation interval (default: half an epoch)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="TensorFlow intra-op threads (default: TensorFlow's, all cores)")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="new run folder (default: reports/<run id>)")
+    shared.add_threads(parser, "TensorFlow intra-op threads (default: TensorFlow's, all cores)")
+    shared.add_out(parser, "new run folder (default: reports/<run id>)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no per-evaluation progress lines on stderr")
 

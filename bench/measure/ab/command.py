@@ -27,8 +27,8 @@ AB_CSV, REPORT_MD, FIGURE = "ab.csv", "report.md", "figures/ab_ratios.png"
 # CLI -------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `ab` flags."""
+    from bench import args as shared
     from bench.analysis.ab_stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
-    from bench.analysis.check import parse_alpha, parse_threshold
     from bench.measure.options import add_selection_options
 
     for side in ("a", "b"):
@@ -43,42 +43,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{side}-env", action="append", metavar="K=V",
                             help=f"environment variable for side {s} (repeatable)")
     add_selection_options(parser)
-    parser.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS, metavar="K",
+    parser.add_argument("--blocks", type=shared.positive_int, default=DEFAULT_BLOCKS, metavar="K",
                         help=f"pairs of blocks per case (default: {DEFAULT_BLOCKS})")
-    parser.add_argument("--generations", type=int, default=DEFAULT_GENERATIONS, metavar="G",
+    parser.add_argument("--generations", type=shared.positive_int, default=DEFAULT_GENERATIONS,
+                        metavar="G",
                         help="worker generations: the pairs are split over G fresh worker "
                              "processes per side, so a one-process quirk is measured as noise, "
                              f"not reported as a change (default: {DEFAULT_GENERATIONS})")
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, metavar="R",
+    parser.add_argument("--rounds", type=shared.positive_int, default=DEFAULT_ROUNDS, metavar="R",
                         help=f"timed rounds per block (default: {DEFAULT_ROUNDS})")
-    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="W",
+    parser.add_argument("--warmup", type=shared.non_negative_int, default=DEFAULT_WARMUP,
+                        metavar="W",
                         help=f"untimed calls before each block (default: {DEFAULT_WARMUP})")
-    parser.add_argument("--threshold", type=parse_threshold, default=DEFAULT_THRESHOLD,
-                        metavar="PCT", help="smallest slowdown that counts, e.g. 10%% or 0.10 "
-                                            f"(default: {DEFAULT_THRESHOLD * 100:g}%%)")
-    parser.add_argument("--alpha", type=parse_alpha, default=DEFAULT_ALPHA,
-                        help=f"family-wise significance level (default: {DEFAULT_ALPHA})")
+    shared.add_threshold(parser, DEFAULT_THRESHOLD, "smallest slowdown that counts, e.g. 10%% "
+                         f"or 0.10 (default: {DEFAULT_THRESHOLD * 100:g}%%)")
+    shared.add_alpha(parser, DEFAULT_ALPHA,
+                     f"family-wise significance level (default: {DEFAULT_ALPHA})")
     parser.add_argument("--no-equivalence", action="store_true",
                         help="skip the check against the NumPy reference before timing")
-    parser.add_argument("--out", metavar="DIR",
-                        help="run folder to create (default: reports/<utc-stamp>-ab-<preset>); "
-                             "must not exist")
+    shared.add_out(parser, "run folder to create (default: reports/<utc-stamp>-ab-<preset>); "
+                           "must not exist")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value, low in (("--blocks", args.blocks, 2), ("--rounds", args.rounds, 1),
-                             ("--warmup", args.warmup, 0), ("--generations", args.generations, 1)):
-        if value < low:
-            raise UserError(f"{flag} must be at least {low}, got {value}")
     if args.blocks < 2 * args.generations:
         raise UserError(f"--blocks {args.blocks} is too few for --generations "
                         f"{args.generations}: each generation needs at least 2 pairs")
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads must be a positive integer, got {args.threads}")
 
 
 def command_line(args: argparse.Namespace) -> str:
     """The equivalent `rnnbench ab` command line of the parsed flags (defaults included)."""
+    from bench.measure.options import SELECTION, suite_options
+
     words = ["rnnbench", "ab"]
     for side in ("a", "b"):
         for name in ("python", "src"):
@@ -87,16 +83,7 @@ def command_line(args: argparse.Namespace) -> str:
                 words += [f"--{side}-{name}", str(value)]
         for item in getattr(args, f"{side}_env") or ():
             words += [f"--{side}-env", item]
-    words += ["--preset", args.preset]
-    for name in ("impl", "unroll", "phase", "device", "dtype", "lengths"):
-        for value in getattr(args, name, None) or ():
-            words += [f"--{name}", value]
-    if args.match:
-        words += ["-k", args.match]
-    if args.xla:
-        words.append("--xla")
-    if args.threads is not None:
-        words += ["--threads", str(args.threads)]
+    words += suite_options(args, run_flags=True, only=SELECTION)
     words += ["--blocks", str(args.blocks), "--generations", str(args.generations),
               "--rounds", str(args.rounds),
               "--warmup", str(args.warmup), "--threshold", f"{args.threshold:g}",

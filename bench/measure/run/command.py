@@ -15,11 +15,18 @@ import sys
 from pathlib import Path
 
 from bench.analysis.summary import busy_machine_warning, summary_table
+from bench.args import add_out, split_values
 from bench.errors import UserError
-from bench.measure.options import DEFAULT_PRESET, add_run_options, selection_kwargs, suite_options
+from bench.measure.options import (
+    DEFAULT_PRESET,
+    add_run_options,
+    is_filtered,
+    selection_kwargs,
+    suite_options,
+)
 from bench.measure.run.collector import Collector
 from bench.measure.run.finish import write_report
-from bench.measure.selection import nothing_runs, selected_cases, split_values
+from bench.measure.selection import nothing_runs, selected_cases
 from bench.rows import CaseRow
 
 __all__ = ["DEFAULT_PRESET", "add_arguments", "main", "pytest_arguments", "selected_cases",
@@ -32,8 +39,7 @@ STEP_TIME_SUITE = SUITES / "test_step_time.py"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `run` flags."""
     add_run_options(parser)
-    parser.add_argument("--out", metavar="DIR",
-                        help="run folder to create (default: reports/<run-id>); never overwritten")
+    add_out(parser, "run folder to create (default: reports/<run-id>); never overwritten")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show pytest's own output and tracebacks of failing cases")
     parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
@@ -48,17 +54,6 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     return base + suite_options(args) + list(args.pytest_args or [])
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    for name in ("rounds", "min_rounds", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.warmup is not None and args.warmup < 0:
-        raise UserError(f"--warmup must be 0 or more, got {args.warmup}")
-    if args.max_time is not None and args.max_time <= 0:
-        raise UserError(f"--max-time must be positive, got {args.max_time}")
-
-
 def main(args: argparse.Namespace) -> int:
     """Run the selected cases; 0 when all ran or were skipped, 1 if any errored, 130 on Ctrl-C.
 
@@ -71,7 +66,6 @@ def main(args: argparse.Namespace) -> int:
     from bench.results import new_run_id
     from bench.storage import make_run_dir
 
-    _check_numbers(args)
     chosen = selected_cases(args.preset, **selection_kwargs(lambda name: getattr(args, name)))
     if args.out is not None:
         make_run_dir(args.out, "", dry_run=True)  # a taken --out fails before TensorFlow loads
@@ -87,12 +81,10 @@ def main(args: argparse.Namespace) -> int:
     reason = nothing_runs(chosen)
     if reason:
         raise UserError(f"nothing to measure: {reason}")
-    filtered = any(getattr(args, n) for n in ("impl", "unroll", "phase", "device", "match"))
-    run_id = new_run_id(args.preset + ("-filtered" if filtered else "") + ("-xla" if args.xla
-                                                                           else ""))
+    run_id = new_run_id(args.preset + ("-filtered" if is_filtered(args) else "")
+                        + ("-xla" if args.xla else ""))
     run_dir = make_run_dir(args.out, run_id)
-    command = shlex.join(["rnnbench", "run", *("-k" if t == "--match" else t
-                                               for t in suite_options(args))])
+    command = shlex.join(["rnnbench", "run", *suite_options(args, run_flags=True)])
     collector = Collector(run_dir, run_id=run_id, command=command, preset=args.preset,
                           threads=args.threads)
     print(f"rnnbench run: {len(chosen)} cases of preset {args.preset!r} → {run_dir}",
