@@ -31,8 +31,9 @@ from typing import Any
 from bench import roofline, rows
 from bench.errors import UserError
 from bench.intervals import median_interval, relative_halfwidth
-from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats, TTARow
+from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats
 from bench.storage import RESULTS_JSON, atomic_write_text, read_json
+from bench.tta_rows import TTARow
 
 SCHEMA_VERSION = 3
 KIND = "rnnbench-results"

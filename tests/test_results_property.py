@@ -122,7 +122,8 @@ def test_mutated_results_exit_0_or_2_without_traceback(text, figures, flip):
 def test_rows_round_trip_exactly():
     """to_dict(from_dict(row)) is the stored row, for every row of the golden runs."""
     from bench.results import upgrade
-    from bench.rows import CaseRow, TTARow
+    from bench.rows import CaseRow
+    from bench.tta_rows import TTARow
 
     for name in ("run_a", "run_b"):
         doc = upgrade(json.loads((FIXTURES / name / "results.json").read_text()))

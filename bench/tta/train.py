@@ -48,6 +48,26 @@ def _head_init(in_size: int, seed: int) -> np.ndarray:
     return rng.uniform(-bound, bound, (in_size, mnist_data.NUM_CLASSES)).astype(np.float32)
 
 
+def _max_steps(budget, steps_per_epoch: int) -> int | None:
+    """The step budget of an epochs or steps budget; None for a time budget."""
+    if budget.kind == "epochs":
+        return math.ceil(budget.value * steps_per_epoch)
+    return int(budget.value) if budget.kind == "steps" else None
+
+
+def _outcome(mean_loss: float, acc: float, at_budget: bool, step: int,
+             settings: TTASettings) -> tuple[str | None, str | None]:
+    """(outcome, reason) after an evaluation: `diverged`, `reached`, `budget`, or (None, None)
+    to train on."""
+    if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
+        return "diverged", f"diverged at step {step}: mean train loss {mean_loss:g}"
+    if acc >= settings.target:
+        return "reached", None
+    if at_budget:
+        return "budget", f"target {settings.target:g} not reached within {settings.budget}"
+    return None, None
+
+
 def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict | None = None,
             timer: Callable[[], float] = time.perf_counter,
             progress: Callable[[str], None] | None = None) -> dict:
@@ -67,8 +87,7 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
         raise UserError(f"--batch {settings.batch}: larger than the {n_train} training images")
     eval_every = settings.eval_every or max(1, steps_per_epoch // 2)
     budget = settings.budget
-    max_steps = (math.ceil(budget.value * steps_per_epoch) if budget.kind == "epochs"
-                 else int(budget.value) if budget.kind == "steps" else None)
+    max_steps = _max_steps(budget, steps_per_epoch)
     say = progress or (lambda _line: None)
     config = LayerConfig(settings.impl, settings.unroll, data.input_size, settings.hidden_size,
                          settings.num_layers, settings.bidirectional)
@@ -169,15 +188,10 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
             say(f"{settings.id}: epoch {epoch:5.2f}  step {step:5d}  loss {mean_loss:7.4f}  "
                 f"held-out acc {acc:.4f}  train {train_s:7.1f}s")
             last_said = timer()
-            if not math.isfinite(mean_loss) or mean_loss > DIVERGED_LOSS:
-                diverged = True
-                reason = f"diverged at step {step}: mean train loss {mean_loss:g}"
-                break
-            if acc >= settings.target:
-                reached, time_to_target = True, train_s
-                break
-            if at_budget:
-                reason = f"target {settings.target:g} not reached within {budget}"
+            outcome, reason = _outcome(mean_loss, acc, at_budget, step, settings)
+            if outcome is not None:
+                diverged, reached = outcome == "diverged", outcome == "reached"
+                time_to_target = train_s if reached else None
                 break
             start = timer()
 
