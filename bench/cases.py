@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 from bench.errors import UserError
@@ -21,6 +21,8 @@ from bench.registry import (
 )
 
 PHASES = ("forward", "backward", "train_step")
+# Fewer timed rounds than this make a median too loose for `check` (the stability verdict).
+MIN_ROUNDS = 10
 RAGGED_SEED = 20261124
 
 # Gates per family: the matmul width of one step is gates * hidden (docs/design.md).
@@ -49,6 +51,71 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class Dimension:
+    """One case dimension, declared once: ids, validation, filters and group keys derive from it.
+
+    A dimension with `part=None` is its own part of the id; one with `part` set adds a mark to
+    that part when it is not at its default (`-ragged` on the shape, `-xla` on the dtype), so
+    adding a dimension leaves the ids of every earlier case unchanged. `filter` is the noun of
+    its `--NAME` filter in error messages (None: not a filter), `help` what the filter's help
+    calls it; `compared` dimensions are what a table ranks within
+    a group (the group key is the id without them).
+    """
+
+    name: str
+    values: tuple | None  # None: any (the shape)
+    default: object = None
+    part: str | None = None
+    filter: str | None = None
+    help: str | None = None
+    compared: bool = False
+
+    def mark(self, value) -> str:
+        """What the value adds to its part of the id: '' at the default."""
+        if value == self.default:
+            return ""
+        return f"-{self.name}" if isinstance(value, bool) else f"-{value}"
+
+
+# In id order. The registry's names, modes and devices are checked by the ImplSpec too.
+DIMENSIONS = (
+    Dimension("impl", tuple(REGISTRY), filter="implementation", compared=True),
+    Dimension("unroll", UNROLLS, filter="unroll mode", compared=True),
+    Dimension("device", DEVICES, filter="device"),
+    Dimension("shape", None),
+    Dimension("lengths", LENGTHS, "full", part="shape", filter="lengths",
+              help="sequence-length kind (full, ragged)"),
+    Dimension("dtype", tuple(DTYPES), "fp32", filter="dtype", help="dtype (fp32, bf16, fp16)"),
+    Dimension("xla", (False, True), False, part="dtype"),
+    Dimension("phase", PHASES, "forward", filter="phase"),
+)
+FILTERS = tuple(d for d in DIMENSIONS if d.filter)
+
+
+def param_types() -> dict[str, type]:
+    """The type of each key of `Case.params()` (the flat `case` object of a results row)."""
+    out: dict[str, type] = {}
+    for dim in DIMENSIONS:
+        if dim.values is None:  # the shape: its own fields
+            out.update({f.name: {"int": int, "bool": bool}[str(f.type)] for f in fields(Shape)})
+        else:
+            out[dim.name] = type(dim.values[0])
+    return out
+
+
+def id_parts(case) -> dict[str, str]:
+    """The parts of a case id by dimension name (marks folded into their parts)."""
+    parts: dict[str, str] = {}
+    for dim in DIMENSIONS:
+        value = getattr(case, dim.name)
+        if dim.part is not None:
+            parts[dim.part] += dim.mark(value)
+        else:
+            parts[dim.name] = value.label if isinstance(value, Shape) else str(value)
+    return parts
+
+
+@dataclass(frozen=True)
 class Case:
     """One point of the benchmark matrix; `id` is the pytest id, result key and table label."""
 
@@ -68,14 +135,13 @@ class Case:
         A ragged batch adds `-ragged` to the shape and XLA adds `-xla` to the dtype, so the ids
         of full-length, non-XLA cases are those of every earlier version.
         """
-        return "/".join((self.impl, self.unroll, *self.group_labels()))
+        return "/".join(id_parts(self).values())
 
-    def group_labels(self) -> tuple[str, str, str, str]:
-        """(device, shape[-ragged], dtype[-xla], phase): the id without the implementation,
-        what every table groups the implementations by."""
-        shape = self.shape.label + ("-ragged" if self.lengths == "ragged" else "")
-        dtype = self.dtype + ("-xla" if self.xla else "")
-        return self.device, shape, dtype, self.phase
+    def group_labels(self) -> tuple[str, ...]:
+        """The id without the compared dimensions (impl, unroll): e.g. (device, shape[-ragged],
+        dtype[-xla], phase), what every table groups the implementations by."""
+        compared = {d.name for d in DIMENSIONS if d.compared}
+        return tuple(v for k, v in id_parts(self).items() if k not in compared)
 
     def sequence_lengths(self) -> list[int] | None:
         """Per-example lengths of a ragged batch (seeded, in [ceil(T/2), T]); None when full."""
@@ -127,12 +193,11 @@ class Case:
         if self.unroll not in spec.unrolls:
             raise UserError(f"{self.impl} does not support unroll={self.unroll!r}; "
                             f"valid for it: {', '.join(spec.unrolls)}")
-        for name, value, valid in (("device", self.device, DEVICES),
-                                   ("phase", self.phase, PHASES),
-                                   ("dtype", self.dtype, tuple(DTYPES)),
-                                   ("lengths", self.lengths, LENGTHS)):
-            if value not in valid:
-                raise UserError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+        for dim in DIMENSIONS[2:]:  # impl and unroll: checked against the spec above
+            value = getattr(self, dim.name)
+            if dim.values is not None and value not in dim.values:
+                raise UserError(f"unknown {dim.name} {value!r}; valid: "
+                                f"{', '.join(map(str, dim.values))}")
         return self
 
 
@@ -150,6 +215,26 @@ SCALING_SWEEPS = {
 SCALING_IMPLS = (("basic_lstm", "dynamic"), ("lstm_block", "dynamic"),
                  ("lstm_block_fused", "fused"), ("keras_lstm", "dynamic"),
                  ("cudnn_lstm", "fused"))
+
+
+@dataclass(frozen=True)
+class RoundsPolicy:
+    """How many rounds a case gets: fixed `rounds`, or a time budget clamped to [min, max]."""
+
+    min_rounds: int = MIN_ROUNDS
+    max_rounds: int = 1000
+    warmup: int = 2
+    budget_s: float = 1.0
+    rounds: int | None = None
+
+    def plan(self, estimate_s: float) -> int:
+        """Rounds for a call that takes about `estimate_s` seconds."""
+        if self.rounds is not None:
+            return self.rounds
+        if estimate_s <= 0 or not math.isfinite(estimate_s):
+            return self.max_rounds
+        wanted = math.ceil(self.budget_s / estimate_s)
+        return max(self.min_rounds, min(self.max_rounds, wanted))
 
 
 def ragged_lengths(shape: Shape, seed: int = RAGGED_SEED) -> list[int]:
@@ -241,115 +326,54 @@ def _latency() -> list[Case]:
 
 LATENCY_SEQ_LENS = (1, 16, 100)
 LATENCY_HIDDEN = (128, 512)
-PRESETS = {
-    "smoke": _smoke,
-    "cpu": _cpu,
-    "gpu": _gpu,
-    "scaling": _scaling,
-    "precision": _precision,
-    "ragged": _ragged,
-    "xla": _xla,
-    "latency": _latency,
-}
-PRESET_HELP = {
-    "smoke": "tiny shape, every impl x unroll x phase on CPU (cuDNN shows as skipped); seconds",
-    "cpu": "row-MNIST B128 T28 I28 H128 and heavy B64 T100 I128 H512, all impls, all phases",
-    "gpu": "the cpu shapes plus H1024 on the GPU, cuDNN and the Keras use_cudnn variants",
-    "scaling": "backward-pass sweeps of seq_len, hidden and batch for the LSTM impls",
-    "precision": "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed precision), forward and "
-                 "train step; use --device to pick cpu or gpu",
-    "ragged": "row-MNIST shape, full against right-padded batches with lengths in [T/2, T]",
-    "xla": "row-MNIST shape with jit_compile off and on (error rows where XLA has no kernel)",
-    "latency": "batch 1 forward, T 1/16/100, H 128/512: p50/p90/p99 per call; run it at "
-               "--threads 1 and at all threads",
-}
+@dataclass(frozen=True)
+class Preset:
+    """A named case list, declared once: its cases, its help text and its rounds policy."""
+
+    name: str
+    build: Callable[[], list[Case]]
+    help: str
+    rounds: RoundsPolicy
+
+    def cases(self) -> list[Case]:
+        """The preset's cases (built anew on each call)."""
+        return self.build()
+
+
+# Rounds: smoke keeps >= 10 so `check` has power; heavy presets get a time budget per case.
+PRESETS = {p.name: p for p in (
+    Preset("smoke", _smoke, "tiny shape, every impl x unroll x phase on CPU (cuDNN shows as "
+           "skipped); seconds",
+           RoundsPolicy(min_rounds=10, max_rounds=50, warmup=2, budget_s=0.25)),
+    Preset("cpu", _cpu, "row-MNIST B128 T28 I28 H128 and heavy B64 T100 I128 H512, all impls, "
+           "all phases",
+           RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=2.0)),
+    Preset("gpu", _gpu, "the cpu shapes plus H1024 on the GPU, cuDNN and the Keras use_cudnn "
+           "variants",
+           RoundsPolicy(min_rounds=20, max_rounds=500, warmup=5, budget_s=2.0)),
+    Preset("scaling", _scaling, "backward-pass sweeps of seq_len, hidden and batch for the LSTM "
+           "impls",
+           RoundsPolicy(min_rounds=10, max_rounds=100, warmup=2, budget_s=1.5)),
+    Preset("precision", _precision, "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed "
+           "precision), forward and train step; use --device to pick cpu or gpu",
+           RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
+    Preset("ragged", _ragged, "row-MNIST shape, full against right-padded batches with lengths "
+           "in [T/2, T]",
+           RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
+    Preset("xla", _xla, "row-MNIST shape with jit_compile off and on (error rows where XLA has "
+           "no kernel)",
+           RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
+    # p99 needs samples: at 300 rounds, 3 lie above it.
+    Preset("latency", _latency, "batch 1 forward, T 1/16/100, H 128/512: p50/p90/p99 per call; "
+           "run it at --threads 1 and at all threads",
+           RoundsPolicy(min_rounds=300, max_rounds=3000, warmup=20, budget_s=1.0)),
+)}
+
+
 def preset(name: str) -> list[Case]:
     """The cases of preset `name`, or a UserError listing the valid names."""
     try:
-        factory = PRESETS[name]
+        found = PRESETS[name]
     except KeyError:
         raise UserError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}") from None
-    return factory()
-
-
-def _check_values(kind: str, values: Sequence[str] | None, valid: Iterable[str]) -> None:
-    valid = tuple(valid)
-    for value in values or ():
-        if value not in valid:
-            raise UserError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
-
-
-def select(cases: Sequence[Case], *, impl: Sequence[str] | None = None,
-           unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
-           device: Sequence[str] | None = None, keyword: str | None = None,
-           dtype: Sequence[str] | None = None,
-           lengths: Sequence[str] | None = None) -> list[Case]:
-    """Filter cases; each filter is a list of accepted values, `keyword` a substring or glob."""
-    _check_values("implementation", impl, REGISTRY)
-    _check_values("unroll mode", unroll, UNROLLS)
-    _check_values("phase", phase, PHASES)
-    _check_values("device", device, DEVICES)
-    _check_values("dtype", dtype, DTYPES)
-    _check_values("lengths", lengths, LENGTHS)
-    wanted = {"impl": impl, "unroll": unroll, "phase": phase, "device": device, "dtype": dtype,
-              "lengths": lengths}
-    out = []
-    for case in cases:
-        if any(values and getattr(case, name) not in values for name, values in wanted.items()):
-            continue
-        if keyword and not (keyword in case.id or fnmatch.fnmatch(case.id, keyword)):
-            continue
-        out.append(case)
-    return out
-
-
-def explain_empty(preset_name: str, *, impl: Sequence[str] | None = None,
-                  unroll: Sequence[str] | None = None, phase: Sequence[str] | None = None,
-                  device: Sequence[str] | None = None, keyword: str | None = None,
-                  dtype: Sequence[str] | None = None,
-                  lengths: Sequence[str] | None = None) -> str:
-    """Why the filters leave no case of the preset: the first filter that empties it, and why.
-
-    Filters are applied one at a time (impl, device, unroll, phase, keyword); the reason names
-    the filter that removed the last case and what the cases left before it offered instead.
-    """
-    left = preset(preset_name)
-    steps = (("impl", impl), ("device", device), ("unroll", unroll), ("phase", phase),
-             ("dtype", dtype), ("lengths", lengths))
-    for name, values in steps:
-        if not values:
-            continue
-        kept = select(left, **{name: values})
-        if not kept:
-            return _why_none(name, values, left, preset_name,
-                             {"impl": impl, "unroll": unroll, "phase": phase, "device": device})
-        left = kept
-    if keyword:
-        return f"no case id contains or matches -k {keyword!r}"
-    return "the filters keep no case"
-
-
-def _why_none(name: str, values: Sequence[str], left: Sequence[Case], preset_name: str,
-              filters: dict) -> str:
-    offered = list(dict.fromkeys(getattr(case, name) for case in left))
-    wanted = ", ".join(values)
-    if name == "unroll":
-        per_impl = {}
-        for case in left:
-            per_impl.setdefault(case.impl, get_spec(case.impl).unrolls)
-        return "; ".join(f"{impl} supports only unroll {', '.join(modes)}"
-                         for impl, modes in per_impl.items())
-    if name == "device" and filters["impl"]:
-        cannot = [n for n in filters["impl"] if not set(values) & set(get_spec(n).devices)]
-        if cannot:
-            return "; ".join(f"{n} runs only on {', '.join(get_spec(n).devices)}"
-                             for n in cannot)
-    others = [p for p in PRESETS if p != preset_name
-              and select(preset(p), **{name: values, "impl": filters["impl"]})]
-    hint = f"; use --preset {others[0]}" if others else ""
-    return (f"the {preset_name} preset has no {wanted} {_PLURAL[name]} "
-            f"(it has {', '.join(map(str, offered))}){hint}")
-
-
-_PLURAL = {"impl": "implementation cases", "device": "cases", "unroll": "cases",
-           "phase": "cases", "dtype": "cases", "lengths": "cases"}
+    return found.cases()

@@ -22,7 +22,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.cases import Case
+from bench.cases import Case, param_types
 from bench.errors import UserError
 
 STATUSES = ("ok", "skipped", "error")
@@ -30,10 +30,7 @@ MIN_SECONDS = 1e-12  # below any real timed call; keeps ratios and log axes fini
 MAX_SECONDS = 1e7  # about 4 months
 MAX_NUMBER = 1e18
 # The parameters of a step-time case (bench.cases.Case.params) and their JSON types.
-CASE_PARAMS: dict[str, type] = {
-    "impl": str, "unroll": str, "device": str, "batch": int, "seq_len": int, "input_size": int,
-    "hidden_size": int, "num_layers": int, "bidirectional": bool, "dtype": str, "xla": bool,
-    "phase": str, "lengths": str}
+CASE_PARAMS: dict[str, type] = param_types()  # one per case dimension (bench.cases)
 SCALARS = (str, int, float, bool, type(None))
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true/false"}
 

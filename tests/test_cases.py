@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -10,6 +11,7 @@ from bench import cases
 from bench.cases import Case, Shape
 from bench.errors import UserError
 from bench.measure.run import command as runner
+from bench.measure.selection import explain_empty, select
 from bench.registry import CORE, DTYPES, REGISTRY
 
 
@@ -54,18 +56,18 @@ def test_smoke_covers_every_cpu_impl_unroll_phase_and_the_cudnn_skips():
 
 def test_filters_combine():
     smoke = cases.preset("smoke")
-    chosen = cases.select(smoke, impl=["keras_lstm", "gru"], unroll=["static"],
+    chosen = select(smoke, impl=["keras_lstm", "gru"], unroll=["static"],
                           phase=["forward"])
     assert sorted(c.impl for c in chosen) == ["gru", "keras_lstm"]
     assert all(c.unroll == "static" and c.phase == "forward" for c in chosen)
-    assert cases.select(smoke, device=["gpu"]) == []
+    assert select(smoke, device=["gpu"]) == []
 
 
 def test_keyword_is_substring_or_glob():
     smoke = cases.preset("smoke")
-    by_sub = cases.select(smoke, keyword="lstm_block/dynamic")
+    by_sub = select(smoke, keyword="lstm_block/dynamic")
     assert {c.impl for c in by_sub} == {"lstm_block"}
-    by_glob = cases.select(smoke, keyword="*/static/*/train_step")
+    by_glob = select(smoke, keyword="*/static/*/train_step")
     assert by_glob
     assert all(c.unroll == "static" and c.phase == "train_step" for c in by_glob)
 
@@ -78,7 +80,7 @@ def test_keyword_is_substring_or_glob():
 ])
 def test_bad_filter_values_are_user_errors(kw, value, message):
     with pytest.raises(UserError, match=message):
-        cases.select(cases.preset("smoke"), **{kw: value})
+        select(cases.preset("smoke"), **{kw: value})
 
 
 def test_unknown_preset_lists_valid_names():
@@ -153,8 +155,8 @@ def test_preset_ids_and_params_match_stored_runs(name, stored):
      "no case id contains or matches -k '*/static/*/nope'"),
 ])
 def test_an_empty_selection_names_the_filter_and_why(preset, filters, reason):
-    assert cases.select(cases.preset(preset), **filters) == []
-    assert cases.explain_empty(preset, **filters).startswith(reason)
+    assert select(cases.preset(preset), **filters) == []
+    assert explain_empty(preset, **filters).startswith(reason)
     with pytest.raises(UserError, match="matches the filters: " + re.escape(reason)):
         runner.selected_cases(preset, **filters)
 
@@ -222,13 +224,49 @@ def test_dimension_presets_cover_their_dimension():
 
 
 def test_dtype_and_lengths_filters():
-    chosen = cases.select(cases.preset("precision"), dtype=["bf16"], device=["cpu"])
+    chosen = select(cases.preset("precision"), dtype=["bf16"], device=["cpu"])
     assert chosen
     assert {c.dtype for c in chosen} == {"bf16"}
     chosen = runner.selected_cases("ragged", lengths=["ragged"], impl=["gru"])
     assert chosen
     assert all(c.lengths == "ragged" and c.impl == "gru" for c in chosen)
     with pytest.raises(UserError, match="unknown dtype 'fp8'; valid: fp32, bf16, fp16"):
-        cases.select(cases.preset("precision"), dtype=["fp8"])
+        select(cases.preset("precision"), dtype=["fp8"])
     with pytest.raises(UserError, match="the smoke preset has no bf16 cases"):
         runner.selected_cases("smoke", dtype=["bf16"])
+
+
+@dataclass(frozen=True)
+class _WideCase(Case):
+    """A case with one more dimension, to show that every derived name follows the table."""
+
+    width: str = "narrow"
+
+
+def test_a_new_dimension_reaches_ids_filters_options_and_group_keys(monkeypatch):
+    from bench.measure import options
+
+    plain = Case("gru", "static", "cpu", cases.SMOKE_SHAPE).id
+    width = cases.Dimension("width", ("narrow", "wide"), "narrow", part="shape", filter="width")
+    monkeypatch.setattr(cases, "DIMENSIONS", (*cases.DIMENSIONS, width))
+    monkeypatch.setattr(cases, "FILTERS", (*cases.FILTERS, width))
+    narrow = _WideCase("gru", "static", "cpu", cases.SMOKE_SHAPE)
+    wide = replace(narrow, width="wide")
+    assert narrow.id == plain  # a dimension at its default leaves the id unchanged
+    assert wide.id == "gru/static/cpu/b16-t10-i8-h32-l1-wide/fp32/forward"
+    assert wide.group_labels() == ("cpu", "b16-t10-i8-h32-l1-wide", "fp32", "forward")
+    assert narrow.group_labels() != wide.group_labels()
+    assert select([narrow, wide], width=["wide"]) == [wide]
+    with pytest.raises(UserError, match="unknown width 'tall'; valid: narrow, wide"):
+        select([narrow], width=["tall"])
+    assert cases.param_types()["width"] is str
+    flags = {flag for opt in options.build_options() for flag in opt.run_flags}
+    assert "--width" in flags
+
+
+def test_every_preset_is_one_record():
+    for name, found in cases.PRESETS.items():
+        assert found.name == name
+        assert found.help
+        assert found.cases()
+        assert found.rounds.min_rounds >= cases.MIN_ROUNDS

@@ -24,6 +24,7 @@ import statistics
 from dataclasses import dataclass
 
 from bench.analysis.stats import GEOMEAN, geomean
+from bench.cases import Case, id_parts
 from bench.results import Run, peak_gflops
 from bench.rows import CaseRow
 
@@ -137,12 +138,9 @@ def ratio_interval(a: Cell, b: Cell) -> tuple[float, float, float, str]:
 
 def describe(row: CaseRow) -> dict:
     """The grouping fields of a case: impl, unroll, device, phase, shape, precision."""
-    from bench.analysis.report import shape_label
-
-    c = row.case
-    return {"impl": c["impl"], "unroll": c["unroll"], "device": c["device"],
-            "phase": c["phase"], "shape": shape_label(c),
-            "precision": f"{c['dtype']}-xla" if c.get("xla") is True else str(c["dtype"])}
+    parts = id_parts(Case.from_params(row.case))
+    return {"impl": parts["impl"], "unroll": parts["unroll"], "device": parts["device"],
+            "phase": parts["phase"], "shape": parts["shape"], "precision": parts["dtype"]}
 
 
 def case_facts(sets: list[RunSet]) -> dict[str, dict]:

@@ -20,6 +20,7 @@ from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
 from bench.analysis.html import REPORT_HTML
 from bench.analysis.stability import split_warning
 from bench.analysis.tta_summary import format_summary, summarize
+from bench.cases import Case, id_parts
 from bench.errors import UserError
 from bench.results import PARTIAL, Run, read_run, resolve_results_path
 from bench.storage import atomic_write_bytes, atomic_write_text
@@ -61,9 +62,9 @@ def case_table(doc: dict | Run):
     frame["median_s"] = [_nan(r.median()) for r in rows]
     frame["rounds"] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
                        for r in rows]
-    frame["shape"] = [shape_label(r) for r in frame.to_dict("records")]
-    frame["precision"] = [f"{d}-xla" if x is True else str(d)
-                          for d, x in zip(frame["dtype"], frame["xla"], strict=True)]
+    parts = [id_parts(Case.from_params(r.case)) for r in rows]
+    frame["shape"] = [p["shape"] for p in parts]  # with its marks: -bi, -ragged
+    frame["precision"] = [p["dtype"] for p in parts]  # -xla
     for col in ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "gflops", "pct_peak",
                 "memory_peak_bytes"):
         frame[col] = frame[col].astype(float)
@@ -72,17 +73,6 @@ def case_table(doc: dict | Run):
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
-
-
-def shape_label(row: dict) -> str:
-    """`b128-t28-i28-h128-l1` (plus `-bi`, `-ragged`) of a case's parameters; `?` if incomplete."""
-    try:
-        bi = "-bi" if row.get("bidirectional") else ""
-        ragged = "-ragged" if row.get("lengths") == "ragged" else ""
-        return (f"b{int(row['batch'])}-t{int(row['seq_len'])}-i{int(row['input_size'])}"
-                f"-h{int(row['hidden_size'])}-l{int(row['num_layers'])}{bi}{ragged}")
-    except (KeyError, TypeError, ValueError):
-        return "?"
 
 
 def step_time_groups(frame) -> list[tuple[tuple, object]]:

@@ -22,6 +22,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.cases import MIN_ROUNDS
 from bench.intervals import median_interval, relative_halfwidth
 
 MAX_INTERVAL_SHARE = 0.05
@@ -30,7 +31,6 @@ BIMODAL_GAP = 0.05
 BIMODAL_MIN_SHARE = 0.10
 BIMODAL_MIN_ROUNDS = 3
 MIN_TICKS = 1000
-MIN_ROUNDS = 10
 
 ADVICE_NOISE = ("close other programs, pin the thread count (--threads 1 for small cases) or "
                 "raise the rounds (--rounds / --max-time)")

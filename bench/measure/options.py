@@ -14,7 +14,7 @@ from bench import args as shared
 from bench import cases as cases_mod
 
 DEFAULT_PRESET = "smoke"
-_PRESETS = ", ".join(f"{k} ({v})" for k, v in cases_mod.PRESET_HELP.items())
+_PRESETS = ", ".join(f"{p.name} ({p.help})" for p in cases_mod.PRESETS.values())
 
 
 @dataclass(frozen=True)
@@ -37,46 +37,47 @@ class Option:
         return {"dest": self.dest, "help": self.help, **extra, **self.kwargs}
 
 
-def _filter(name: str, what: str) -> Option:
-    return Option(name, (f"--{name}",), f"--{name}",
-                  f"keep only this {what} (repeatable, or comma-separated)", listed=True)
+def _filter(dim: cases_mod.Dimension) -> Option:
+    return Option(dim.name, (f"--{dim.name}",), f"--{dim.name}",
+                  f"keep only this {dim.help or dim.filter} (repeatable, or comma-separated)",
+                  listed=True)
 
 
 # In the order `suite_options` writes them (and `results.json` records the command).
-OPTIONS = (
-    Option("preset", ("--preset",), "--preset",
-           f"named case list (default: {DEFAULT_PRESET}); one of: {_PRESETS}",
-           {"default": DEFAULT_PRESET}),
-    _filter("impl", "implementation"),
-    _filter("unroll", "unroll mode"),
-    _filter("phase", "phase"),
-    _filter("device", "device"),
-    _filter("dtype", "dtype (fp32, bf16, fp16)"),
-    _filter("lengths", "sequence-length kind (full, ragged)"),
-    Option("match", ("-k",), "--match",
-           "keep cases whose id contains TEXT or matches it as a glob", {"metavar": "TEXT"}),
-    Option("xla", ("--xla",), "--xla",
-           "compile every case with XLA (tf.function(jit_compile=True))",
-           {"action": "store_true"}),
-    Option("no_equivalence", ("--no-equivalence",), "--no-equivalence",
-           "skip the check against the NumPy reference that runs before each impl/unroll is "
-           "timed (a few seconds per preset)", {"action": "store_true"}),
-    Option("threads", ("--threads",), "--threads",
-           "TensorFlow intra-op threads (default: TF's choice); recorded in env",
-           {"type": shared.positive_int, "metavar": "N"}),
-    Option("rounds", ("--rounds",), "--rounds",
-           "fixed timed rounds per case (default: the preset's time budget)",
-           {"type": shared.positive_int, "metavar": "N"}),
-    Option("min_rounds", ("--min-rounds",), "--min-rounds",
-           "at least N timed rounds per case (smoke default: 10)",
-           {"type": shared.positive_int, "metavar": "N"}),
-    Option("max_time", ("--max-time",), "--max-time",
-           "time budget per case for the timed rounds (smoke: 0.25 s)",
-           {"type": shared.positive_float, "metavar": "SEC"}),
-    Option("warmup", ("--warmup",), "--warmup",
-           "discarded warm-up rounds after the first call (default: 2)",
-           {"type": shared.non_negative_int, "metavar": "N"}),
-)
+def build_options() -> tuple[Option, ...]:
+    """The options table: one filter per filtering case dimension (bench.cases.FILTERS)."""
+    return (
+        Option("preset", ("--preset",), "--preset",
+               f"named case list (default: {DEFAULT_PRESET}); one of: {_PRESETS}",
+               {"default": DEFAULT_PRESET}),
+        *(_filter(dim) for dim in cases_mod.FILTERS),
+        Option("match", ("-k",), "--match",
+               "keep cases whose id contains TEXT or matches it as a glob", {"metavar": "TEXT"}),
+        Option("xla", ("--xla",), "--xla",
+               "compile every case with XLA (tf.function(jit_compile=True))",
+               {"action": "store_true"}),
+        Option("no_equivalence", ("--no-equivalence",), "--no-equivalence",
+               "skip the check against the NumPy reference that runs before each impl/unroll is "
+               "timed (a few seconds per preset)", {"action": "store_true"}),
+        Option("threads", ("--threads",), "--threads",
+               "TensorFlow intra-op threads (default: TF's choice); recorded in env",
+               {"type": shared.positive_int, "metavar": "N"}),
+        Option("rounds", ("--rounds",), "--rounds",
+               "fixed timed rounds per case (default: the preset's time budget)",
+               {"type": shared.positive_int, "metavar": "N"}),
+        Option("min_rounds", ("--min-rounds",), "--min-rounds",
+               "at least N timed rounds per case (smoke default: 10)",
+               {"type": shared.positive_int, "metavar": "N"}),
+        Option("max_time", ("--max-time",), "--max-time",
+               "time budget per case for the timed rounds (smoke: 0.25 s)",
+               {"type": shared.positive_float, "metavar": "SEC"}),
+        Option("warmup", ("--warmup",), "--warmup",
+               "discarded warm-up rounds after the first call (default: 2)",
+               {"type": shared.non_negative_int, "metavar": "N"}),
+    )
+
+
+OPTIONS = build_options()
 # Options of the suite only (plain `pytest bench/measure/suites`).
 SUITE_ONLY = (
     Option("rnnbench_out", (), "--rnnbench-out",
@@ -94,8 +95,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 # The case-selection options, shared with `rnnbench ab` (same flags, same meaning).
-SELECTION = ("preset", "impl", "unroll", "phase", "device", "dtype", "lengths", "match", "xla",
-             "threads")
+SELECTION = ("preset", *(dim.name for dim in cases_mod.FILTERS), "match", "xla", "threads")
 
 
 def add_selection_options(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +143,5 @@ def suite_options(args: argparse.Namespace, *, run_flags: bool = False,
 
 def selection_kwargs(get) -> dict:
     """Keyword arguments of `selected_cases` from an option getter (args or pytest config)."""
-    return {"impl": get("impl"), "unroll": get("unroll"), "phase": get("phase"),
-            "device": get("device"), "keyword": get("match"), "xla": get("xla"),
-            "dtype": get("dtype"), "lengths": get("lengths")}
+    return {**{dim.name: get(dim.name) for dim in cases_mod.FILTERS}, "keyword": get("match"),
+            "xla": get("xla")}

@@ -13,10 +13,11 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bench.analysis import stability
+from bench.cases import RoundsPolicy
 from bench.intervals import median_interval
 
 Timer = Callable[[], float]
@@ -72,44 +73,13 @@ def clock_resolution(timer: Timer = time.perf_counter, probes: int = 200) -> flo
     return best
 
 
-@dataclass(frozen=True)
-class RoundsPolicy:
-    """How many rounds a case gets: fixed `rounds`, or a time budget clamped to [min, max]."""
-
-    min_rounds: int = MIN_RELIABLE_ROUNDS
-    max_rounds: int = 1000
-    warmup: int = 2
-    budget_s: float = 1.0
-    rounds: int | None = None
-
-    def plan(self, estimate_s: float) -> int:
-        """Rounds for a call that takes about `estimate_s` seconds."""
-        if self.rounds is not None:
-            return self.rounds
-        if estimate_s <= 0 or not math.isfinite(estimate_s):
-            return self.max_rounds
-        wanted = math.ceil(self.budget_s / estimate_s)
-        return max(self.min_rounds, min(self.max_rounds, wanted))
-
-
-# Per preset: smoke keeps >= 10 rounds so `check` has power; heavy presets get a time budget.
-PRESET_POLICIES = {
-    "smoke": RoundsPolicy(min_rounds=10, max_rounds=50, warmup=2, budget_s=0.25),
-    "cpu": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=2.0),
-    "gpu": RoundsPolicy(min_rounds=20, max_rounds=500, warmup=5, budget_s=2.0),
-    "scaling": RoundsPolicy(min_rounds=10, max_rounds=100, warmup=2, budget_s=1.5),
-    "precision": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0),
-    "ragged": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0),
-    "xla": RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0),
-    # p99 needs samples: at 300 rounds, 3 lie above it.
-    "latency": RoundsPolicy(min_rounds=300, max_rounds=3000, warmup=20, budget_s=1.0),
-}
-
-
 def policy_for(preset: str | None, *, rounds: int | None = None, min_rounds: int | None = None,
                max_time: float | None = None, warmup: int | None = None) -> RoundsPolicy:
     """The preset's policy with any user overrides applied."""
-    policy = PRESET_POLICIES.get(preset or "", RoundsPolicy())
+    from bench.cases import PRESETS
+
+    found = PRESETS.get(preset or "")
+    policy = found.rounds if found is not None else RoundsPolicy()
     changes: dict[str, Any] = {}
     if rounds is not None:
         changes["rounds"] = rounds

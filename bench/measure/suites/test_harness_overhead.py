@@ -29,8 +29,8 @@ def _case(config) -> Case:
         return DEFAULT_CASE
     from bench.cases import PRESETS
 
-    for make in PRESETS.values():
-        for case in make():
+    for found in PRESETS.values():
+        for case in found.cases():
             if case.id == wanted:
                 return case
     raise pytest.UsageError(f"--overhead-case {wanted!r} is not a case of any preset")
