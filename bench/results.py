@@ -120,7 +120,7 @@ def clean_json(obj: Any) -> Any:
 
 
 def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
-    """Write results.json, results.csv, tta.csv (if any) and env.json atomically; return the dir.
+    """Write env.json, results.csv, tta.csv (if any) and results.json atomically; return the dir.
 
     Called again as rows arrive (so Ctrl-C keeps finished cases); each write replaces the
     previous snapshot of the same run as a whole file, never a half-written one.
@@ -128,11 +128,12 @@ def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
     run_dir = Path(run_dir)
     doc = clean_json(json.loads(json.dumps(doc, default=json_default)))
     validate(doc, source=str(run_dir / RESULTS_JSON))
-    atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     atomic_write_text(run_dir / ENV_JSON, json.dumps(doc["env"], indent=1) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, cases_frame(doc).to_csv(index=False))
     if doc["tta"]:
         atomic_write_text(run_dir / TTA_CSV, tta_frame(doc).to_csv(index=False))
+    # results.json last: it moves to a new snapshot only once its companions hold it too.
+    atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     return run_dir
 
 

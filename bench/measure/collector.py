@@ -44,6 +44,8 @@ class Collector:
         self.resolution = 1e-9
         self.calibrator = None  # a calibration.Calibrator once the cases are known
         self._last: dict | None = None
+        self.write_error = None  # the storage.WriteError that stopped the run, if any
+        self.saved = 0  # rows in the last snapshot that reached the disk
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     # hooks
@@ -95,7 +97,7 @@ class Collector:
                 self.calibrate_again("end")
             self.doc["env"]["loadavg_end"] = load_average()
             mark_finished(self.doc, self.done, complete=ended)
-            self.save()
+            self.save(stop=False)
 
     def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
         """Print the finished case's line (outside pytest's output capture)."""
@@ -134,14 +136,30 @@ class Collector:
         self.calibrator.measure(label, self.done)
         self._say(f"matmul peak {describe(self.doc['calibration'])}")
         roofline.rescore_rows(self.doc["cases"], self.doc["calibration"])
-        self.save()
+        self.save(stop=label != "end")
 
-    def save(self) -> None:
-        """Write the current snapshot (atomic) when this run has a folder."""
-        if self.run_dir is not None and self.doc is not None:
-            from bench.results import save_run
+    def save(self, *, stop: bool = True) -> None:
+        """Write the current snapshot (atomic) when this run has a folder.
 
+        When the disk refuses it (full, read-only) the last snapshot on disk stays as it was,
+        the error is kept in `write_error`, and the session stops (`stop`): nothing measured
+        from here on could be saved.
+        """
+        if self.run_dir is None or self.doc is None or self.write_error is not None:
+            return
+        import pytest
+
+        from bench.results import save_run
+        from bench.storage import WriteError
+
+        try:
             save_run(self.run_dir, self.doc)
+        except WriteError as exc:
+            self.write_error = exc
+            if stop:
+                pytest.exit(f"rnnbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+            return
+        self.saved = len(self.doc["cases"])
 
     # output
     def _prefix(self, n: int) -> str:
