@@ -187,12 +187,25 @@ def check_document(doc: Any, source: str = "results") -> Run:
     where = rows.Where(source, "run")
     if doc.get("status") not in (None, *RUN_STATUSES):
         raise where.fail("status", f"is {doc['status']!r}, not one of {', '.join(RUN_STATUSES)}")
-    rows.count(doc.get("cases_planned"), where, "cases_planned")
-    rows.count(doc.get("cases_finished"), where, "cases_finished")
+    planned = rows.count(doc.get("cases_planned"), where, "cases_planned")
+    finished = rows.count(doc.get("cases_finished"), where, "cases_finished")
+    if planned is not None and finished is not None and finished > planned:
+        raise where.fail("cases_finished", f"is {finished}, more than cases_planned "
+                                           f"({planned})")
+    written = len(doc["cases"]) + len(doc["tta"])
+    if finished is not None and finished != written:
+        raise where.fail("cases_finished", f"is {finished}, but the file holds {written} "
+                                           "row(s)")
     roofline.check_calibration(doc["calibration"], source)
-    return Run(doc=doc, source=source,
-               cases=tuple(CaseRow.from_dict(r, source, i) for i, r in enumerate(doc["cases"])),
-               tta=tuple(TTARow.from_dict(r, source, i) for i, r in enumerate(doc["tta"])))
+    cases = tuple(CaseRow.from_dict(r, source, i) for i, r in enumerate(doc["cases"]))
+    tta = tuple(TTARow.from_dict(r, source, i) for i, r in enumerate(doc["tta"]))
+    for row in cases:
+        rows.check_case_id(row.id, row.case, rows.Where(source, f"case {row.id}"))
+    for kind, ids in (("case", [r.id for r in cases]), ("tta run", [r.id for r in tta])):
+        twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        if twice is not None:
+            raise _fail(source, f"{kind} {twice} appears twice; a run holds each id once")
+    return Run(doc=doc, source=source, cases=cases, tta=tta)
 
 
 def validate(doc: Any, source: str = "results") -> dict:

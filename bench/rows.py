@@ -1,9 +1,8 @@
 """Typed result rows: the one module that spells the keys of a results row, with value checks.
 
 `CaseRow` (one step-time case, its `CaseStats`) and `TTARow` (one time-to-accuracy run, its
-`TTAStats`) are frozen dataclasses. `from_dict` checks every value that report, compare and
-check read and raises a one-line UserError naming the file, the row and the field; `to_dict`
-gives back the stored form (the current schema). Unknown keys are kept in `extra` and round-trip.
+`TTAStats`) are frozen dataclasses. `from_dict` checks every value readers use (one-line
+UserError naming file, row, field); `to_dict` gives the stored form; unknown keys stay in `extra`.
 
 Value rules:
 - times that are ranked or divided (step-time samples, median, min, mean) are finite and lie
@@ -96,6 +95,11 @@ def integer(value, where: Where, name: str) -> int | None:
     return _number(value, where, name, low=-MAX_NUMBER, high=MAX_NUMBER, integer=True)
 
 
+def signed(value, where: Where, name: str) -> float | None:
+    """Any finite number within +-MAX_NUMBER, or None."""
+    return _number(value, where, name, low=-MAX_NUMBER, high=MAX_NUMBER)
+
+
 def amount(value, where: Where, name: str) -> float | None:
     """A finite number in [0, MAX_NUMBER] (a rate or size), or None."""
     return _number(value, where, name, low=0.0, high=MAX_NUMBER)
@@ -183,7 +187,6 @@ def check_case_id(case_id: str, params: dict, where: Where) -> None:
     spelled = Case.from_params(params).id
     if spelled != case_id:
         raise where.fail("id", f"disagrees with its parameters, which spell {spelled}")
-
 
 
 _CASE_STATS = {"median_s": time_s, "min_s": time_s, "mean_s": time_s, "iqr_s": duration_s,
