@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import roofline, rows
+from bench.ab_results import AB_JSON, read_ab
 from bench.errors import UserError
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats, TTARow
 from bench.storage import RESULTS_JSON, atomic_write_text, read_json
@@ -231,12 +232,26 @@ def upgrade(doc: dict, source: str = "results") -> dict:
 def resolve_results_path(path: str | os.PathLike) -> Path:
     """Accept a run folder or a results.json path; raise a UserError if there is none."""
     path = Path(path)
+    if path.is_dir() and not (path / RESULTS_JSON).exists() and (path / AB_JSON).is_file():
+        path = path / AB_JSON
+    if path.name == AB_JSON or path.name.endswith(f"{AB_JSON}.gz"):
+        refuse_ab_folder(path)
     if path.is_dir():
         path = path / RESULTS_JSON
     if not path.is_file():
         raise UserError(f"{path}: no such results file (expected a run folder with "
                         f"{RESULTS_JSON})")
     return path
+
+
+def refuse_ab_folder(ab_file: Path) -> None:
+    """The one line for an A/B run given where a run is expected: what it is and where its
+    report is (the file is checked through the ab.json loader first)."""
+    doc = read_ab(ab_file)
+    folder = ab_file.parent
+    raise UserError(f"{folder} is an `rnnbench ab` run folder ({doc.status}, {len(doc.cases)} "
+                    f"cases), not a run of `rnnbench run` or `tta`: its verdicts are in "
+                    f"{folder / 'report.md'} and {folder / AB_JSON}")
 
 
 def load_run(path: str | os.PathLike) -> dict:

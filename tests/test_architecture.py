@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bench"
 # Layers from the bottom up. A unit may import itself, the package root (`bench`, for the
 # version) and the units listed for it; nothing else of bench.
 LOW = ("bench.errors", "bench.storage", "bench.registry", "bench.cases", "bench.rows",
-       "bench.identity", "bench.roofline", "bench.results", "bench.ab_rows", "bench.ab_results")
+       "bench.identity", "bench.roofline", "bench.ab_rows", "bench.ab_results", "bench.results")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.errors": (),
     "bench.storage": LOW[:1],
@@ -27,9 +27,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.rows": LOW[:4],
     "bench.identity": LOW[:5],
     "bench.roofline": LOW[:6],
-    "bench.results": LOW[:7],
-    "bench.ab_rows": LOW[:8],
-    "bench.ab_results": LOW[:9],
+    "bench.ab_rows": LOW[:7],
+    "bench.ab_results": LOW[:8],
+    "bench.results": LOW[:9],
     "bench.analysis": LOW,
     "bench.impls": LOW,
     "bench.measure": (*LOW, "bench.analysis", "bench.impls"),

@@ -22,6 +22,7 @@ import re
 import sys
 from pathlib import Path
 
+from bench.ab_results import is_ab_folder
 from bench.analysis.stats import GEOMEAN, MIN_RUNS
 from bench.errors import UserError
 from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
@@ -116,7 +117,7 @@ def expand_runs(paths, side: str) -> list[Run]:
     runs, seen = [], set()
     for raw in paths:
         path = Path(raw)
-        if path.is_dir() and not (path / RESULTS_JSON).exists():
+        if path.is_dir() and not (path / RESULTS_JSON).exists() and not is_ab_folder(path):
             inner = sorted(p for p in path.iterdir() if (p / RESULTS_JSON).is_file())
             if not inner:
                 raise UserError(f"{path}: no {RESULTS_JSON} in it or in its sub-folders "

@@ -21,6 +21,8 @@ HELLO_TIMEOUT_S = 120.0     # interpreter start + `import bench` on a loaded mac
 SETUP_TIMEOUT_S = 900.0     # between two setup messages: one case's equivalence check + trace
 MEASURE_TIMEOUT_S = 300.0   # one block of rounds
 LOG_TAIL_LINES = 4
+WORKER_FILE = "bench/measure/ab_worker.py"
+REASON_CHARS = 120  # of a worker's own reason in a one-line error; the rest is in its log
 
 
 @dataclass
@@ -111,6 +113,9 @@ class Checkouts:
         if not (target / "bench" / "__init__.py").is_file():
             raise UserError(f"side {spec.name}: commit {spec.src_sha[:12]} ({text}) has no "
                             "bench/ package")
+        if not (target / WORKER_FILE).is_file():
+            raise UserError(f"side {spec.name}: commit {spec.src_sha[:12]} ({text}) predates "
+                            f"`rnnbench ab` (it has no {WORKER_FILE}): choose a newer ref")
         spec.src_dir, spec.src_kind = str(target.resolve()), "git"
 
     def close(self) -> None:
@@ -120,6 +125,21 @@ class Checkouts:
             _git(["worktree", "remove", "--force", str(parent / "src")], repo)
             shutil.rmtree(parent, ignore_errors=True)
             _git(["worktree", "prune"], repo)
+
+
+def how_it_ended(code: int | None) -> str:
+    """`was killed by signal 9 (SIGKILL)`, `exited with code 3`, or `stopped answering`."""
+    import signal
+
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-code}{name}"
+    return f"exited with code {code}"
 
 
 def log_tail(path: str | os.PathLike, lines: int = LOG_TAIL_LINES) -> str:
@@ -139,6 +159,9 @@ class WorkerSide:
                  hello_timeout: float = HELLO_TIMEOUT_S, setup_timeout: float = SETUP_TIMEOUT_S,
                  measure_timeout: float = MEASURE_TIMEOUT_S):
         self.spec, self.name, self.log_path = spec, spec.name, Path(log_path)
+        # "worker 2" for worker-b-2.log (the second generation); "worker 1" for worker-b.log
+        generation = self.log_path.stem.rsplit("-", 1)[-1]
+        self.worker = f"worker {generation if generation.isdigit() else 1}"
         self.hello_timeout, self.setup_timeout = hello_timeout, setup_timeout
         self.measure_timeout = measure_timeout
         self.proc: subprocess.Popen | None = None
@@ -241,8 +264,8 @@ class WorkerSide:
         except queue.Empty:
             if self.proc is not None:
                 self.proc.kill()
-            raise self._fail(f"worker gave no answer within {timeout:g}s during {during}"
-                             + self._tail()) from None
+            raise self._fail(f"{self.worker} gave no answer within {timeout:g}s during "
+                             f"{during} (killed)", log=True) from None
         if raw is None:
             raise self._died(during)
         try:
@@ -253,7 +276,10 @@ class WorkerSide:
         if not isinstance(msg, dict):
             raise self._fail(f"worker sent a non-object message during {during}")
         if msg.get("type") == "fatal":
-            raise self._fail(f"worker failed during {during}: {msg.get('reason')}")
+            reason = str(msg.get("reason") or "no reason given")
+            if len(reason) > REASON_CHARS:
+                reason = reason[:REASON_CHARS - 1] + "…"
+            raise self._fail(f"{self.worker} failed during {during}: {reason}", log=True)
         return msg
 
     def _died(self, during: str) -> UserError:
@@ -268,17 +294,15 @@ class WorkerSide:
                     else "a source tree that has it")
             return self._fail(f"rnnbench is not importable by {self.spec.python}; install it "
                               f"there or pass {hint}")
-        if during == "start-up" and "No module named 'bench.measure.ab_worker'" in tail:
+        if during == "start-up" and "No module named 'bench.measure" in tail:
             return self._fail(f"the rnnbench used by {self.spec.python} has no ab worker (a "
                               "version older than `rnnbench ab`)")
-        return self._fail(f"worker exited with code {code} during {during}" + self._tail())
+        return self._fail(f"{self.worker} {how_it_ended(code)} during {during}", log=True)
 
-    def _tail(self) -> str:
-        tail = log_tail(self.log_path)
-        return f"; last log lines: {tail}" if tail else f"; see {self.log_path}"
-
-    def _fail(self, what: str) -> UserError:
-        return UserError(f"side {self.name}: {what}")
+    def _fail(self, what: str, *, log: bool = False) -> UserError:
+        """One line: the side, what happened, and where the worker's log is (the details)."""
+        where = f"; its log: {self.log_path}" if log else ""
+        return UserError(f"side {self.name}: {what}{where}")
 
     # the side interface ---------------------------------------------------------------------
     def setup(self, cases: list[dict], threads: int | None, equivalence: bool,
