@@ -508,6 +508,18 @@ def test_normalize_without_calibration_exits_2(rnnbench, tmp_path):
     assert "calibration.matmul_gflops" in err
 
 
+@pytest.mark.parametrize("value", ["-5%", "-0.05", "0%"])
+def test_a_negative_threshold_says_it_must_be_above_0(rnnbench, runs, capsys, value):
+    """Issue 17: `--threshold -5%` used to say "expected one argument"."""
+    with pytest.raises(SystemExit) as exc:
+        rnnbench("check", "--baseline", runs["base"], "--current", runs["same"],
+                 "--threshold", value)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --threshold: '{value}': the threshold must be above 0" in err
+    assert "expected one argument" not in err
+
+
 def test_bad_threshold_is_a_usage_error(rnnbench, runs):
     with pytest.raises(SystemExit) as exc:
         rnnbench("check", "--baseline", runs["base"], "--current", runs["same"],

@@ -222,3 +222,13 @@ def test_tta_run_against_a_step_time_run_exits_2(rnnbench, run_dirs):
         assert (code, out) == (2, "")
         assert "is a time-to-accuracy run with no step-time cases" in err
         assert err.count("\n") == 1
+
+
+def test_a_tta_run_is_named_before_any_machine_difference(rnnbench, run_dirs):
+    """Issue 17: a TTA run against a step-time run on another machine is refused for what it
+    is, not for its thread settings with advice to pass --cross-machine."""
+    _edit(run_dirs["run_b"], lambda doc: doc.update(cases=[]))
+    code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"])
+    assert (code, out) == (2, "")
+    assert "is a time-to-accuracy run with no step-time cases" in err
+    assert "--cross-machine" not in err

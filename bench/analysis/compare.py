@@ -44,12 +44,12 @@ def main(args) -> int:
                         "choose another --out")
     runs = [read_run(p) for p in args.runs]
     docs = [r.doc for r in runs]
+    labels = run_labels(len(docs))
+    require_common_cases(runs, labels)  # what the runs are comes before where they ran
     hardware = identity_mismatches(docs, HARDWARE_FIELDS)
     if hardware and not args.cross_machine:
         raise UserError(f"runs are not comparable: {describe_mismatches(hardware)}; pass "
                         "--cross-machine to compare different machines anyway")
-    labels = run_labels(len(docs))
-    require_common_cases(runs, labels)
     frame = compare_frame(docs, labels)
     text = render_compare(docs, labels, frame, identity_mismatches(docs, HARDWARE_FIELDS),
                           figure="figures/speedup.png" if out else None)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bench.analysis.tta_summary import format_summary, summarize
+from bench.analysis.tta_summary import chance_warning, format_summary, summarize
 from bench.errors import UserError, one_line
 from bench.measure.finish import write_report
 from bench.registry import CORE, DEVICES, get_spec
@@ -162,6 +162,9 @@ def main(args) -> int:
         raise UserError(f"--batch {args.batch}: larger than the {info['n_train']} training "
                         "images")
 
+    warning = chance_warning({**info, "target": args.target})
+    if warning:
+        print(f"rnnbench tta: warning: {warning}", file=sys.stderr)
     apply_threads(args.threads)
     run_id = results.new_run_id(f"tta-{args.task}")
     run_dir = storage.make_run_dir(args.out, run_id)
