@@ -198,7 +198,8 @@ def test_frame_lists_every_case_and_geomean():
     assert verdicts(frame) == {"slow": "regression", "breaks": "broken", "same": "same",
                                "skip": "skipped", "gone": "baseline only",
                                "new": "current only"}
-    assert list(frame.columns[:5]) == ["case", "baseline", "current", "ratio", "p"]
+    assert list(frame.columns[:7]) == ["case", "baseline", "current", "ratio", "ci_low",
+                                       "ci_high", "ci_level"]
     gm = frame.iloc[-1]
     assert gm["case"] == stats.GEOMEAN
     ratios = frame.set_index("case")["ratio"]
@@ -338,8 +339,9 @@ def test_exit_0_when_unchanged(rnnbench, runs):
     code, out, _ = rnnbench("check", "--baseline", runs["base"], "--current", runs["same"])
     assert code == 0
     assert "PASS" in out
-    assert ("| case | baseline (ms) | current (ms) | ratio | p (Holm) | detectable | "
-            "runs (b/c) | verdict | note |") in out
+    assert ("| case | baseline (ms) | current (ms) | ratio | interval | p (Bonferroni) | "
+            "detectable | runs (b/c) | verdict | note |") in out
+    assert "`interval`: 98.75% two-sided, i.e. one-sided 99.38% bounds, the test's" in out
     assert "| 3/3 |" in out
     assert "- what changed: no software version" in out
 
@@ -518,6 +520,30 @@ def test_a_negative_threshold_says_it_must_be_above_0(rnnbench, runs, capsys, va
     err = capsys.readouterr().err
     assert f"argument --threshold: '{value}': the threshold must be above 0" in err
     assert "expected one argument" not in err
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_significant_check_verdict_never_shows_an_interval_holding_1(seed):
+    """Over random runs (sides of 3-6 runs, spreads, effects, cases, alpha), a regression's
+    interval lies above 1 and an improvement's below, at the level 1 - 2 alpha / m."""
+    rng = np.random.default_rng(300 + seed)
+    n_cases = int(rng.integers(1, 6))
+    cases = {f"c{i}": 1e-3 for i in range(n_cases)}
+    slow = {k: v * float(rng.uniform(0.7, 1.5)) for k, v in cases.items()}
+    sigma = float(rng.uniform(0.005, 0.2))
+    alpha = float(rng.choice([0.01, 0.05, 0.2]))
+    base = make_runs("b", int(rng.integers(3, 7)), cases, rng, run_sigma=sigma)
+    cur = make_runs("c", int(rng.integers(3, 7)), slow, rng, run_sigma=sigma)
+    frame = check.check_frame(base, cur, alpha=alpha, threshold=float(rng.choice([0.0001,
+                                                                                   0.1])))
+    for row in frame.iloc[:-1].to_dict("records"):
+        if row["verdict"] == "regression":
+            assert row["ci_low"] > 1.0
+        if row["verdict"] == "improvement":
+            assert row["ci_high"] < 1.0
+        if row["verdict"] in ("regression", "improvement", "same"):
+            assert row["ci_level"] == pytest.approx(1 - 2 * alpha / n_cases)
+            assert row["ci_low"] <= row["ratio"] <= row["ci_high"]
 
 
 def test_bad_threshold_is_a_usage_error(rnnbench, runs):

@@ -2,8 +2,10 @@
 
 Per case, each run contributes its median. A case is a `regression` when the ratio of the
 geometric means of the run medians (current / baseline) is above 1 + threshold AND a one-sided
-Welch t-test on the log run medians is significant after Holm correction across the cases
-(see bench.analysis.stats for the choice of test). With fewer than MIN_RUNS runs on a side the
+Welch t-test on the log run medians is significant at alpha/m (Bonferroni over the m cases; see
+bench.analysis.stats for the choice of test). The interval shown is that test's: its ends are
+the one-sided (1 - alpha/m) bounds, so a significant verdict never shows an interval holding 1.
+With fewer than MIN_RUNS runs on a side the
 verdict is `unreliable`, with the runs per side that would be needed at the observed spread.
 
 Software differences (TensorFlow, Keras, CUDA, cuDNN, Python, NumPy, git commit) are what a
@@ -48,7 +50,7 @@ def add_arguments(parser) -> None:
                         help="slowdown that counts as a regression: 10%% or 0.10 (default 10%%)")
     parser.add_argument("--alpha", default=DEFAULT_ALPHA, type=parse_alpha, metavar="P",
                         help="family-wise significance level of the one-sided Welch t-test on "
-                             "log run medians, Holm-corrected over the cases (default 0.05)")
+                             "log run medians, Bonferroni over the cases (default 0.05)")
     parser.add_argument("--normalize", action="store_true",
                         help="scale each run's times by its own calibration matmul speed "
                              "(calibration.matmul_gflops) so runs from other machines can be "
@@ -226,7 +228,8 @@ def check_frame(baseline, current, *, threshold: float = DEFAULT_THRESHOLD,
     """Per case: baseline and current geomean of run medians (s), ratio, p, verdict, note.
 
     `baseline` and `current` are runs (Run or document, one or a list). Columns: case,
-    baseline, current, ratio, p (Holm-adjusted, in the direction of the ratio), detectable
+    baseline, current, ratio, ci_low, ci_high, ci_level (the test's interval of the ratio), p
+    (Bonferroni-adjusted, in the direction of the ratio), detectable
     (minimum detectable slowdown, a fraction), n_baseline, n_current (runs with a timing),
     verdict, note; a geomean row last. With `normalize`, every run's times are expressed at
     the speed of the first baseline run's calibration matmul (per device and dtype).
@@ -284,6 +287,15 @@ def failing_cases(frame) -> list[str]:
 
 
 
+def _interval_words(frame) -> str:
+    levels = frame["ci_level"].dropna() if "ci_level" in frame else []
+    if not len(levels):
+        return "none (too few runs)"
+    level = float(levels.iloc[0])
+    return (f"{100 * level:.4g}% two-sided, i.e. one-sided {100 * (1 + level) / 2:.4g}% "
+            "bounds")
+
+
 def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: float,
                  alpha: float, normalize: bool) -> str:
     """The verdict table as Markdown: header, what changed, table, one-line summary."""
@@ -291,19 +303,23 @@ def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: f
     from bench.analysis.report import markdown_table
     from bench.identity import software_changes
 
-    shown = frame[["case", "baseline", "current", "ratio", "p", "detectable", "verdict",
-                   "note"]].copy()
+    shown = frame[["case", "baseline", "current", "ratio", "ci_low", "p", "detectable",
+                   "verdict", "note"]].copy()
+    shown["ci_low"] = ["–" if not (math.isfinite(lo) and math.isfinite(hi)) else
+                       f"{fmt_num(lo)}–{fmt_num(hi)}"
+                       for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)]
     shown["baseline"] = [fmt_ms(v) for v in frame["baseline"]]
     shown["current"] = [fmt_ms(v) for v in frame["current"]]
     shown["ratio"] = ["–" if not math.isfinite(v) else f"{fmt_num(v)}×" for v in frame["ratio"]]
     shown["p"] = ["–" if not math.isfinite(v) else f"{v:.2g}" for v in frame["p"]]
     shown["detectable"] = ["–" if not math.isfinite(v) else f"{v * 100:.0f} %"
                            for v in frame["detectable"]]
-    shown.insert(6, "runs", [f"{b}/{c}" if name != GEOMEAN else "" for name, b, c in zip(
+    shown.insert(7, "runs", [f"{b}/{c}" if name != GEOMEAN else "" for name, b, c in zip(
         frame["case"], frame["n_baseline"], frame["n_current"], strict=True)])
     shown.loc[shown["case"] == GEOMEAN, "case"] = f"**{GEOMEAN}**"
     shown = shown.rename(columns={"baseline": "baseline (ms)", "current": "current (ms)",
-                                  "p": "p (Holm)", "runs": "runs (b/c)"})
+                                  "ci_low": "interval", "p": "p (Bonferroni)",
+                                  "runs": "runs (b/c)"})
     counts = frame.iloc[:-1]["verdict"].value_counts()
     summary = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts)
     failed = failing_cases(frame)
@@ -311,7 +327,9 @@ def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: f
     head = [f"rnnbench check: current {_ids(current)} vs baseline {_ids(baseline)}\n",
             f"- test: geometric mean of per-run medians; regression when more than "
             f"{threshold * 100:g} % slower and significant in a one-sided Welch t-test on log "
-            f"run medians, Holm-corrected at alpha {alpha:g} over the cases; at least "
+            f"run medians at alpha {alpha:g}, Bonferroni over the cases; `interval`: "
+            f"{_interval_words(frame)}, the test's (significant only when it excludes 1); "
+            "at least "
             f"{MIN_RUNS} runs per side for a verdict; `detectable`: the smallest slowdown "
             "these runs would catch (80 % power)",
             f"- what changed: {'; '.join(changed) if changed else 'no software version'}"]
