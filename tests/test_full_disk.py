@@ -30,7 +30,7 @@ class Disk:
                 capture_output=True, check=False).returncode == 0:
             self.kind = "tmpfs"
             return
-        used = {"bytes": 0}
+        self.used = used = {"bytes": 0}
         real_fsync = os.fsync
 
         def fsync(fd):
@@ -39,6 +39,14 @@ class Disk:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             real_fsync(fd)
         monkeypatch.setattr(storage.os, "fsync", fsync)
+
+    def fill(self, leave: int) -> None:
+        """Use up the disk but `leave` bytes."""
+        if self.kind == "tmpfs":
+            free = os.statvfs(self.path).f_bavail * os.statvfs(self.path).f_frsize
+            (self.path / "filler").write_bytes(b"\0" * max(free - leave, 0))
+        else:
+            self.used["bytes"] = BUDGET - leave
 
     def close(self):
         if self.kind == "tmpfs":
@@ -132,4 +140,25 @@ def test_run_into_a_full_disk_is_exit_2_with_what_was_saved(disk, capsys, rounds
     else:
         assert doc["status"] == "partial"
         assert f"{len(doc['cases'])} of 2 case(s) are saved" in lines[0]
+    assert _temp_files(disk.path) == []
+
+
+@pytest.mark.tf
+def test_tta_into_a_full_disk_is_exit_2_with_what_was_saved(disk, monkeypatch, capsys):
+    from bench.tta import command
+
+    monkeypatch.setattr(command, "run_tta", lambda settings, data, **kw: command.failed_row(
+        settings, "ok", None))
+    out = disk.path / "r"
+    disk.fill(leave=28 * 1024)
+    code = cli.main(["tta", "--impl", "basic_rnn", "--seeds", "40", "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("rnnbench tta: error: cannot write ")
+    assert "No space left on device" in line
+    doc = results.read_run(out).doc
+    assert doc["status"] == "partial"
+    assert doc["cases_finished"] == len(doc["tta"])
+    assert f"{len(doc['tta'])} of 40 run(s) are saved" in line
     assert _temp_files(disk.path) == []
