@@ -250,9 +250,15 @@ def test_normalize_uses_the_calibration_of_the_case_device():
 # ---------------------------------------------------------------- statistics
 
 
-def test_holm_adjusts_and_keeps_order():
-    assert stats.holm([0.01, 0.04, math.nan, 0.03]) == pytest.approx(
-        [0.03, 0.06, math.nan, 0.06], nan_ok=True)
+@pytest.mark.parametrize("shift", [0.0, 0.02, 0.05, 0.1, -0.08])
+def test_welch_bounds_agree_with_the_one_sided_test(shift):
+    rng = np.random.default_rng(17)
+    before, after = list(rng.normal(0, 0.05, 5)), list(rng.normal(shift, 0.05, 4))
+    for level in (0.9, 0.95, 0.995):
+        low, high = stats.welch_bounds(before, after, level)
+        assert (low > 0) == (stats.welch_p(before, after, "greater") < 1 - level)
+        assert (high < 0) == (stats.welch_p(before, after, "less") < 1 - level)
+    assert stats.welch_bounds([1.0, 1.0], [2.0, 2.0], 0.95) == (1.0, 1.0)
 
 
 def test_welch_p_directions_and_degenerate_cases():

@@ -82,18 +82,6 @@ def welch_bounds(before: Sequence[float], after: Sequence[float], level: float
     return diff - half, diff + half
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (family-wise error control); NaN entries stay NaN, not counted."""
-    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
-    m = len(tested)
-    out = [math.nan] * len(pvalues)
-    running = 0.0
-    for rank, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
-    return out
-
-
 def pooled_log_sd(*sides: Sequence[float]) -> float:
     """Pooled standard deviation of log values over the sides with >= 2 values; NaN if none."""
     num = dof = 0.0
