@@ -307,8 +307,10 @@ def _finite_numbers(value, where: rows.Where, name: str, depth: int = 0) -> None
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _finite_numbers(item, where, f"{name}[{i}]", depth + 1)
-    elif isinstance(value, float):
-        rows.signed(value, where, name)
+    elif isinstance(value, float) and not (math.isfinite(value)
+                                           and abs(value) <= rows.MAX_NUMBER):
+        raise where.fail(name, f"is {value!r}, not a finite number within "
+                               f"+-{rows.MAX_NUMBER:g}")
     elif isinstance(value, int) and not isinstance(value, bool):
         rows.integer(value, where, name)
 

@@ -95,11 +95,6 @@ def integer(value, where: Where, name: str) -> int | None:
     return _number(value, where, name, low=-MAX_NUMBER, high=MAX_NUMBER, integer=True)
 
 
-def signed(value, where: Where, name: str) -> float | None:
-    """Any finite number within +-MAX_NUMBER, or None."""
-    return _number(value, where, name, low=-MAX_NUMBER, high=MAX_NUMBER)
-
-
 def amount(value, where: Where, name: str) -> float | None:
     """A finite number in [0, MAX_NUMBER] (a rate or size), or None."""
     return _number(value, where, name, low=0.0, high=MAX_NUMBER)
