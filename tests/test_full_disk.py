@@ -162,3 +162,33 @@ def test_tta_into_a_full_disk_is_exit_2_with_what_was_saved(disk, monkeypatch, c
     assert doc["cases_finished"] == len(doc["tta"])
     assert f"{len(doc['tta'])} of 40 run(s) are saved" in line
     assert _temp_files(disk.path) == []
+
+
+def _no_space(monkeypatch):
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(storage.os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_readers_writing_into_a_full_disk_say_so_in_one_line(tmp_path, monkeypatch, capsys,
+                                                            command):
+    import shutil
+
+    fixtures = os.path.join(os.path.dirname(__file__), "fixtures")
+    for name in ("run_a", "run_b"):
+        shutil.copytree(os.path.join(fixtures, name), tmp_path / name)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    _no_space(monkeypatch)
+    argv = {"report": ["report", tmp_path / "run_a", "--no-figures"],
+            "compare": ["compare", tmp_path / "run_a", tmp_path / "run_b", "--cross-machine",
+                        "--out", tmp_path / "cmp"]}[command]
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1
+    assert "No space left on device" in err
+    assert "Traceback" not in err
+    assert list(tmp_path.rglob(".*.tmp")) == []
+    after = sorted(p.name for p in tmp_path.rglob("*"))
+    assert set(after) - set(before) <= {"cmp", "figures"}  # at most the empty folders made
