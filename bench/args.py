@@ -97,7 +97,7 @@ def positive_float(text: str) -> float:
 
 def threshold(text: str) -> float:
     """`10%` or `0.10` → 0.10: the slowdown (or change) that counts."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
+    match = re.fullmatch(r"\s*([+-]?[0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a threshold; write 10% or 0.10")
     value = float(match.group(1)) / (100.0 if match.group(2) else 1.0)
@@ -105,7 +105,7 @@ def threshold(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is ambiguous; write {text}% or a fraction "
                                          "below 1 such as 0.10")
     if value <= 0:
-        raise argparse.ArgumentTypeError("the threshold must be above 0")
+        raise argparse.ArgumentTypeError(f"{text!r}: the threshold must be above 0, e.g. 10%")
     return value
 
 

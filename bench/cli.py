@@ -50,6 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-" (a mistyped "-5%" or "-5s"): argparse would take the
+# value for an option and say "expected one argument"; attached with "=", the option's own
+# check names what is wrong with it.
+SIGNED_VALUE_OPTIONS = ("--threshold", "--budget")
+
+
+def attach_signed_values(argv: list[str]) -> list[str]:
+    """`--threshold -5%` -> `--threshold=-5%` (only for SIGNED_VALUE_OPTIONS and values that
+    look like a signed number)."""
+    out, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if word in SIGNED_VALUE_OPTIONS and len(nxt) > 1 and nxt[0] == "-" and (
+                nxt[1].isdigit() or nxt[1] == "."):
+            out.append(f"{word}={nxt}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -59,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(attach_signed_values(sys.argv[1:] if argv is None else argv))
     except ArgumentsError as exc:  # a usage error: one line naming the flag, exit 2
         print(f"{exc.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code

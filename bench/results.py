@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import roofline, rows
+from bench.ab_results import AB_JSON, read_ab
 from bench.errors import UserError
 from bench.intervals import median_interval, relative_halfwidth
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats
@@ -141,7 +142,7 @@ def clean_json(obj: Any) -> Any:
 
 
 def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
-    """Write results.json, results.csv, tta.csv (if any) and env.json atomically; return the dir.
+    """Write env.json, results.csv, tta.csv (if any) and results.json atomically; return the dir.
 
     Called again as rows arrive (so Ctrl-C keeps finished cases); each write replaces the
     previous snapshot of the same run as a whole file, never a half-written one.
@@ -149,11 +150,12 @@ def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
     run_dir = Path(run_dir)
     doc = clean_json(json.loads(json.dumps(doc, default=json_default)))
     validate(doc, source=str(run_dir / RESULTS_JSON))
-    atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     atomic_write_text(run_dir / ENV_JSON, json.dumps(doc["env"], indent=1) + "\n")
     atomic_write_text(run_dir / RESULTS_CSV, cases_frame(doc).to_csv(index=False))
     if doc["tta"]:
         atomic_write_text(run_dir / TTA_CSV, tta_frame(doc).to_csv(index=False))
+    # results.json last: it moves to a new snapshot only once its companions hold it too.
+    atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     return run_dir
 
 
@@ -207,12 +209,25 @@ def check_document(doc: Any, source: str = "results") -> Run:
     where = rows.Where(source, "run")
     if doc.get("status") not in (None, *RUN_STATUSES):
         raise where.fail("status", f"is {doc['status']!r}, not one of {', '.join(RUN_STATUSES)}")
-    rows.count(doc.get("cases_planned"), where, "cases_planned")
-    rows.count(doc.get("cases_finished"), where, "cases_finished")
+    planned = rows.count(doc.get("cases_planned"), where, "cases_planned")
+    finished = rows.count(doc.get("cases_finished"), where, "cases_finished")
+    if planned is not None and finished is not None and finished > planned:
+        raise where.fail("cases_finished", f"is {finished}, more than cases_planned "
+                                           f"({planned})")
+    written = len(doc["cases"]) + len(doc["tta"])
+    if finished is not None and finished != written:
+        raise where.fail("cases_finished", f"is {finished}, but the file holds {written} "
+                                           "row(s)")
     roofline.check_calibration(doc["calibration"], source)
-    return Run(doc=doc, source=source,
-               cases=tuple(CaseRow.from_dict(r, source, i) for i, r in enumerate(doc["cases"])),
-               tta=tuple(TTARow.from_dict(r, source, i) for i, r in enumerate(doc["tta"])))
+    cases = tuple(CaseRow.from_dict(r, source, i) for i, r in enumerate(doc["cases"]))
+    tta = tuple(TTARow.from_dict(r, source, i) for i, r in enumerate(doc["tta"]))
+    for row in cases:
+        rows.check_case_id(row.id, row.case, rows.Where(source, f"case {row.id}"))
+    for kind, ids in (("case", [r.id for r in cases]), ("tta run", [r.id for r in tta])):
+        twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        if twice is not None:
+            raise _fail(source, f"{kind} {twice} appears twice; a run holds each id once")
+    return Run(doc=doc, source=source, cases=cases, tta=tta)
 
 
 def validate(doc: Any, source: str = "results") -> dict:
@@ -238,12 +253,26 @@ def upgrade(doc: dict, source: str = "results") -> dict:
 def resolve_results_path(path: str | os.PathLike) -> Path:
     """Accept a run folder or a results.json path; raise a UserError if there is none."""
     path = Path(path)
+    if path.is_dir() and not (path / RESULTS_JSON).exists() and (path / AB_JSON).is_file():
+        path = path / AB_JSON
+    if path.name == AB_JSON or path.name.endswith(f"{AB_JSON}.gz"):
+        refuse_ab_folder(path)
     if path.is_dir():
         path = path / RESULTS_JSON
     if not path.is_file():
         raise UserError(f"{path}: no such results file (expected a run folder with "
                         f"{RESULTS_JSON})")
     return path
+
+
+def refuse_ab_folder(ab_file: Path) -> None:
+    """The one line for an A/B run given where a run is expected: what it is and where its
+    report is (the file is checked through the ab.json loader first)."""
+    doc = read_ab(ab_file)
+    folder = ab_file.parent
+    raise UserError(f"{folder} is an `rnnbench ab` run folder ({doc.status}, {len(doc.cases)} "
+                    f"cases), not a run of `rnnbench run` or `tta`: its verdicts are in "
+                    f"{folder / 'report.md'} and {folder / AB_JSON}")
 
 
 def load_run(path: str | os.PathLike) -> dict:

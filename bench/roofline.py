@@ -296,9 +296,30 @@ def rescore_rows(found: list[CaseRow], calibration: dict) -> list[CaseRow]:
 # ---------------------------------------------------------------- checking
 
 
+def _finite_numbers(value, where: rows.Where, name: str, depth: int = 0) -> None:
+    """Every number anywhere inside `value` (objects and lists, walked) is finite and within
+    +-rows.MAX_NUMBER; nesting deeper than 32 levels is refused."""
+    if depth > 32:
+        raise where.fail(name, "is nested too deeply")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_numbers(item, where, f"{name}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite_numbers(item, where, f"{name}[{i}]", depth + 1)
+    elif isinstance(value, float) and not (math.isfinite(value)
+                                           and abs(value) <= rows.MAX_NUMBER):
+        raise where.fail(name, f"is {value!r}, not a finite number within "
+                               f"+-{rows.MAX_NUMBER:g}")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        rows.integer(value, where, name)
+
+
 def check_calibration(calibration: dict, source: str) -> None:
     """Check the numbers readers use; a one-line UserError naming the field if one is bad."""
     where = rows.Where(source, "calibration")
+    for key, value in calibration.items():  # measurements, sizes, samples: all finite
+        _finite_numbers(value, where, key)
     rows.amount(calibration.get("matmul_gflops"), where, "matmul_gflops")
     rows.text(calibration.get("device"), where, "device")
     devices = rows.mapping(calibration.get("devices"), where, "devices")

@@ -8,6 +8,7 @@ through a temp file + fsync + os.replace with the user's umask.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -131,19 +132,40 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
     The file gets the mode a plain open() would give it (0o666 less the umask), not the
     temp file's 0600.
+    An OSError (a full disk, a read-only or vanished folder) is a WriteError naming the path:
+    the temp file is removed and whatever `path` held before is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise WriteError(path, exc) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+
+
+class WriteError(UserError):
+    """A file could not be written (full disk, read-only folder, ...): one line, exit 2."""
+
+    def __init__(self, path: str | os.PathLike, exc: OSError):
+        self.path, self.errno = Path(path), exc.errno
+        super().__init__(f"cannot write {path}: {exc.strerror or exc}"
+                         + (f" (errno {exc.errno})" if exc.errno else ""))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -89,7 +89,8 @@ class TTAStats:
 # Settings that readers use; other settings are kept as they are (plain values only).
 _TTA_SETTINGS = {"task": text, "impl": text, "unroll": text, "device": text,
                  "hidden_size": count, "seed": integer, "target": fraction, "budget_s": amount,
-                 "budget_epochs": amount, "budget_steps": count}
+                 "budget_epochs": amount, "budget_steps": count, "heldout_classes": count,
+                 "heldout_majority": fraction}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ def _fake_setup(self, msg):
 def _fake_measure(self, msg):
     if os.environ.get("AB_FAKE_DIE"):
         print("fake worker: dying on purpose", file=sys.stderr, flush=True)
+        for _ in range(20):  # the noise a real worker's death leaves, none of it wanted
+            print("W0000 keras warning " + "x" * 60, file=sys.stderr, flush=True)
+        if os.environ["AB_FAKE_DIE"] == "kill":
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
         os._exit(9)
     self.send({"type": "samples", "id": msg["id"], "samples_s": [1e-3] * int(msg["rounds"])})
 
@@ -123,17 +128,69 @@ def test_bad_env_item(ab_cli, tmp_path):
     assert "side B: --b-env 'NOEQUALS' is not KEY=VALUE" in _one_error_line(err)
 
 
-def test_worker_dying_mid_run(ab_cli, tmp_path, fake_src):
+@pytest.mark.parametrize(("how", "said"), [("1", "exited with code 9"),
+                                           ("kill", "was killed by signal 9 (SIGKILL)")])
+def test_worker_dying_mid_run(ab_cli, tmp_path, fake_src, how, said):
     out = tmp_path / "run"
-    code, _, err = ab_cli("--a-src", fake_src, "--b-src", fake_src, "--b-env", "AB_FAKE_DIE=1",
-                          *SMALL, "--out", out)
+    code, _, err = ab_cli("--a-src", fake_src, "--b-src", fake_src, "--b-env",
+                          f"AB_FAKE_DIE={how}", *SMALL, "--out", out)
     assert code == 2
     line = _one_error_line(err)
-    assert "side B: worker exited with code 9 during measure of basic_rnn/dynamic/" in line
-    assert "dying on purpose" in line  # the last log lines are quoted
+    assert f"side B: worker 1 {said} during measure of basic_rnn/dynamic/" in line
+    assert f"its log: {out / 'worker-b.log'}" in line
+    assert "keras warning" not in line  # the log holds the rest
+    assert len(line.replace(str(out), "")) <= 240
+    assert "dying on purpose" in (out / "worker-b.log").read_text()
     doc = json.loads((out / "ab.json").read_text())
     assert doc["status"] == "failed"
     assert doc["sides"]["B"]["hello"]["protocol"] == 1
+
+
+def test_a_git_ref_older_than_ab_says_so(ab_cli, tmp_path):
+    root = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout.split()[-1]
+    out = tmp_path / "run"
+    code, _, err = ab_cli("--a-src", root, *SMALL, "--out", out)
+    assert code == 2
+    line = _one_error_line(err)
+    assert f"side A: commit {root[:12]} ({root}) predates `rnnbench ab`" in line
+    assert "choose a newer ref" in line
+    assert not out.exists()
+
+
+def test_a_failed_start_up_does_not_block_the_corrected_rerun(ab_cli, tmp_path, fake_src):
+    script = tmp_path / "bare-python"
+    script.write_text(f"#!/bin/sh\nexec {shutil.which('python3')} -I -S \"$@\"\n")
+    script.chmod(0o755)
+    out = tmp_path / "run"
+    code, _, _ = ab_cli("--a-src", fake_src, "--b-python", script, *SMALL, "--out", out)
+    assert code == 2
+    assert json.loads((out / "ab.json").read_text())["status"] == "failed"
+    code, _, err = ab_cli("--a-src", fake_src, "--b-src", fake_src, *SMALL, "--out", out)
+    assert code == 0, err
+    assert "held only a failed start-up" in err
+    assert json.loads((out / "ab.json").read_text())["status"] == "complete"
+    # a folder that measured something is never cleared
+    code, _, err = ab_cli("--a-src", fake_src, "--b-src", fake_src, *SMALL, "--out", out)
+    assert code == 2
+    assert "is not empty" in _one_error_line(err)
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "check"])
+def test_readers_name_an_ab_folder_for_what_it_is(tmp_path, fake_src, ab_cli, capsys, command):
+    out = tmp_path / "run"
+    assert ab_cli("--a-src", fake_src, "--b-src", fake_src, *SMALL, "--out", out)[0] == 0
+    argv = {"report": ["report", out], "compare": ["compare", out, out],
+            "check": ["check", "--baseline", out, "--current", out]}[command]
+    assert cli.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{out} is an `rnnbench ab` run folder (complete, 3 cases)" in err
+    assert str(out / "report.md") in err
+    text = (out / "ab.json").read_text()
+    (out / "ab.json").write_text(text[: len(text) // 3])  # truncated: the loader says so
+    assert cli.main([str(a) for a in argv]) == 2
+    assert "malformed JSON" in capsys.readouterr().err
 
 
 def test_sides_selecting_different_cases(ab_cli, tmp_path, fake_src):

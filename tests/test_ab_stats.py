@@ -312,6 +312,7 @@ def test_one_generation_with_process_offsets_never_calls_a_change():
             assert set(judged["verdict"]) == {"unreliable"}
             assert set(judged["note"]) == {S.UNMEASURED_PROCESS_SPREAD}
             assert judged["ci_low"].isna().all()
+            assert frame["ci_low"].isna().all()  # the geometric mean's too
             assert frame.attrs["process_sd"] is None
 
 

@@ -96,6 +96,40 @@ BAD_VALUES = [
      "calibration", "devices.cpu.dtypes.fp32.measurements is 'x', not a list"),
     ("unknown-run-status", lambda d: d.update(status="halfway"), "run", "status is 'halfway'"),
     ("negative-planned", lambda d: d.update(cases_planned=-1), "run", "cases_planned"),
+    # issue 17: consistency of the file
+    ("id-disagrees-with-params", lambda d: _case(d)["case"].update(batch=64),
+     f"case {CASE}", "id disagrees with its parameters, which spell basic_lstm/static/cpu/b64"),
+    ("finished-above-planned", lambda d: d.update(cases_planned=2, cases_finished=3), "run",
+     "cases_finished is 3, more than cases_planned (2)"),
+    ("finished-disagrees-with-rows", lambda d: d.update(cases_finished=1), "run",
+     "cases_finished is 1, but the file holds"),
+    ("nan-in-calibration-measurement", lambda d: d["calibration"].update(
+        devices={"cpu": {"dtypes": {"fp32": {"measurements": [
+            {"matmul_gflops": 40.0, "sizes": [{"n": 256, "gflops": float("nan")}]}]}}}}),
+     "calibration", "devices.cpu.dtypes.fp32.measurements[0].sizes[0].gflops is nan, not a "
+                    "finite number"),
+    ("infinity-in-calibration-samples", lambda d: d["calibration"]["samples_s"].append(
+        float("inf")), "calibration", "samples_s[5] is inf, not a finite number"),
+    ("huge-number-in-calibration", lambda d: d["calibration"].update(clock_resolution_s=1e300),
+     "calibration", "clock_resolution_s is 1e+300, not a finite number within"),
+]
+
+
+def _duplicate(doc):
+    doc["cases"].append(json.loads(json.dumps(doc["cases"][0])))
+    if doc.get("cases_finished") is not None:
+        doc["cases_finished"] += 1
+
+
+# (id, damage to the file's text or document, the one-line message)
+BAD_FILES = [
+    ("duplicate-case-id", _duplicate, f"case {CASE} appears twice"),
+    ("deeply-nested-field", lambda text: text.replace('"command": ', '"command": ' + "[" *
+                                                      100_000 + "]" * 100_000 + ', "x": ', 1),
+     "JSON nested too deeply"),
+    ("integer-too-long", lambda text: text.replace('"schema_version": ',
+                                                   '"schema_version": ' + "9" * 5000 + ", "
+                                                   '"y": ', 1), "unreadable JSON"),
 ]
 
 
@@ -104,6 +138,12 @@ def runs(tmp_path):
     """A good copy of the golden run and one to break."""
     for name in ("good", "bad"):
         shutil.copytree(FIXTURES / "run_a", tmp_path / name)
+    # another run, not a copy (check refuses one run on both sides): own id, one sample off
+    file = tmp_path / "bad" / "results.json"
+    doc = json.loads(file.read_text())
+    doc["run_id"] += "-other"
+    doc["cases"][0]["stats"]["samples_s"][0] *= 1.0001
+    file.write_text(json.dumps(doc))
     return tmp_path / "good", tmp_path / "bad"
 
 
@@ -137,3 +177,23 @@ def test_the_golden_run_itself_is_accepted_by_all_three(rnnbench, runs):
     for command, argv in _commands(good, bad).items():
         code, _, err = rnnbench(*argv)
         assert code == 0, (command, err)
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "check"])
+@pytest.mark.parametrize(("damage", "message"), [pytest.param(*c[1:], id=c[0])
+                                                 for c in BAD_FILES])
+def test_hostile_file_exits_2_with_one_line(rnnbench, runs, command, damage, message):
+    good, bad = runs
+    file = bad / "results.json"
+    text = file.read_text()
+    if damage is _duplicate:
+        doc = json.loads(text)
+        damage(doc)
+        file.write_text(json.dumps(doc))
+    else:
+        file.write_text(damage(text))
+    code, out, err = rnnbench(*_commands(good, bad)[command])
+    assert (code, out) == (2, "")
+    assert err.startswith(f"rnnbench {command}: error: {file}: ")
+    assert message in err
+    assert err.count("\n") == 1

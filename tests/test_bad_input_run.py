@@ -71,6 +71,36 @@ def _corrupt_mnist(tmp: Path) -> None:
     (tmp / "corrupt.npz").write_bytes(b"\x00" * 100)
 
 
+_AB_EXAMPLE = _ROOT / "reports" / "reference" / "ab-smoke-2core-epyc-tf2.21-90pairs" / \
+    "example-aa-01"
+
+
+def _a_run(tmp: Path) -> None:
+    import shutil
+
+    shutil.copytree(_ROOT / "tests" / "fixtures" / "run_a", tmp / "runA")
+
+
+def _an_ab_folder(tmp: Path) -> None:
+    import shutil
+
+    shutil.copytree(_AB_EXAMPLE, tmp / "ab")
+
+
+def _a_truncated_ab_folder(tmp: Path) -> None:
+    _an_ab_folder(tmp)
+    text = (tmp / "ab" / "ab.json").read_text()
+    (tmp / "ab" / "ab.json").write_text(text[: len(text) // 2])
+
+
+def _a_deeply_nested_run(tmp: Path) -> None:
+    _a_run(tmp)
+    file = tmp / "runA" / results.RESULTS_JSON
+    text = file.read_text().replace('"command": ', '"command": ' + "[" * 100_000
+                                    + "]" * 100_000 + ', "x": ', 1)
+    file.write_text(text)
+
+
 # (id, argv, set-up, message regex, marks). OUT is tmp_path/out; TMP is tmp_path.
 ROWS = [
     # issue 9: inputs that used to lose data or mislead
@@ -124,6 +154,26 @@ ROWS = [
      r"unknown implementation 'nope'", ()),
     ("tta: budget without a unit", ["tta", "--budget", "90", "--out", "OUT"], _nothing,
      r"--budget '90': expected a number with a unit", ()),
+    # issue 17: readers and check
+    ("check: the same run on both sides", ["check", "--baseline", "TMP/runA", "--current",
+                                           "TMP/runA"], _a_run,
+     r"runA/results.json and .*runA/results.json are the same run .* on both sides", ()),
+    ("report: an ab run folder", ["report", "TMP/ab"], _an_ab_folder,
+     r"ab is an `rnnbench ab` run folder \(complete, 51 cases\), not a run of", ()),
+    ("compare: an ab run folder", ["compare", "TMP/ab", "TMP/ab"], _an_ab_folder,
+     r"ab is an `rnnbench ab` run folder", ()),
+    ("report: a truncated ab.json", ["report", "TMP/ab"], _a_truncated_ab_folder,
+     r"ab/ab.json: malformed JSON", ()),
+    ("report: deeply nested results.json", ["report", "TMP/runA"], _a_deeply_nested_run,
+     r"runA/results.json: JSON nested too deeply", ()),
+    # issue 17: message rows
+    ("tta: negative budget", ["tta", "--budget", "-5s", "--out", "OUT"], _nothing,
+     r"--budget '-5s': must be a positive, finite number of seconds$", ()),
+    ("tta: budget beyond a float", ["tta", "--budget", "1e999ep", "--out", "OUT"], _nothing,
+     r"--budget '1e999ep': must be a positive, finite number of epochs$", ()),
+    ("tta: budget in scientific notation is read as a number",
+     ["tta", "--budget", "1e3steps", "--impl", "nope", "--out", "OUT"], _nothing,
+     r"unknown implementation 'nope'", ()),
     ("tta: --seeds 0", ["tta", "--seeds", "0", "--out", "OUT"], _nothing,
      r"--seeds 0: must be at least 1", ()),
     ("tta: missing MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/missing.npz",

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from bench import results
 from bench.analysis import check, stats
 from bench.results import empty_document, save_run
 
@@ -19,13 +20,30 @@ CASE = {"impl": "keras_lstm", "unroll": "dynamic", "device": "cpu", "batch": 16,
         "dtype": "fp32", "xla": False, "phase": "forward", "lengths": "full"}
 
 
+_IDS: dict[str, str] = {}  # short test name -> the real case id it stands for
+
+
+def cid(name: str) -> str:
+    """The case id a short test name stands for (ids must agree with their parameters)."""
+    if name not in _IDS:
+        _IDS[name] = f"keras_lstm/dynamic/cpu/b{16 + len(_IDS)}-t10-i8-h32-l1/fp32/forward"
+    return _IDS[name]
+
+
+def short(case_id: str) -> str:
+    """The short test name of a case id (ids not made by `cid` pass through)."""
+    return {v: k for k, v in _IDS.items()}.get(case_id, case_id)
+
+
 def make_doc(run_id: str, cases: dict[str, list[float] | tuple[str, str]], *, env=None,
              gflops: float | None = 50.0, code_version: str = "v1") -> dict:
     """A results document; a case maps to samples, or to (status, reason) for skip/error rows."""
     doc = empty_document(run_id=run_id, env={**ENV, **(env or {})}, command="test",
                          calibration={"matmul_gflops": gflops} if gflops else {})
-    for i, (cid, value) in enumerate(cases.items()):
-        row = {"id": cid, "case": {**CASE, "batch": 16 + i}, "code_version": code_version,
+    for name, value in cases.items():
+        case_id = cid(name)
+        batch = int(case_id.split("/")[3].split("-")[0][1:])
+        row = {"id": case_id, "case": {**CASE, "batch": batch}, "code_version": code_version,
                "status": "ok", "reason": None, "stats": {"samples_s": []}}
         if isinstance(value, tuple):
             row["status"], row["reason"] = value
@@ -73,7 +91,7 @@ CASES = {f"c{i}": 1e-3 * (1 + i) for i in range(8)}
 
 def verdicts(frame) -> dict[str, str]:
     """case -> verdict, without the geomean row."""
-    return dict(zip(frame["case"][:-1], frame["verdict"][:-1], strict=True))
+    return dict(zip(map(short, frame["case"][:-1]), frame["verdict"][:-1], strict=True))
 
 
 # ---------------------------------------------------------------- verdicts on synthetic runs
@@ -88,8 +106,8 @@ def test_three_vs_three_runs_with_a_20pct_slowdown_is_a_regression():
     got = verdicts(frame)
     assert got.pop("c3") == "regression"
     assert set(got.values()) == {"same"}
-    assert check.failing_cases(frame) == ["c3"]
-    row = frame.set_index("case").loc["c3"]
+    assert check.failing_cases(frame) == [cid("c3")]
+    row = frame.set_index("case").loc[cid("c3")]
     assert row["ratio"] == pytest.approx(1.2, rel=0.1)
     assert row["p"] < 0.05
     assert (row["n_baseline"], row["n_current"]) == (3, 3)
@@ -170,21 +188,23 @@ def test_frame_lists_every_case_and_geomean():
     base = make_runs("b", 3, cases, rng)
     cur = make_runs("c", 3, {"slow": 1.5e-3, "same": 1e-3, "new": 1e-3, "breaks": 1e-3}, rng)
     for doc in base + cur:
-        doc["cases"].append({**doc["cases"][0], "id": "skip", "status": "skipped",
-                             "reason": "needs a GPU", "stats": {"samples_s": []}})
+        skip = make_doc("s", {"skip": ("skipped", "needs a GPU")})["cases"][0]
+        doc["cases"].append(skip)
+        results.mark_finished(doc, len(doc["cases"]), complete=True)
     for row in cur[0]["cases"]:
-        if row["id"] == "breaks":
+        if row["id"] == cid("breaks"):
             row.update(status="error", reason="OOM", stats={"samples_s": []})
     frame = check.check_frame(base, cur)
     assert verdicts(frame) == {"slow": "regression", "breaks": "broken", "same": "same",
                                "skip": "skipped", "gone": "baseline only",
                                "new": "current only"}
-    assert list(frame.columns[:5]) == ["case", "baseline", "current", "ratio", "p"]
+    assert list(frame.columns[:7]) == ["case", "baseline", "current", "ratio", "ci_low",
+                                       "ci_high", "ci_level"]
     gm = frame.iloc[-1]
     assert gm["case"] == stats.GEOMEAN
     ratios = frame.set_index("case")["ratio"]
-    assert gm["ratio"] == pytest.approx(math.sqrt(ratios["slow"] * ratios["same"]))
-    assert sorted(check.failing_cases(frame)) == ["breaks", "slow"]
+    assert gm["ratio"] == pytest.approx(math.sqrt(ratios[cid("slow")] * ratios[cid("same")]))
+    assert sorted(map(short, check.failing_cases(frame))) == ["breaks", "slow"]
 
 
 def test_changed_code_version_is_shown_and_still_judged():
@@ -214,6 +234,7 @@ def test_normalize_uses_the_calibration_of_the_case_device():
     for docs, gpu in ((base, 300.0), (cur, 100.0)):
         for doc in docs:
             doc["cases"][0]["case"]["device"] = "gpu"
+            doc["cases"][0]["id"] = doc["cases"][0]["id"].replace("/cpu/", "/gpu/")
             doc["calibration"] = {"device": "cpu", "matmul_gflops": 50.0,
                                   "devices": {"cpu": {"matmul_gflops": 50.0},
                                               "gpu": {"matmul_gflops": gpu}}}
@@ -229,9 +250,15 @@ def test_normalize_uses_the_calibration_of_the_case_device():
 # ---------------------------------------------------------------- statistics
 
 
-def test_holm_adjusts_and_keeps_order():
-    assert stats.holm([0.01, 0.04, math.nan, 0.03]) == pytest.approx(
-        [0.03, 0.06, math.nan, 0.06], nan_ok=True)
+@pytest.mark.parametrize("shift", [0.0, 0.02, 0.05, 0.1, -0.08])
+def test_welch_bounds_agree_with_the_one_sided_test(shift):
+    rng = np.random.default_rng(17)
+    before, after = list(rng.normal(0, 0.05, 5)), list(rng.normal(shift, 0.05, 4))
+    for level in (0.9, 0.95, 0.995):
+        low, high = stats.welch_bounds(before, after, level)
+        assert (low > 0) == (stats.welch_p(before, after, "greater") < 1 - level)
+        assert (high < 0) == (stats.welch_p(before, after, "less") < 1 - level)
+    assert stats.welch_bounds([1.0, 1.0], [2.0, 2.0], 0.95) == (1.0, 1.0)
 
 
 def test_welch_p_directions_and_degenerate_cases():
@@ -305,8 +332,9 @@ def test_exit_0_when_unchanged(rnnbench, runs):
     code, out, _ = rnnbench("check", "--baseline", runs["base"], "--current", runs["same"])
     assert code == 0
     assert "PASS" in out
-    assert ("| case | baseline (ms) | current (ms) | ratio | p (Holm) | detectable | "
-            "runs (b/c) | verdict | note |") in out
+    assert ("| case | baseline (ms) | current (ms) | ratio | interval | p (Bonferroni) | "
+            "detectable | runs (b/c) | verdict | note |") in out
+    assert "`interval`: 98.75% two-sided, i.e. one-sided 99.38% bounds, the test's" in out
     assert "| 3/3 |" in out
     assert "- what changed: no software version" in out
 
@@ -314,7 +342,7 @@ def test_exit_0_when_unchanged(rnnbench, runs):
 def test_exit_1_on_regression(rnnbench, runs):
     code, out, _ = rnnbench("check", "--baseline", runs["base"], "--current", runs["slow"])
     assert code == 1
-    assert "| c1 |" in out
+    assert f"| {cid('c1')} |" in out
     assert "regression" in out
     assert "FAIL: 1 case(s)" in out
 
@@ -425,12 +453,12 @@ def test_no_common_cases_exits_2(rnnbench, tmp_path):
 def test_partial_baseline_is_refused_unless_allowed(rnnbench, tmp_path):
     rng = np.random.default_rng(3)
     base = make_runs("b", 3, CASES, rng)
-    base[1].update(status="partial", cases_planned=51, cases_finished=7)
+    base[1].update(status="partial", cases_planned=51, cases_finished=8)
     base_dir = write_runs(tmp_path, "base", base)
     cur_dir = write_runs(tmp_path, "cur", make_runs("c", 3, CASES, rng))
     code, out, err = rnnbench("check", "--baseline", base_dir, "--current", cur_dir)
     assert (code, out) == (2, "")
-    assert "the baseline run b1 is partial (7 of 51 cases finished)" in err
+    assert "the baseline run b1 is partial (8 of 51 cases finished)" in err
     assert "--allow-partial" in err
     code, _, _ = rnnbench("check", "--baseline", base_dir, "--current", cur_dir,
                           "--allow-partial")
@@ -473,6 +501,42 @@ def test_normalize_without_calibration_exits_2(rnnbench, tmp_path):
     code, _, err = rnnbench("check", "--baseline", a, "--current", b, "--normalize")
     assert code == 2
     assert "calibration.matmul_gflops" in err
+
+
+@pytest.mark.parametrize("value", ["-5%", "-0.05", "0%"])
+def test_a_negative_threshold_says_it_must_be_above_0(rnnbench, runs, capsys, value):
+    """Issue 17: `--threshold -5%` used to say "expected one argument"."""
+    with pytest.raises(SystemExit) as exc:
+        rnnbench("check", "--baseline", runs["base"], "--current", runs["same"],
+                 "--threshold", value)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --threshold: '{value}': the threshold must be above 0" in err
+    assert "expected one argument" not in err
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_significant_check_verdict_never_shows_an_interval_holding_1(seed):
+    """Over random runs (sides of 3-6 runs, spreads, effects, cases, alpha), a regression's
+    interval lies above 1 and an improvement's below, at the level 1 - 2 alpha / m."""
+    rng = np.random.default_rng(300 + seed)
+    n_cases = int(rng.integers(1, 6))
+    cases = {f"c{i}": 1e-3 for i in range(n_cases)}
+    slow = {k: v * float(rng.uniform(0.7, 1.5)) for k, v in cases.items()}
+    sigma = float(rng.uniform(0.005, 0.2))
+    alpha = float(rng.choice([0.01, 0.05, 0.2]))
+    base = make_runs("b", int(rng.integers(3, 7)), cases, rng, run_sigma=sigma)
+    cur = make_runs("c", int(rng.integers(3, 7)), slow, rng, run_sigma=sigma)
+    frame = check.check_frame(base, cur, alpha=alpha, threshold=float(rng.choice([0.0001,
+                                                                                   0.1])))
+    for row in frame.iloc[:-1].to_dict("records"):
+        if row["verdict"] == "regression":
+            assert row["ci_low"] > 1.0
+        if row["verdict"] == "improvement":
+            assert row["ci_high"] < 1.0
+        if row["verdict"] in ("regression", "improvement", "same"):
+            assert row["ci_level"] == pytest.approx(1 - 2 * alpha / n_cases)
+            assert row["ci_low"] <= row["ratio"] <= row["ci_high"]
 
 
 def test_bad_threshold_is_a_usage_error(rnnbench, runs):

@@ -301,9 +301,10 @@ def test_hardware_difference_is_refused_even_with_a_software_change(rnnbench, ru
 
 
 def test_no_common_step_time_case_exits_2(rnnbench, run_dirs):
-    def rename(doc):
+    def rename(doc):  # other shapes: ids (and parameters) that run_a does not have
         for row in doc["cases"]:
-            row["id"] = "other/" + row["id"]
+            row["id"] = row["id"].replace("-h32-", "-h33-")
+            row["case"]["hidden_size"] = 33
 
     _edit(run_dirs["run_b"], rename)
     code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"],
@@ -321,3 +322,13 @@ def test_tta_run_against_a_step_time_run_exits_2(rnnbench, run_dirs):
         assert (code, out) == (2, "")
         assert "is a time-to-accuracy run with no step-time cases" in err
         assert err.count("\n") == 1
+
+
+def test_a_tta_run_is_named_before_any_machine_difference(rnnbench, run_dirs):
+    """Issue 17: a TTA run against a step-time run on another machine is refused for what it
+    is, not for its thread settings with advice to pass --cross-machine."""
+    _edit(run_dirs["run_b"], lambda doc: doc.update(cases=[]))
+    code, out, err = rnnbench("compare", run_dirs["run_a"], run_dirs["run_b"])
+    assert (code, out) == (2, "")
+    assert "is a time-to-accuracy run with no step-time cases" in err
+    assert "--cross-machine" not in err

@@ -173,10 +173,10 @@ def test_each_piece_of_advice_is_printed_once(tmp_path):
 def test_partial_run_says_so_in_its_first_lines(tmp_path):
     doc = empty_document(run_id="cut", env={}, command="t")
     doc["cases"].append(_row(preset("smoke")[0], 1e-3))
-    doc.update(status="partial", cases_planned=51, cases_finished=7)
+    doc.update(status="partial", cases_planned=51, cases_finished=1)
     save_run(tmp_path, doc)
     lines = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8").splitlines()
-    assert lines[2].startswith("**PARTIAL RUN**: 7 of 51 cases finished.")
+    assert lines[2].startswith("**PARTIAL RUN**: 1 of 51 cases finished.")
 
 
 def test_complete_and_old_runs_show_no_partial_banner(run_a):

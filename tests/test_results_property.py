@@ -62,11 +62,40 @@ def _paths(node, prefix=()):
 PATHS = [p for p in _paths(BASE) if p]
 
 
+DEEP = "@@deeply-nested@@"  # stands for 100,000 nested lists (json.dumps cannot write them)
+
+
+def to_text(doc: dict) -> str:
+    """The document's JSON, with the DEEP marker replaced by deep nesting."""
+    return json.dumps(doc).replace(f'"{DEEP}"', "[" * 100_000 + "]" * 100_000)
+
+
+# Hostile edits a careless or malicious writer could make (issue 17): deep nesting, a duplicate
+# row, an id that disagrees with its parameters, counts that disagree, huge or non-finite
+# numbers where a number must be finite.
+HOSTILE = {
+    "deep": lambda doc, n: doc.update(command=DEEP),
+    "duplicate-row": lambda doc, n: doc["cases"].append(copy.deepcopy(doc["cases"][n % 4])),
+    "params-disagree": lambda doc, n: doc["cases"][n % 4]["case"].update(batch=1000 + n),
+    "finished-above-planned": lambda doc, n: doc.update(cases_finished=doc["cases_planned"]
+                                                        + 1 + n),
+    "finished-disagrees": lambda doc, n: doc.update(cases_finished=n % 6),
+    "huge-number": lambda doc, n: doc["cases"][n % 4]["stats"].update(median_s=10 ** (300 + n)),
+    "nan-in-calibration": lambda doc, n: doc["calibration"].update(
+        samples_s=[float("nan")] * (1 + n % 3)),
+    "inf-in-calibration": lambda doc, n: doc["calibration"].update(clock_resolution_s=float(
+        "inf")),
+}
+
+
 @st.composite
 def mutated(draw) -> str:
-    """A results.json text after 1-3 mutations: delete, replace by garbage, or truncate."""
+    """A results.json text after 1-3 mutations: delete, replace by garbage, a hostile edit
+    (HOSTILE), or truncate."""
     doc = copy.deepcopy(BASE)
-    for _ in range(draw(st.integers(1, 3))):
+    if draw(st.integers(0, 2)) == 0:
+        HOSTILE[draw(st.sampled_from(sorted(HOSTILE)))](doc, draw(st.integers(0, 20)))
+    for _ in range(draw(st.integers(0, 3))):
         path = draw(st.sampled_from(PATHS))
         parent = doc
         try:
@@ -79,7 +108,7 @@ def mutated(draw) -> str:
             del parent[path[-1]]
         else:
             parent[path[-1]] = draw(GARBAGE)
-    text = json.dumps(doc)
+    text = to_text(doc)
     if draw(st.integers(0, 9)) == 0:
         text = text[: draw(st.integers(0, len(text) - 1))]
     return text
@@ -142,3 +171,22 @@ def test_row_median_falls_back_to_the_samples():
     assert row.median() == 2.0
     assert CaseRow("x", {}, "ok", stats=CaseStats(median_s=5.0, samples_s=(1.0,))).median() == 5.0
     assert CaseRow("x", {}, "skipped").median() is None
+
+
+@pytest.mark.parametrize("edit", sorted(HOSTILE))
+def test_every_hostile_edit_is_refused_by_every_reader(edit):
+    """Each hostile edit alone: report, compare and check exit 2 with one line."""
+    doc = copy.deepcopy(BASE)
+    HOSTILE[edit](doc, 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        good, bad = Path(tmp) / "good", Path(tmp) / "bad"
+        for folder in (good, bad):
+            folder.mkdir()
+        (good / "results.json").write_text(json.dumps(BASE))
+        (bad / "results.json").write_text(to_text(doc))
+        for argv in (["report", bad, "--no-figures"], ["compare", good, bad, "--cross-machine"],
+                     ["check", "--baseline", good, "--current", bad, "--report-only"]):
+            code, err = _run(argv)
+            assert code == 2, (argv[0], err)
+            assert err.count("\n") == 1, err
+            assert "Traceback" not in err

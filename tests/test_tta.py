@@ -335,3 +335,48 @@ def test_importing_tta_loads_no_tensorflow():
 def test_head_init_is_seeded():
     np.testing.assert_array_equal(train._head_init(8, 0), train._head_init(8, 0))
     assert not np.array_equal(train._head_init(8, 0), train._head_init(8, 1))
+
+
+# Degenerate held-out data (issue 17) ---------------------------------------------------------
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"heldout_classes": 1, "heldout_majority": 1.0, "target": 0.9}, "has 1 class"),
+    ({"heldout_classes": 10, "heldout_majority": 0.62, "target": 0.5},
+     "the target 0.5 is at or below chance level (the commonest class is 62.0 %"),
+    ({"heldout_classes": 10, "heldout_majority": 0.9, "target": 0.9}, "at or below chance"),
+])
+def test_chance_warning_names_why_the_time_is_meaningless(settings, said):
+    warning = tta_summary.chance_warning(settings)
+    assert said in warning.replace("62.0%", "62.0 %")
+    assert "meaningless" in warning
+    row = _fake_row(0, 0.0, 1.0)
+    row["settings"].update(settings)
+    table = tta_summary.format_summary(tta_summary.summarize([row]))
+    assert "**meaningless**" in table
+    assert f"**Warning**: {warning}." in table
+
+
+def test_no_chance_warning_for_mnist_as_it_is(row_data):
+    info = data.load_mnist(None).describe()
+    assert info["heldout_classes"] == 10
+    assert info["heldout_majority"] < 0.2
+    assert tta_summary.chance_warning({**info, "target": 0.9}) is None
+    table = tta_summary.format_summary(tta_summary.summarize([_fake_row(0, 10.0, 0.91)]))
+    assert "Warning" not in table
+
+
+def test_one_class_data_is_flagged_in_terminal_and_report(run_cli, tmp_path):
+    mnist = data.load_mnist(None)
+    one_class = tmp_path / "one-class.npz"
+    np.savez(one_class, x_train=mnist.x_train[:512], y_train=np.full(512, 3, np.uint8),
+             x_test=mnist.x_test[:128], y_test=np.full(128, 3, np.uint8))
+    out_dir = tmp_path / "run"
+    code, out, err = run_cli("--impl", "basic_rnn", "--unroll", "dynamic", "--hidden", "8",
+                             "--budget", "4steps", "--eval-every", "2", "--data",
+                             str(one_class), "--out", str(out_dir), "-q")
+    assert code == 0, err
+    assert "rnnbench tta: warning: the held-out set has 1 class" in err
+    assert "**meaningless**" in out
+    report = (out_dir / "report.md").read_text()
+    assert "**Warning**: the held-out set has 1 class" in report
+    assert "**meaningless**" in report

@@ -292,7 +292,10 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
                              -(r["ratio"] if r["ratio"] is not None and math.isfinite(r["ratio"])
                                else -math.inf)))
     if geomean and judged:
-        rows.append(_geomean_row(cases, judged, alpha))
+        row = _geomean_row(cases, judged, alpha)
+        if not known:  # its interval would rest on the unmeasured process spread as well
+            row.update(ci_low=None, ci_high=None, ci_level=None)
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame.attrs["process_sd"] = math.sqrt(tau2) if known else None
     frame.attrs["test"] = {"method": "bonferroni", "alpha": alpha, "judged": m}

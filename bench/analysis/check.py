@@ -2,8 +2,10 @@
 
 Per case, each run contributes its median. A case is a `regression` when the ratio of the
 geometric means of the run medians (current / baseline) is above 1 + threshold AND a one-sided
-Welch t-test on the log run medians is significant after Holm correction across the cases
-(see bench.analysis.stats for the choice of test). With fewer than MIN_RUNS runs on a side the
+Welch t-test on the log run medians is significant at alpha/m (Bonferroni over the m cases; see
+bench.analysis.stats for the choice of test). The interval shown is that test's: its ends are
+the one-sided (1 - alpha/m) bounds, so a significant verdict never shows an interval holding 1.
+With fewer than MIN_RUNS runs on a side the
 verdict is `unreliable`, with the runs per side that would be needed at the observed spread.
 
 Software differences (TensorFlow, Keras, CUDA, cuDNN, Python, NumPy, git commit) are what a
@@ -22,6 +24,7 @@ import sys
 from pathlib import Path
 
 from bench import args as shared
+from bench.ab_results import is_ab_folder
 from bench.analysis.stats import GEOMEAN, MIN_RUNS
 from bench.errors import UserError
 from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
@@ -47,7 +50,7 @@ def add_arguments(parser) -> None:
                          "slowdown that counts as a regression: 10%% or 0.10 (default 10%%)")
     shared.add_alpha(parser, DEFAULT_ALPHA,
                      "family-wise significance level of the one-sided Welch t-test on log run "
-                     "medians, Holm-corrected over the cases (default 0.05)")
+                     "medians, Bonferroni over the cases (default 0.05)")
     parser.add_argument("--normalize", action="store_true",
                         help="scale each run's times by its own calibration matmul speed "
                              "(calibration.matmul_gflops) so runs from other machines can be "
@@ -87,7 +90,7 @@ def expand_runs(paths, side: str) -> list[Run]:
     runs, seen = [], set()
     for raw in paths:
         path = Path(raw)
-        if path.is_dir() and not (path / RESULTS_JSON).exists():
+        if path.is_dir() and not (path / RESULTS_JSON).exists() and not is_ab_folder(path):
             inner = sorted(p for p in path.iterdir() if (p / RESULTS_JSON).is_file())
             if not inner:
                 raise UserError(f"{path}: no {RESULTS_JSON} in it or in its sub-folders "
@@ -196,7 +199,8 @@ def check_frame(baseline, current, *, threshold: float = DEFAULT_THRESHOLD,
     """Per case: baseline and current geomean of run medians (s), ratio, p, verdict, note.
 
     `baseline` and `current` are runs (Run or document, one or a list). Columns: case,
-    baseline, current, ratio, p (Holm-adjusted, in the direction of the ratio), detectable
+    baseline, current, ratio, ci_low, ci_high, ci_level (the test's interval of the ratio), p
+    (Bonferroni-adjusted, in the direction of the ratio), detectable
     (minimum detectable slowdown, a fraction), n_baseline, n_current (runs with a timing),
     verdict, note; a geomean row last. With `normalize`, every run's times are expressed at
     the speed of the first baseline run's calibration matmul (per device and dtype).
@@ -254,6 +258,15 @@ def failing_cases(frame) -> list[str]:
 
 
 
+def _interval_words(frame) -> str:
+    levels = frame["ci_level"].dropna() if "ci_level" in frame else []
+    if not len(levels):
+        return "none (too few runs)"
+    level = float(levels.iloc[0])
+    return (f"{100 * level:.4g}% two-sided, i.e. one-sided {100 * (1 + level) / 2:.4g}% "
+            "bounds")
+
+
 def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: float,
                  alpha: float, normalize: bool) -> str:
     """The verdict table as Markdown: header, what changed, table, one-line summary."""
@@ -261,19 +274,23 @@ def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: f
     from bench.analysis.report import markdown_table
     from bench.identity import software_changes
 
-    shown = frame[["case", "baseline", "current", "ratio", "p", "detectable", "verdict",
-                   "note"]].copy()
+    shown = frame[["case", "baseline", "current", "ratio", "ci_low", "p", "detectable",
+                   "verdict", "note"]].copy()
+    shown["ci_low"] = ["–" if not (math.isfinite(lo) and math.isfinite(hi)) else
+                       f"{fmt_num(lo)}–{fmt_num(hi)}"
+                       for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)]
     shown["baseline"] = [fmt_ms(v) for v in frame["baseline"]]
     shown["current"] = [fmt_ms(v) for v in frame["current"]]
     shown["ratio"] = ["–" if not math.isfinite(v) else f"{fmt_num(v)}×" for v in frame["ratio"]]
     shown["p"] = ["–" if not math.isfinite(v) else f"{v:.2g}" for v in frame["p"]]
     shown["detectable"] = ["–" if not math.isfinite(v) else f"{v * 100:.0f} %"
                            for v in frame["detectable"]]
-    shown.insert(6, "runs", [f"{b}/{c}" if name != GEOMEAN else "" for name, b, c in zip(
+    shown.insert(7, "runs", [f"{b}/{c}" if name != GEOMEAN else "" for name, b, c in zip(
         frame["case"], frame["n_baseline"], frame["n_current"], strict=True)])
     shown.loc[shown["case"] == GEOMEAN, "case"] = f"**{GEOMEAN}**"
     shown = shown.rename(columns={"baseline": "baseline (ms)", "current": "current (ms)",
-                                  "p": "p (Holm)", "runs": "runs (b/c)"})
+                                  "ci_low": "interval", "p": "p (Bonferroni)",
+                                  "runs": "runs (b/c)"})
     counts = frame.iloc[:-1]["verdict"].value_counts()
     summary = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts)
     failed = failing_cases(frame)
@@ -281,7 +298,9 @@ def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: f
     head = [f"rnnbench check: current {_ids(current)} vs baseline {_ids(baseline)}\n",
             f"- test: geometric mean of per-run medians; regression when more than "
             f"{threshold * 100:g} % slower and significant in a one-sided Welch t-test on log "
-            f"run medians, Holm-corrected at alpha {alpha:g} over the cases; at least "
+            f"run medians at alpha {alpha:g}, Bonferroni over the cases; `interval`: "
+            f"{_interval_words(frame)}, the test's (significant only when it excludes 1); "
+            "at least "
             f"{MIN_RUNS} runs per side for a verdict; `detectable`: the smallest slowdown "
             "these runs would catch (80 % power)",
             f"- what changed: {'; '.join(changed) if changed else 'no software version'}"]

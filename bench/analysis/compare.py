@@ -49,12 +49,12 @@ def main(args) -> int:
         raise UserError(f"{out / COMPARE_MD} already exists; comparisons are never overwritten: "
                         "choose another --out")
     sets = load_sets(args.runs)
+    require_common_cases(sets)  # what the runs are comes before where they ran
     docs = [s.runs[0].doc for s in sets]
     hardware = identity_mismatches(docs, HARDWARE_FIELDS)
     if hardware and not (args.cross_machine or args.normalize):
         raise UserError(f"runs are not comparable: {describe_mismatches(hardware)}; pass "
                         "--cross-machine to compare different machines anyway")
-    require_common_cases(sets)
     if args.normalize:
         require_calibration(sets)
     parts, frame = build(sets, diffs=hardware, normalize=args.normalize, figure=out is not None)

@@ -1,4 +1,5 @@
-"""Statistics for compare and check: geometric mean, Welch's t on log run medians, Holm (no TF).
+"""Statistics for compare and check: geometric mean, Welch's t on log run medians and its
+bounds, multiple-testing corrections (no TF).
 
 The unit of a regression check is the run (one process): the rounds inside one run share one
 machine state, so they are not independent samples of the machine's speed. Each run gives one
@@ -61,16 +62,24 @@ def welch_p(before: Sequence[float], after: Sequence[float], alternative: str = 
     return float(stdtr(df, -diff / math.sqrt(se2)))
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (family-wise error control); NaN entries stay NaN, not counted."""
-    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
-    m = len(tested)
-    out = [math.nan] * len(pvalues)
-    running = 0.0
-    for rank, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
-    return out
+def welch_bounds(before: Sequence[float], after: Sequence[float], level: float
+                 ) -> tuple[float, float]:
+    """One-sided `level` lower and upper bounds of mean(after) - mean(before) (Welch's t):
+    the one-sided test at 1 - level rejects exactly when the bound in its direction passes 0.
+    Both sides need >= 2 values; without any spread both bounds are the difference."""
+    from scipy.special import stdtrit
+
+    if len(before) < 2 or len(after) < 2:
+        raise ValueError("Welch's t-test needs at least two values on each side")
+    (m_b, v_b), (m_a, v_a) = _mean_var(before), _mean_var(after)
+    diff = m_a - m_b
+    se2 = v_b / len(before) + v_a / len(after)
+    if se2 == 0.0:
+        return diff, diff
+    df = se2 ** 2 / ((v_b / len(before)) ** 2 / (len(before) - 1)
+                     + (v_a / len(after)) ** 2 / (len(after) - 1))
+    half = float(stdtrit(df, level)) * math.sqrt(se2)
+    return diff - half, diff + half
 
 
 def pooled_log_sd(*sides: Sequence[float]) -> float:

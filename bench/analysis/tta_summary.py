@@ -13,6 +13,21 @@ def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def chance_warning(settings: dict) -> str | None:
+    """Why a time to target means nothing for these settings, or None: a held-out set of fewer
+    than 2 classes, or a target at or below the majority-class rate (chance level)."""
+    classes, majority = settings.get("heldout_classes"), settings.get("heldout_majority")
+    target = settings.get("target")
+    if classes is not None and classes < 2:
+        return (f"the held-out set has {classes} class: always guessing it scores 100 %, so "
+                "the time to target is meaningless; use a held-out set of every class")
+    if majority is not None and target is not None and target <= majority:
+        return (f"the target {target:g} is at or below chance level (the commonest class is "
+                f"{majority:.1%} of the held-out set), so the time to target is meaningless; "
+                "raise --target above it")
+    return None
+
+
 def summarize(rows: Sequence[dict]) -> list[dict]:
     """Per impl/unroll/task group: seeds, reached count, median and min–max over seeds.
 
@@ -46,6 +61,7 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
             "best_acc_max": max(accs, default=None),
             "s_per_epoch_median": _median([s["train_s"] / s["epochs"] for s in stats
                                            if s.get("epochs") and s.get("train_s")]),
+            "warning": chance_warning(settings),
         })
     return out
 
@@ -63,6 +79,8 @@ def format_summary(summary: Sequence[dict], skipped: Sequence[dict] = ()) -> str
         spread = (f" [{num(s['ttt_min_s'])}–{num(s['ttt_max_s'])}]"
                   if s["ttt_min_s"] is not None else "")
         div = f", {s['diverged']} diverged" if s["diverged"] else ""
+        if s.get("warning"):
+            spread += " **meaningless**"
         lines.append(
             f"| {s['task']} | {s['impl']}/{s['unroll']} | {num(s['target'], 'g')} | "
             f"{s['reached']}/{s['seeds']}{div} | {num(s['ttt_median_s'])}{spread} | "
@@ -74,4 +92,6 @@ def format_summary(summary: Sequence[dict], skipped: Sequence[dict] = ()) -> str
         lines.append(f"| {settings.get('task')} | {settings.get('impl')}/"
                      f"{settings.get('unroll')} | — | {row['status']}: {row.get('reason')} "
                      "| | | | |")
+    warned = {s["warning"] for s in summary if s.get("warning")}
+    lines += [f"\n**Warning**: {w}." for w in sorted(warned)]
     return "\n".join(lines)

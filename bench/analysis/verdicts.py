@@ -9,10 +9,10 @@ from bench.analysis.stats import (
     GEOMEAN,
     MIN_RUNS,
     geomean,
-    holm,
     min_detectable,
     pooled_log_sd,
     runs_needed,
+    welch_bounds,
     welch_p,
 )
 from bench.rows import CaseRow
@@ -44,8 +44,8 @@ def _code_note(base: Side, cur: Side) -> str:
 
 def _empty(case: str) -> dict:
     return {"case": case, "baseline": math.nan, "current": math.nan, "ratio": math.nan,
-            "p": math.nan, "detectable": math.nan, "n_baseline": 0, "n_current": 0,
-            "verdict": "", "note": ""}
+            "ci_low": math.nan, "ci_high": math.nan, "ci_level": math.nan, "p": math.nan,
+            "detectable": math.nan, "n_baseline": 0, "n_current": 0, "verdict": "", "note": ""}
 
 
 def _unjudged(case: str, base: Side, cur: Side) -> dict | None:
@@ -73,7 +73,10 @@ def _unjudged(case: str, base: Side, cur: Side) -> dict | None:
 def judge_cases(cases: Sequence[str], sides: Sequence[tuple[Side, Side]],
                 scales: Sequence[tuple[Sequence[float], Sequence[float]]], *,
                 threshold: float, alpha: float) -> list[dict]:
-    """One verdict row per case: Welch on log run medians, Holm over the tested cases."""
+    """One verdict row per case: Welch on log run medians, each direction one-sided at
+    alpha/m (Bonferroni over the m tested cases); the interval shown (`ci_low`..`ci_high`,
+    coverage `ci_level` = 1 - 2 alpha/m) is that test's: significant exactly when it
+    excludes 1."""
     rows, tests = [], []
     for case, (base, cur), (b_scale, c_scale) in zip(cases, sides, scales, strict=True):
         row = _unjudged(case, base, cur)
@@ -93,20 +96,22 @@ def judge_cases(cases: Sequence[str], sides: Sequence[tuple[Side, Side]],
         sigma = pooled_log_sd(logs_b, logs_c)
         row["_sigma"] = sigma
         row["detectable"] = min_detectable(sigma, len(logs_b), len(logs_c), alpha / m)
-        enough = len(logs_b) >= MIN_RUNS and len(logs_c) >= MIN_RUNS
-        row["_p"] = ((welch_p(logs_b, logs_c, "greater"), welch_p(logs_b, logs_c, "less"))
-                     if enough else (math.nan, math.nan))
-    slower = holm([r["_p"][0] for r in tests])
-    faster = holm([r["_p"][1] for r in tests])
-    for row, p_slow, p_fast in zip(tests, slower, faster, strict=True):
-        _verdict(row, p_slow, p_fast, threshold=threshold, alpha=alpha, m=m)
+        if len(logs_b) >= MIN_RUNS and len(logs_c) >= MIN_RUNS:
+            low, high = welch_bounds(logs_b, logs_c, 1.0 - alpha / m)
+            row.update(ci_low=math.exp(low), ci_high=math.exp(high),
+                       ci_level=1.0 - 2.0 * alpha / m)
+            slower = row["ratio"] >= 1.0
+            p = welch_p(logs_b, logs_c, "greater" if slower else "less")
+            row["_p"] = min(1.0, p * m)
+        else:
+            row["_p"] = math.nan
+        _verdict(row, threshold=threshold, alpha=alpha, m=m)
     return rows
 
 
-def _verdict(row: dict, p_slow: float, p_fast: float, *, threshold: float, alpha: float,
-             m: int) -> None:
+def _verdict(row: dict, *, threshold: float, alpha: float, m: int) -> None:
     sigma, code = row.pop("_sigma"), row.pop("_code")
-    row.pop("_p")
+    p_adj = row.pop("_p")
     ratio, nb, nc = row["ratio"], row["n_baseline"], row["n_current"]
     need = runs_needed(sigma, threshold, alpha / m)
     spread = (f"~{need} runs per side would detect {threshold * 100:g} % at the observed "
@@ -117,13 +122,13 @@ def _verdict(row: dict, p_slow: float, p_fast: float, *, threshold: float, alpha
     elif nb < MIN_RUNS or nc < MIN_RUNS:
         note = f"{nb} vs {nc} run(s): at least {MIN_RUNS} per side needed ({spread})"
     else:
-        row["p"] = p_slow if ratio >= 1.0 else p_fast
+        row["p"] = p_adj
         slow, fast = ratio > 1.0 + threshold, ratio < 1.0 / (1.0 + threshold)
-        if slow and p_slow < alpha:
+        if slow and row["ci_low"] > 1.0:
             row["verdict"], note = "regression", f"{(ratio - 1) * 100:.1f} % slower"
         elif slow:
             note = f"{(ratio - 1) * 100:.1f} % slower but not significant; {spread}"
-        elif fast and p_fast < alpha:
+        elif fast and row["ci_high"] < 1.0:
             row["verdict"], note = "improvement", f"{(1 - ratio) * 100:.1f} % faster"
         else:
             row["verdict"] = "same"

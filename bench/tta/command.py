@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bench import args as shared
-from bench.analysis.tta_summary import format_summary, summarize
+from bench.analysis.tta_summary import chance_warning, format_summary, summarize
 from bench.errors import UserError, one_line
 from bench.measure.run.finish import write_report
 from bench.registry import CORE, DEVICES, get_spec
@@ -110,6 +110,20 @@ def _pairs(impls: Sequence[str], unrolls: Sequence[str], device: str
     return out
 
 
+def _save(run_dir, doc: dict, saved: int) -> int:
+    """Save a snapshot; the rows it holds, or a UserError that says what the disk kept."""
+    from bench import results, storage
+
+    try:
+        results.save_run(run_dir, doc)
+    except storage.WriteError as exc:
+        kept = (f"{saved} of {doc.get('cases_planned')} run(s) are saved in "
+                f"{run_dir / results.RESULTS_JSON} (status partial)" if saved else
+                "nothing was saved")
+        raise UserError(f"{exc}; {kept}; free space or choose another --out") from None
+    return len(doc["tta"])
+
+
 def _command(args, budget: Budget) -> str:
     """The run as an explicit command line (every option spelled out; --out left off)."""
     argv = ["rnnbench", "tta", "--task", args.task, "--impl", *args.impl,
@@ -161,6 +175,9 @@ def main(args) -> int:
         raise UserError(f"--batch {args.batch}: larger than the {info['n_train']} training "
                         "images")
 
+    warning = chance_warning({**info, "target": args.target})
+    if warning:
+        print(f"rnnbench tta: warning: {warning}", file=sys.stderr)
     apply_threads(args.threads)
     run_id = results.new_run_id(f"tta-{args.task}")
     run_dir = storage.make_run_dir(args.out, run_id)
@@ -172,6 +189,7 @@ def main(args) -> int:
     say(f"rnnbench tta: {args.task} on {info['data_source']} ({info['n_train']} train / "
         f"{info['n_heldout']} held out), target {args.target:g}, budget {budget}, "
         f"{len(runnable)} impl(s) x {args.seeds} seed(s) -> {run_dir}")
+    saved = 0
     for impl, unroll, skip in pairs:
         for seed in range(args.seeds):
             settings = replace(base, impl=impl, unroll=unroll, seed=seed)
@@ -187,11 +205,11 @@ def main(args) -> int:
                     say(f"{settings.id}: error: {row['reason']}")
             doc["tta"].append(row)
             results.mark_finished(doc, len(doc["tta"]), complete=False)
-            results.save_run(run_dir, doc)
+            saved = _save(run_dir, doc, saved)
             if skip is not None:
                 break  # one skipped row per impl is enough
     results.mark_finished(doc, len(doc["tta"]), complete=True)
-    results.save_run(run_dir, doc)
+    _save(run_dir, doc, saved)
     print(format_summary(summarize(doc["tta"]),
                          [r for r in doc["tta"] if r["status"] != "ok"]))
     write_report(run_dir, "tta")

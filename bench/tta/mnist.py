@@ -70,8 +70,12 @@ class Mnist:
 
     def describe(self) -> dict:
         """What results record about the data: source, path, checksum and split sizes."""
+        counts = np.bincount(self.y_test) if len(self.y_test) else np.zeros(1, int)
         return {"data_source": self.source, "data_path": self.path, "data_sha256": self.sha256,
-                "n_train": len(self.y_train), "n_heldout": len(self.y_test)}
+                "n_train": len(self.y_train), "n_heldout": len(self.y_test),
+                # what a model that always guesses the commonest class scores (chance level)
+                "heldout_classes": int(np.count_nonzero(counts)),
+                "heldout_majority": round(float(counts.max()) / max(len(self.y_test), 1), 4)}
 
 
 @dataclass(frozen=True)

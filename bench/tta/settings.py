@@ -18,7 +18,9 @@ DEFAULT_TARGET = 0.90
 DEFAULT_BUDGET = {"row": "90s", "pixel": "120s", "permuted": "120s"}
 AUTO = "auto"  # unroll: fused where the impl is fused, else dynamic
 
-_BUDGET_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*$")
+# A signed decimal or scientific number, then a unit (the sign is read so "-5s" can be refused
+# for what it is, not as a malformed budget).
+_BUDGET_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*([a-z]+)\s*$")
 _BUDGET_UNITS = {"s": ("seconds", 1.0), "sec": ("seconds", 1.0), "m": ("seconds", 60.0),
                  "min": ("seconds", 60.0), "ep": ("epochs", 1.0), "epoch": ("epochs", 1.0),
                  "epochs": ("epochs", 1.0), "steps": ("steps", 1.0), "step": ("steps", 1.0)}
@@ -50,8 +52,9 @@ def parse_budget(text: str) -> Budget:
                         "minutes `2m`, epochs `5ep` or steps `200steps`")
     kind, scale = unit
     value = float(match.group(1)) * scale
-    if value <= 0 or (kind == "steps" and value != int(value)):
-        raise UserError(f"--budget {text!r}: must be positive (and whole for steps)")
+    if not math.isfinite(value) or value <= 0 or (kind == "steps" and value != int(value)):
+        raise UserError(f"--budget {text!r}: must be a positive, finite number of {kind}"
+                        + (" (whole)" if kind == "steps" else ""))
     return Budget(kind, value)
 
 

@@ -96,11 +96,46 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 # Run folder ------------------------------------------------------------------------------------
+STARTUP_LEFTOVERS = (AB_JSON, AB_CSV, REPORT_MD, "figures")
+
+
+def clear_failed_startup(out: str | None) -> bool:
+    """Empty `out` when all it holds is what an `ab` that failed at start-up left (ab.json
+    with status failed and no pass done, its table, report and worker logs), so a corrected
+    command can rerun into the same --out. True when it did."""
+    from bench.ab_results import read_ab
+
+    path = Path(out) if out else None
+    if path is None or not (path / AB_JSON).is_file():
+        return False
+    names = {p.name for p in path.iterdir()}
+    if not all(n in STARTUP_LEFTOVERS or (n.startswith("worker-") and n.endswith(".log"))
+               for n in names) or any((path / "figures").glob("*")):
+        return False
+    try:
+        doc = read_ab(path)
+    except UserError:
+        return False
+    if doc.status != "failed" or doc.passes_done:
+        return False
+    for name in names:
+        target = path / name
+        if target.is_dir():
+            target.rmdir()
+        else:
+            target.unlink()
+    print(f"rnnbench ab: {path} held only a failed start-up ({doc.error}); reusing it",
+          file=sys.stderr)
+    return True
+
+
 def make_out_dir(out: str | None, label: str) -> Path:
-    """Take the run folder for this process (storage.make_run_dir: one run per folder)."""
+    """Take the run folder for this process (storage.make_run_dir: one run per folder); the
+    leftovers of a failed start-up in `out` do not block it."""
     from bench.results import new_run_id
     from bench.storage import make_run_dir
 
+    clear_failed_startup(out)
     path = make_run_dir(out, new_run_id(label))
     (path / "figures").mkdir(exist_ok=True)
     return path

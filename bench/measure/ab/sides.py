@@ -24,6 +24,7 @@ LOG_TAIL_LINES = 4
 # The worker's module, then its name in source trees older than the bench.measure.ab package
 # (an A/B job against an older commit runs that commit's own worker).
 WORKER_MODULES = ("bench.measure.ab.worker", "bench.measure.ab_worker")
+WORKER_FILES = tuple(name.replace(".", "/") + ".py" for name in WORKER_MODULES)
 _LAUNCH = ("import importlib.util, runpy, sys\n"
            "def found(name):\n"
            "    try:\n"
@@ -34,6 +35,7 @@ _LAUNCH = ("import importlib.util, runpy, sys\n"
            "sys.argv[1:] = []\n"
            "runpy.run_module(next((n for n in names if found(n)), names[0]), run_name='__main__',"
            " alter_sys=True)\n")
+REASON_CHARS = 120  # of a worker's own reason in a one-line error; the rest is in its log
 
 
 @dataclass
@@ -124,6 +126,9 @@ class Checkouts:
         if not (target / "bench" / "__init__.py").is_file():
             raise UserError(f"side {spec.name}: commit {spec.src_sha[:12]} ({text}) has no "
                             "bench/ package")
+        if not any((target / name).is_file() for name in WORKER_FILES):
+            raise UserError(f"side {spec.name}: commit {spec.src_sha[:12]} ({text}) predates "
+                            f"`rnnbench ab` (it has no {WORKER_FILES[-1]}): choose a newer ref")
         spec.src_dir, spec.src_kind = str(target.resolve()), "git"
 
     def close(self) -> None:
@@ -133,6 +138,21 @@ class Checkouts:
             _git(["worktree", "remove", "--force", str(parent / "src")], repo)
             shutil.rmtree(parent, ignore_errors=True)
             _git(["worktree", "prune"], repo)
+
+
+def how_it_ended(code: int | None) -> str:
+    """`was killed by signal 9 (SIGKILL)`, `exited with code 3`, or `stopped answering`."""
+    import signal
+
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-code}{name}"
+    return f"exited with code {code}"
 
 
 def log_tail(path: str | os.PathLike, lines: int = LOG_TAIL_LINES) -> str:
@@ -152,6 +172,9 @@ class WorkerSide:
                  hello_timeout: float = HELLO_TIMEOUT_S, setup_timeout: float = SETUP_TIMEOUT_S,
                  measure_timeout: float = MEASURE_TIMEOUT_S):
         self.spec, self.name, self.log_path = spec, spec.name, Path(log_path)
+        # "worker 2" for worker-b-2.log (the second generation); "worker 1" for worker-b.log
+        generation = self.log_path.stem.rsplit("-", 1)[-1]
+        self.worker = f"worker {generation if generation.isdigit() else 1}"
         self.hello_timeout, self.setup_timeout = hello_timeout, setup_timeout
         self.measure_timeout = measure_timeout
         self.proc: subprocess.Popen | None = None
@@ -254,8 +277,8 @@ class WorkerSide:
         except queue.Empty:
             if self.proc is not None:
                 self.proc.kill()
-            raise self._fail(f"worker gave no answer within {timeout:g}s during {during}"
-                             + self._tail()) from None
+            raise self._fail(f"{self.worker} gave no answer within {timeout:g}s during "
+                             f"{during} (killed)", log=True) from None
         if raw is None:
             raise self._died(during)
         try:
@@ -266,7 +289,10 @@ class WorkerSide:
         if not isinstance(msg, dict):
             raise self._fail(f"worker sent a non-object message during {during}")
         if msg.get("type") == "fatal":
-            raise self._fail(f"worker failed during {during}: {msg.get('reason')}")
+            reason = str(msg.get("reason") or "no reason given")
+            if len(reason) > REASON_CHARS:
+                reason = reason[:REASON_CHARS - 1] + "…"
+            raise self._fail(f"{self.worker} failed during {during}: {reason}", log=True)
         return msg
 
     def _died(self, during: str) -> UserError:
@@ -281,17 +307,16 @@ class WorkerSide:
                     else "a source tree that has it")
             return self._fail(f"rnnbench is not importable by {self.spec.python}; install it "
                               f"there or pass {hint}")
-        if during == "start-up" and "ModuleNotFoundError" in tail and "'bench.measure.ab" in tail:
+        if during == "start-up" and ("No module named 'bench.measure" in tail or (
+                "ModuleNotFoundError" in tail and "'bench.measure.ab" in tail)):
             return self._fail(f"the rnnbench used by {self.spec.python} has no ab worker (a "
                               "version older than `rnnbench ab`)")
-        return self._fail(f"worker exited with code {code} during {during}" + self._tail())
+        return self._fail(f"{self.worker} {how_it_ended(code)} during {during}", log=True)
 
-    def _tail(self) -> str:
-        tail = log_tail(self.log_path)
-        return f"; last log lines: {tail}" if tail else f"; see {self.log_path}"
-
-    def _fail(self, what: str) -> UserError:
-        return UserError(f"side {self.name}: {what}")
+    def _fail(self, what: str, *, log: bool = False) -> UserError:
+        """One line: the side, what happened, and where the worker's log is (the details)."""
+        where = f"; its log: {self.log_path}" if log else ""
+        return UserError(f"side {self.name}: {what}{where}")
 
     # the side interface ---------------------------------------------------------------------
     def setup(self, cases: list[dict], threads: int | None, equivalence: bool,

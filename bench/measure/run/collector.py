@@ -8,10 +8,7 @@ import time
 from pathlib import Path
 
 from bench.analysis.summary import status_cell
-from bench.measure.case_run import make_row
 from bench.rows import CaseRow
-
-__all__ = ["Collector", "find_collector", "make_row"]
 
 
 class Collector:
@@ -32,6 +29,8 @@ class Collector:
         self.resolution = 1e-9
         self.calibrator = None  # a calibration.Calibrator once the cases are known
         self._last: CaseRow | None = None
+        self.write_error = None  # the storage.WriteError that stopped the run, if any
+        self.saved = 0  # rows in the last snapshot that reached the disk
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     # hooks
@@ -83,7 +82,7 @@ class Collector:
                 self.calibrate_again("end")
             self.doc["env"]["loadavg_end"] = load_average()
             mark_finished(self.doc, self.done, complete=ended)
-            self.save()
+            self.save(stop=False)
 
     def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
         """Print the finished case's line (outside pytest's output capture)."""
@@ -121,14 +120,30 @@ class Collector:
         self.calibrator.measure(label, self.done)
         self._say(f"matmul peak {describe(self.doc['calibration'])}")
         self.rows = roofline.rescore_rows(self.rows, self.doc["calibration"])
-        self.save()
+        self.save(stop=label != "end")
 
-    def save(self) -> None:
-        """Write the current snapshot (atomic) when this run has a folder."""
-        if self.run_dir is not None and self.doc is not None:
-            from bench.results import save_run
+    def save(self, *, stop: bool = True) -> None:
+        """Write the current snapshot (atomic) when this run has a folder.
 
+        When the disk refuses it (full, read-only) the last snapshot on disk stays as it was,
+        the error is kept in `write_error`, and the session stops (`stop`): nothing measured
+        from here on could be saved.
+        """
+        if self.run_dir is None or self.doc is None or self.write_error is not None:
+            return
+        import pytest
+
+        from bench.results import save_run
+        from bench.storage import WriteError
+
+        try:
             save_run(self.run_dir, self.document())
+        except WriteError as exc:
+            self.write_error = exc
+            if stop:
+                pytest.exit(f"rnnbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+            return
+        self.saved = len(self.rows)
 
     def document(self) -> dict | None:
         """The run's results document with its rows serialised (None before collection)."""

@@ -90,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"rnnbench run: {len(chosen)} cases of preset {args.preset!r} → {run_dir}",
           file=sys.stderr)
     code = pytest.main(pytest_arguments(args), plugins=[collector])
+    if collector.write_error is not None:
+        raise UserError(write_failure(collector, run_dir))
     rows = collector.rows if collector.doc else []
     measured = any(r.status != "skipped" for r in rows)
     if rows:
@@ -101,6 +103,17 @@ def main(args: argparse.Namespace) -> int:
         write_report(run_dir, "run")
     print(f"results: {run_dir}", file=sys.stderr)
     return _exit_code(code, collector, rows, run_dir)
+
+
+def write_failure(collector: Collector, run_dir: Path) -> str:
+    """The one line of a run stopped by a write error: the error, and what the disk holds."""
+    from bench.results import RESULTS_JSON
+
+    planned = collector.total
+    if not (run_dir / RESULTS_JSON).exists():
+        return f"{collector.write_error}; nothing was saved"
+    return (f"{collector.write_error}; {collector.saved} of {planned} case(s) are saved in "
+            f"{run_dir / RESULTS_JSON} (status partial); free space or choose another --out")
 
 
 def _exit_code(code, collector: Collector, rows: list[CaseRow], run_dir: Path) -> int:
