@@ -160,14 +160,17 @@ def test_each_piece_of_advice_is_printed_once(tmp_path):
     row["stats"]["warnings"] = [f"unstable: std dev is 30 % of the mean; {advice}",
                                 f"2 of 5 rounds are far outliers; {advice}",
                                 "the timed call is under 100 ticks of the clock"]
+    other = _row(preset("smoke")[1], 1e-3)
+    other["stats"]["warnings"] = [f"median known to ±9% only; {advice}"]
     doc = empty_document(run_id="warned", env={}, command="t")
-    doc["cases"].append(row)
+    doc["cases"] += [row, other]
     save_run(tmp_path, doc)
     text = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if ln.startswith(f"| {case.id} | unstable"))
-    assert line.count(advice) == 1
     assert "far outliers" in line
     assert "ticks of the clock" in line
+    assert text.count(advice) == 1  # once for the whole report, under the table
+    assert f"- {advice}" in text
 
 
 def test_partial_run_says_so_in_its_first_lines(tmp_path):

@@ -64,6 +64,7 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
         stats = row["stats"]
         assert stats["rounds"] == len(stats["samples_s"]) == 12
         assert stats["min_s"] <= stats["median_s"] <= max(stats["samples_s"])
+        assert stats["median_lo_s"] <= stats["median_s"] <= stats["median_hi_s"]
         assert stats["compile_s"] > 0
         assert stats["flops"] > 0
         assert stats["gflops"] == pytest.approx(stats["flops"] / stats["median_s"] / 1e9)
@@ -92,6 +93,8 @@ def test_tiny_run_writes_valid_results(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "[4/4" in captured.err  # progress: case n/N
     assert "basic_rnn/dynamic" in captured.out  # the summary table
+    assert "±95%" in captured.out  # with the interval of each median
+    assert (out / "report.html").is_file()
     assert "skipped" in captured.out or _has_gpu()
 
 

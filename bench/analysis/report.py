@@ -115,27 +115,23 @@ def step_time_frame(group, percentiles: bool = False):
 
 
 def warnings_frame(doc: dict | Run):
-    """Case and its stability warnings, each piece of advice (after the last `; `) once."""
+    """Case and its stability findings (the advice is listed once, by `warning_advice`)."""
     import pandas as pd
 
     from bench.results import case_rows
 
-    rows = []
-    for row in case_rows(doc):
-        if row.stats.warnings:
-            rows.append({"case": row.id, "warnings": merge_advice(row.stats.warnings)})
+    rows = [{"case": row.id, "warnings": " | ".join(split_warning(w)[0]
+                                                    for w in row.stats.warnings)}
+            for row in case_rows(doc) if row.stats.warnings]
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
 
-def merge_advice(warnings) -> str:
-    """`finding; advice` warnings as one cell: the findings, then each distinct advice once."""
-    findings, advice = [], []
-    for warning in warnings:
-        finding, tip = split_warning(warning)
-        findings.append(finding)
-        if tip and tip not in advice:
-            advice.append(tip)
-    return "; ".join(findings) + (f" — {'; '.join(advice)}" if advice else "")
+def warning_advice(doc: dict | Run) -> list[str]:
+    """Each distinct piece of advice of the run's stability warnings, once, in order."""
+    from bench.results import case_rows
+
+    tips = (split_warning(w)[1] for row in case_rows(doc) for w in row.stats.warnings)
+    return [tip for tip in dict.fromkeys(tips) if tip]
 
 
 def status_frame(frame, status: str):
@@ -329,7 +325,11 @@ def report_parts(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> lis
                 f"{len(warned)} of {timed} timed cases flagged. A case is flagged when the "
                 "interval of its median is wide, it has too few rounds, its rounds drift or "
                 "fall into two groups, or the call is too short for the clock "
-                "(bench/analysis/stability.py).\n", Table(warned)]
+                "(bench/analysis/stability.py). The warnings are those the measuring rnnbench "
+                "wrote; runs before results schema 3 used a coefficient-of-variation rule "
+                "(`.ci/stability_eval.py` judges their stored rounds again).\n",
+                Table(warned), "What to do:\n",
+                *(f"- {tip}" for tip in warning_advice(doc)), ""]
     if doc.get("tta"):
         table = tta_table(doc)
         out += ["## Time to accuracy\n",

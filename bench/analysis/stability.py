@@ -28,7 +28,7 @@ from bench.intervals import median_interval, relative_halfwidth
 MAX_INTERVAL_SHARE = 0.05
 DRIFT_SHARE = 0.10
 BIMODAL_GAP = 0.05
-BIMODAL_MIN_SHARE = 0.10
+BIMODAL_MIN_SHARE = 0.20
 BIMODAL_MIN_ROUNDS = 3
 MIN_TICKS = 1000
 
