@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bench.errors import UserError, one_line
 from bench.ab_results import AB_JSON
+from bench.errors import UserError, one_line
 from bench.history.abpoints import ab_points
 from bench.history.points import COMPLETE, Machine, Point, RunRecord, Source, run_points
 from bench.history.schema import MACHINE_COLUMNS, POINT_COLUMNS, RUN_COLUMNS

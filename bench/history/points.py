@@ -103,8 +103,8 @@ class Point:
         return astuple(self)
 
 
-assert tuple(Point.__dataclass_fields__) == schema.POINT_COLUMNS  # noqa: S101
-assert tuple(RunRecord.__dataclass_fields__) == schema.RUN_COLUMNS  # noqa: S101
+assert tuple(Point.__dataclass_fields__) == schema.POINT_COLUMNS
+assert tuple(RunRecord.__dataclass_fields__) == schema.RUN_COLUMNS
 
 
 def series_key(case_id: str, metric: str, machine: str) -> str:
