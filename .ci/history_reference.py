@@ -50,7 +50,8 @@ def rnnbench(*args: str, out: Path | None = None) -> int:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     sys.stderr.write(proc.stderr)
     if out is not None:
-        out.write_text(f"$ rnnbench {shlex.join(args)}\n\n{proc.stdout}\n(exit {proc.returncode})\n")
+        out.write_text(f"$ rnnbench {shlex.join(args)}\n\n{proc.stdout}\n"
+                       f"(exit {proc.returncode})\n")
     else:
         sys.stdout.write(proc.stdout[-2000:])
     return proc.returncode

@@ -14,7 +14,6 @@ from bench.ab_results import read_ab
 from bench.ab_rows import VERSION_FIELDS
 from bench.history.points import COMPLETE, PARTIAL_STATUS, RATIO, Machine, Point, Source
 
-
 # Differences that make a run compare something else than two source trees: interpreters,
 # library versions, environment variables. Source, commit and code differences are what a
 # ratio series measures.
