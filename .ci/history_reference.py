@@ -11,9 +11,10 @@
 2. Adds to a fresh OUT/history.sqlite: the A/B calibration's 20 A/A and 6 detection runs
    (raw/*.json.gz, a real step in keras_lstm), every committed reference run, tta and A/B
    folder under reports/reference/, and the new A/B runs.
-3. Writes OUT/changes.md (all series), OUT/changes-ab.md (the A/B ratio series),
-   OUT/series.md, the site OUT/site/ and screenshots OUT/screenshots/*.png (headless
-   Chromium, when installed).
+3. Writes OUT/add.txt, OUT/changes.md and OUT/changes.csv (all series), OUT/changes-ab.md
+   (the A/B ratio series), OUT/series.md and screenshots OUT/screenshots/*.png (headless
+   Chromium, when installed). The store and the site (about 20 MB of pages) are rebuilt in a
+   temporary folder, or the site into --site DIR; they are not committed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,19 +86,19 @@ def screenshots(site: Path, shots: Path) -> None:
         b.open(site / "index.html")
         assert not b.console_errors(), b.console_errors()
         assert not b.external_requests(), b.external_requests()
-        b.screenshot(shots / "index.png")
+        b.screenshot(shots / "index.png", full_page=False)
         b.open(site / "machines.html")
-        b.screenshot(shots / "machines.png")
+        b.screenshot(shots / "machines.png", full_page=False)
         from selenium.webdriver.common.by import By
 
         b.open(site / "index.html")
         hrefs = [a.get_attribute("href") for a in
                  b.driver.find_elements(By.CSS_SELECTOR, "#changes tbody tr a")]
         for i, href in enumerate(dict.fromkeys(hrefs)):
-            if i >= 3:
+            if i >= 2:
                 break
             b.driver.get(href)
-            b.screenshot(shots / f"case-{i + 1}.png")
+            b.screenshot(shots / f"case-{i + 1}.png", full_page=False)
     finally:
         b.close()
 
@@ -108,6 +110,8 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=5)
     parser.add_argument("--ab-args", default="", help="extra rnnbench ab flags (tiny builds)")
     parser.add_argument("--skip-ab", action="store_true", help="use the A/B runs already there")
+    parser.add_argument("--site", help="where to publish the site (default: next to the "
+                                       "temporary store)")
     args = parser.parse_args()
     out = args.out.resolve()
     runs = out / "runs"
@@ -122,7 +126,7 @@ def main() -> int:
             code = rnnbench("ab", "--a-src", base, "--b-src", sha, "--preset", "smoke",
                             "--threads", "1", *shlex.split(args.ab_args), "--out", str(folder))
             print(f"ab of {sha[:10]} against {base[:10]}: exit {code}")
-    store = out / "history.sqlite"
+    store = Path(tempfile.mkdtemp(prefix="rnnbench-history-")) / "history.sqlite"
     for path in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
         path.unlink(missing_ok=True)
     rnnbench("history", "add", str(CALIBRATION), *reference_runs(), str(runs),
@@ -132,8 +136,10 @@ def main() -> int:
     rnnbench("history", "changes", "--store", str(store), "--metric", "ab_ratio",
              out=out / "changes-ab.md")
     rnnbench("history", "series", "--store", str(store), out=out / "series.md")
-    rnnbench("publish", "--store", str(store), "--out", str(out / "site"))
-    screenshots(out / "site", out / "screenshots")
+    site = Path(args.site).resolve() if args.site else store.parent / "site"
+    rnnbench("publish", "--store", str(store), "--out", str(site))
+    screenshots(site, out / "screenshots")
+    print(f"store {store}, site {site} (not committed: rebuilt by this script)")
     return 0
 
 
