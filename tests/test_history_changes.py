@@ -194,3 +194,36 @@ def test_ab_folders_make_ratio_series(tmp_path, capsys, ab_doc):
     assert out.count("regression (latest)") == 1
     assert "keras_lstm" in out
     assert "07bbbbbbbb..08bbbbbbbb" in out
+
+
+def test_series_and_normalized_series(tmp_path, capsys):
+    store = tmp_path / "h.sqlite"
+    write_history(tmp_path / "runs", 8)
+    _cli(capsys, "history", "add", tmp_path / "runs", "--store", store)
+    code, out, _ = _cli(capsys, "history", "series", "--store", store, "--impl", "basic_rnn")
+    assert code == 0
+    rows = [ln for ln in out.splitlines() if ln.startswith("| basic_rnn/")]
+    assert len(rows) == 6 and all("| 8 |" in r for r in rows)
+    from bench.history.series import Filters, normalized, points_frame
+
+    with open_store(str(store)) as s:
+        frame = points_frame(s, Filters(impl="basic_rnn"))
+    norm = normalized(frame)
+    assert sorted(norm["value"]) == pytest.approx(sorted(frame["value"] * 50.0))
+    assert set(norm["metric"]) == {"median_s*peak"}
+
+
+def test_goal_script_runs_on_the_committed_calibration(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / ".ci/history_goals.py"), "--trials", "2",
+                           "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    goals = pd.read_csv(tmp_path / "goals.csv")
+    assert len(goals) == 5
+    assert goals["trials"].eq(2).all()
+    assert "20 A/A runs × 45 judged cases" in (tmp_path / "goals.md").read_text()
