@@ -203,7 +203,8 @@ def test_series_and_normalized_series(tmp_path, capsys):
     code, out, _ = _cli(capsys, "history", "series", "--store", store, "--impl", "basic_rnn")
     assert code == 0
     rows = [ln for ln in out.splitlines() if ln.startswith("| basic_rnn/")]
-    assert len(rows) == 6 and all("| 8 |" in r for r in rows)
+    assert len(rows) == 6
+    assert all("| 8 |" in r for r in rows)
     from bench.history.series import Filters, normalized, points_frame
 
     with open_store(str(store)) as s:
