@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -54,4 +55,28 @@ def write_history(root: Path, n: int, *, step_at: int | None = None, step: float
                              commit=f"{i:07x}c", created=f"2026-11-{1 + i // 24:02d}T"
                                                          f"{i % 24:02d}:00:00Z",
                              factors=factors, seed=1000 + i, env=env, sd=sd))
+    return out
+
+
+def write_ab_history(root: Path, make_doc, n: int, *, step_at: int, step: float,
+                     impl: str = "keras_lstm", reference: str = "a" * 40,
+                     cpu: str = "Test CPU") -> list[Path]:
+    """n A/B folders over commits (`00bbb…`, `01bbb…`) against one reference; `impl`'s ratio
+    is `step` from `step_at` on. `make_doc` is the conftest `ab_doc` factory."""
+    out = []
+    for i in range(n):
+        doc = make_doc({"keras_lstm": "same", "basic_rnn": "same", "gru": "same"})
+        doc["run_id"] = f"ab-{cpu[:4].lower()}-{i:02d}"
+        doc["created_utc"] = f"2026-11-02T{i:02d}:00:00Z"
+        env = {"cpu_model": cpu, "intra_op_threads": 1}
+        doc["sides"]["A"].update(src_sha=reference, env_fingerprint=env)
+        doc["sides"]["B"].update(src_sha=f"{i:02d}" + "b" * 38, env_fingerprint=env)
+        for case in doc["cases"]:
+            slow = case["case"]["impl"] == impl and i >= step_at
+            ratio = (step if slow else 1.0) * math.exp(0.01 * ((i * 7) % 5 - 2))
+            case["verdict"].update(ratio=ratio, ci_low=ratio * 0.97, ci_high=ratio * 1.03)
+        folder = root / doc["run_id"]
+        folder.mkdir(parents=True)
+        (folder / "ab.json").write_text(json.dumps(doc))
+        out.append(folder)
     return out

@@ -126,7 +126,8 @@ def test_a_moved_reference_chains_through_a_run_that_measured_both():
     frame = _moved(bridge=True)
     frame.loc[22:, "value"] *= 1.08
     found = find_changes(frame)
-    assert len(found) == 1 and abs(found["index"].iloc[0] - 22) <= 1
+    assert len(found) == 1
+    assert abs(found["index"].iloc[0] - 22) <= 1
 
 
 def _cli(capsys, *argv):
@@ -137,32 +138,38 @@ def _cli(capsys, *argv):
 
 def test_changes_exit_code_follows_the_latest_window(tmp_path, capsys):
     store = tmp_path / "h.sqlite"
-    write_history(tmp_path / "runs", 24, step_at=20, step=1.12, sd=0.01)
+    write_history(tmp_path / "runs", 26, step_at=20, step=1.12, sd=0.01)
     _cli(capsys, "history", "add", tmp_path / "runs", "--store", store)
     code, out, _ = _cli(capsys, "history", "changes", "--store", store)
     assert code == 1, out
-    assert "regression (latest)" in out and "keras_lstm" in out and "basic_rnn" not in out
+    assert "regression (latest)" in out
+    assert "keras_lstm" in out
+    assert "basic_rnn" not in out
     assert "0000013c..0000014c" in out  # commit 19 .. commit 20: where the step is
     code, out, _ = _cli(capsys, "history", "changes", "--store", store, "--since", "2")
-    assert code == 0 and "0 regressions in the latest window (last 2 points)" in out
+    assert code == 0
+    assert "0 regressions in the latest window (last 2 points)" in out
     code, _, _ = _cli(capsys, "history", "changes", "--store", store, "--since", "2026-11-01")
     assert code == 1
     code, _, _ = _cli(capsys, "history", "changes", "--store", store, "--since", "0000017c")
     assert code == 0
     code, _, err = _cli(capsys, "history", "changes", "--store", store, "--since", "abcdef9")
-    assert code == 2 and "no point of the selected series has that commit" in err
+    assert code == 2
+    assert "no point of the selected series has that commit" in err
     code, out, _ = _cli(capsys, "history", "changes", "--store", store, "--impl", "basic_rnn")
-    assert code == 0 and "no change of 5% or more" in out
+    assert code == 0
+    assert "no change of 5% or more" in out
     code, _, err = _cli(capsys, "history", "changes", "--store", store, "--impl", "nope")
-    assert code == 2 and "no points match" in err
+    assert code == 2
+    assert "no points match" in err
     out_csv = tmp_path / "changes.csv"
     _cli(capsys, "history", "changes", "--store", store, "--out", out_csv)
-    assert len(pd.read_csv(out_csv)) == 6
+    assert len(pd.read_csv(out_csv)) == 6 + 1  # the six keras_lstm cases and their mean
 
 
 def test_ab_folders_make_ratio_series(tmp_path, capsys, ab_doc):
     """A/B runs over commits against one reference; the last two measured a 15 % slowdown."""
-    for i in range(12):
+    for i in range(14):
         doc = ab_doc({"keras_lstm": "same", "basic_rnn": "same"})
         doc["run_id"] = f"ab{i:02d}"
         doc["created_utc"] = f"2026-11-02T{i:02d}:00:00Z"
@@ -177,11 +184,47 @@ def test_ab_folders_make_ratio_series(tmp_path, capsys, ab_doc):
         (tmp_path / "ab" / doc["run_id"] / "ab.json").write_text(json.dumps(doc))
     store = tmp_path / "h.sqlite"
     code, out, _ = _cli(capsys, "history", "add", tmp_path / "ab", "--store", store)
-    assert code == 0 and "12 added" in out
+    assert code == 0
+    assert "14 added" in out
     with open_store(str(store)) as s:
         refs = s.execute("SELECT DISTINCT reference_sha, metric FROM points")
     assert refs == [("a" * 40, "ab_ratio")]
     code, out, _ = _cli(capsys, "history", "changes", "--store", store)
     assert code == 1
-    assert out.count("regression (latest)") == 1 and "keras_lstm" in out
+    assert out.count("regression (latest)") == 1
+    assert "keras_lstm" in out
     assert "07bbbbbbbb..08bbbbbbbb" in out
+
+
+def test_series_and_normalized_series(tmp_path, capsys):
+    store = tmp_path / "h.sqlite"
+    write_history(tmp_path / "runs", 8)
+    _cli(capsys, "history", "add", tmp_path / "runs", "--store", store)
+    code, out, _ = _cli(capsys, "history", "series", "--store", store, "--impl", "basic_rnn")
+    assert code == 0
+    rows = [ln for ln in out.splitlines() if ln.startswith("| basic_rnn/")]
+    assert len(rows) == 6
+    assert all("| 8 |" in r for r in rows)
+    from bench.history.series import Filters, normalized, points_frame
+
+    with open_store(str(store)) as s:
+        frame = points_frame(s, Filters(impl="basic_rnn"))
+    norm = normalized(frame)
+    assert sorted(norm["value"]) == pytest.approx(sorted(frame["value"] * 50.0))
+    assert set(norm["metric"]) == {"median_s*peak"}
+
+
+def test_goal_script_runs_on_the_committed_calibration(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / ".ci/history_goals.py"), "--trials", "2",
+                           "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    goals = pd.read_csv(tmp_path / "goals.csv")
+    assert len(goals) == 5
+    assert goals["trials"].eq(2).all()
+    assert "20 A/A runs × 45 judged cases" in (tmp_path / "goals.md").read_text()

@@ -50,11 +50,13 @@ def _run_cli(capsys, *argv) -> tuple[int, str, str]:
 def test_add_is_idempotent_and_keyed_by_content(store_url, tmp_path, capsys):
     runs = write_history(tmp_path / "runs", 4)
     code, out, _ = _run_cli(capsys, "history", "add", tmp_path / "runs", "--store", store_url)
-    assert code == 0 and "4 added" in out
+    assert code == 0
+    assert "4 added" in out
     with open_store(store_url) as store:
         before = store.frame("SELECT * FROM points ORDER BY series, run_id")
     code, out, _ = _run_cli(capsys, "history", "add", *runs, "--store", store_url)
-    assert code == 0 and "0 added, 4 already known" in out
+    assert code == 0
+    assert "0 added, 4 already known" in out
     with open_store(store_url) as store:
         after = store.frame("SELECT * FROM points ORDER BY series, run_id")
     assert len(before) == 4 * len(smoke_cases())
@@ -67,9 +69,11 @@ def test_add_is_idempotent_and_keyed_by_content(store_url, tmp_path, capsys):
     code, out, err = _run_cli(capsys, "history", "add", tmp_path / "changed", "--store",
                               store_url)
     assert code == 2
-    assert "1 added" in out and "1 refused" in out
+    assert "1 added" in out
+    assert "1 refused" in out
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "r001 is already in the store with different content" in lines[0]
+    assert len(lines) == 1
+    assert "r001 is already in the store with different content" in lines[0]
     with open_store(store_url) as store:
         assert store.execute("SELECT COUNT(*) FROM runs")[0][0] == 5
 
@@ -104,7 +108,8 @@ def test_partial_runs_are_marked_and_left_out_by_default(store_url, tmp_path):
         outcomes = add_paths(store, [str(tmp_path / "runs")])
         assert [o.result for o in outcomes] == [ADDED] * 4
         status = dict(store.execute("SELECT run_id, status FROM runs"))
-        assert status["cut"] == "partial" and status["r000"] == "complete"
+        assert status["cut"] == "partial"
+        assert status["r000"] == "complete"
         default = points_frame(store)
         everything = points_frame(store, Filters(include_partial=True))
     assert "cut" not in set(default["run_id"])
@@ -206,7 +211,8 @@ def test_unusable_sqlite_paths_are_one_line_errors(tmp_path, capsys):
                            (tmp_path / "no" / "h.sqlite", "does not exist")):
         code, _, err = _run_cli(capsys, "history", "changes", "--store", store)
         assert code == 2
-        assert message in err and len(err.strip().splitlines()) == 1
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_unreachable_postgresql_is_a_one_line_error(tmp_path, capsys):
@@ -214,12 +220,14 @@ def test_unreachable_postgresql_is_a_one_line_error(tmp_path, capsys):
     url = f"postgresql://nobody@/x?host={tmp_path}&port=1"
     code, _, err = _run_cli(capsys, "history", "changes", "--store", url)
     assert code == 2
-    assert "cannot connect to the history store" in err and len(err.strip().splitlines()) == 1
+    assert "cannot connect to the history store" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_store_from_environment_variable(tmp_path, capsys, monkeypatch):
     write_history(tmp_path / "runs", 2)
     monkeypatch.setenv("RNNBENCH_HISTORY", str(tmp_path / "env.sqlite"))
     code, out, _ = _run_cli(capsys, "history", "add", tmp_path / "runs")
-    assert code == 0 and str(tmp_path / "env.sqlite") in out
+    assert code == 0
+    assert str(tmp_path / "env.sqlite") in out
     assert (tmp_path / "env.sqlite").is_file()

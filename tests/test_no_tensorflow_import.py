@@ -17,10 +17,12 @@ run_a, run_b, out, restrict = sys.argv[1:5]
 import bench.results, bench.rows, bench.identity, bench.analysis.stats, bench.analysis.plots
 import bench.analysis.report, bench.analysis.compare, bench.analysis.check
 import bench.analysis.verdicts
+import bench.history.command, bench.history.publish, bench.history.store
 from bench import cli
 after_import = "tensorflow" in sys.modules
 if restrict == "mine":
-    cli.COMMANDS = tuple(c for c in cli.COMMANDS if c[0] in {"report", "compare", "check"})
+    cli.COMMANDS = tuple(c for c in cli.COMMANDS
+                         if c[0] in {"report", "compare", "check", "history", "publish"})
 codes = {}
 with contextlib.redirect_stdout(io.StringIO()):
     try:
@@ -31,6 +33,11 @@ with contextlib.redirect_stdout(io.StringIO()):
     codes["compare"] = cli.main(["compare", run_a, run_b, "--cross-machine", "--out", out])
     codes["check"] = cli.main(["check", "--baseline", run_a, "--current", run_b,
                                "--report-only"])
+    store = out + ".sqlite"
+    codes["history add"] = cli.main(["history", "add", run_a, run_b, "--store", store])
+    codes["history series"] = cli.main(["history", "series", "--store", store])
+    codes["history changes"] = cli.main(["history", "changes", "--store", store])
+    codes["publish"] = cli.main(["publish", "--store", store, "--out", out + "-site"])
 print(json.dumps({"after_import": after_import, "after_commands": "tensorflow" in sys.modules,
                   "codes": codes}))
 """
@@ -47,10 +54,13 @@ def _run(tmp_path: Path, restrict: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_report_compare_check_do_not_import_tensorflow(tmp_path):
+def test_report_compare_check_history_publish_do_not_import_tensorflow(tmp_path):
     result = _run(tmp_path, "mine")
     assert result == {"after_import": False, "after_commands": False,
-                      "codes": {"--help": 0, "report": 0, "compare": 0, "check": 0}}
+                      "codes": {"--help": 0, "report": 0, "compare": 0, "check": 0,
+                                "history add": 0, "history series": 0, "history changes": 0,
+                                "publish": 0}}
+    assert (tmp_path / "cmp-site" / "index.html").exists()
     assert (tmp_path / "run_a" / "report.md").exists()
     assert (tmp_path / "cmp" / "compare.md").exists()
 

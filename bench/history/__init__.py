@@ -1,1 +1,1 @@
-"""History: every run, tta and ab folder indexed in a store, series, change points, a static site."""
+"""History: run, tta and ab folders indexed in a store; series, change points, a static site."""

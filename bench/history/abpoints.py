@@ -11,7 +11,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.ab_results import read_ab
+from bench.ab_rows import VERSION_FIELDS
 from bench.history.points import COMPLETE, PARTIAL_STATUS, RATIO, Machine, Point, Source
+
+# Differences that make a run compare something else than two source trees: interpreters,
+# library versions, environment variables. Source, commit and code differences are what a
+# ratio series measures.
+ENVIRONMENT_FIELDS = tuple(f for f in VERSION_FIELDS if f != "rnnbench")
+
+
+def reference_of(commit: str | None, differences: dict) -> str | None:
+    """What a ratio is measured against: side A's commit, and the environment fields in which
+    the sides differ (`<sha> vs python,tensorflow`), so a run comparing two interpreters is
+    never read as the same series as runs comparing two commits."""
+    others = sorted(k for k in (differences or {})
+                    if k in ENVIRONMENT_FIELDS or k.startswith("env:"))
+    if not others:
+        return commit
+    return f"{commit or 'unknown'} vs {','.join(others)}"
 
 
 def ab_points(path: Path, commit_time: Callable[[str | None], str | None]
@@ -25,7 +42,7 @@ def ab_points(path: Path, commit_time: Callable[[str | None], str | None]
                     commit_sha=commit, commit_time=commit_time(commit),
                     created_utc=str(doc.created_utc or doc.finished_utc or ""),
                     status=COMPLETE if doc.status == COMPLETE else PARTIAL_STATUS,
-                    reference_sha=side_a.commit)
+                    reference_sha=reference_of(side_a.commit, doc.differences))
     points = []
     for case in doc.cases:
         verdict = case.verdict

@@ -4,16 +4,19 @@ Per series (per reference segment of a ratio series) the log values go through P
 penalty `PENALTY` × σ² × ln n, σ the robust point-to-point spread). Pelt proposes segments;
 segments shorter than `MIN_LEVEL` points are transitions (a creep, an outlier, the first points
 after a step), the others are levels. Each pair of neighbouring levels is tested (Student's t on
-the log values, pooled spread: the spread is a property of the series, not of a segment), and
-its 95 % interval must reach the threshold (a move that is surely smaller is not a change,
-while a threshold-sized step is kept as often as the test finds it); the weakest failing boundary is merged away and the rest
-re-tested, as Otava's split-and-merge does. Two moves in the same direction around a level of
-fewer than `CREEP_GAP` points are one change (a creep: several small steps in a row). The surviving boundaries of all series are then
-corrected together (Benjamini-Hochberg), which bounds false alarms over many series.
+the log values, pooled spread: the spread is a property of the series, not of a segment); the
+move must be at least half the threshold with the threshold inside its 95 % interval (a move
+that is surely smaller is not a change, while a threshold-sized step is kept as often as the
+test finds it). The weakest failing boundary is merged away and the rest re-tested, as
+Otava's split-and-merge does. Two moves in the same direction around a level of fewer than
+`CREEP_GAP` points are one change (a creep: several small steps in a row). The surviving
+boundaries of all series are then corrected together (Benjamini-Hochberg), which bounds false
+alarms over many series.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -22,7 +25,7 @@ import numpy as np
 from bench.history.series import implementation_series, segmented
 
 DEFAULT_THRESHOLD = 0.05
-DEFAULT_ALPHA = 0.01
+DEFAULT_ALPHA = 0.001
 PENALTY = 3.0
 MIN_LEVEL = 5
 MIN_POINTS = 2 * MIN_LEVEL
@@ -111,7 +114,7 @@ def confirmed(logs: np.ndarray, threshold: float, alpha: float) -> list[Break]:
     levels = _levels(list(zip([0, *ends[:-1]], ends, strict=True)))
     while len(levels) > 1:
         tests = [_test(logs[a0:a1], logs[b0:b1])
-                 for (a0, a1), (b0, b1) in zip(levels, levels[1:], strict=False)]
+                 for (a0, a1), (b0, b1) in itertools.pairwise(levels)]
         weak = [(p if _big_enough(d, hw, threshold) else 2.0, i)
                 for i, (d, hw, p) in enumerate(tests)]
         worst_p, worst = max(weak)
@@ -125,7 +128,7 @@ def confirmed(logs: np.ndarray, threshold: float, alpha: float) -> list[Break]:
         if creep is None:
             return [Break(a1 - 1, b0, d, hw, p, a1 - a0, b1 - b0)
                     for ((a0, a1), (b0, b1)), (d, hw, p)
-                    in zip(zip(levels, levels[1:], strict=False), tests, strict=True)]
+                    in zip(itertools.pairwise(levels), tests, strict=True)]
         del levels[creep]  # a short level between two moves the same way: one creep
     return []
 

@@ -15,7 +15,7 @@ from bench.history.points import METRICS
 from bench.history.series import Filters, noise, normalized, points_frame, segmented
 from bench.history.store import DEFAULT_STORE, STORE_ENV, open_store, store_url
 
-DEFAULT_WINDOW = 5
+DEFAULT_WINDOW = 10  # a change needs MIN_LEVEL points after it to be found
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d([T ][0-9:]+Z?)?")
 _SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 

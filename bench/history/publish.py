@@ -17,7 +17,7 @@ from bench.analysis import html
 from bench.errors import UserError
 from bench.history import changes as cp
 from bench.history.command import add_filter_options, add_store_option, filters_of
-from bench.history.series import normalized, points_frame, segmented
+from bench.history.series import implementation_series, normalized, points_frame, segmented
 from bench.history.site_data import (
     CASES_DIR,
     case_page,
@@ -61,8 +61,12 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"{store.url}: no points match the filters; nothing to publish")
         machines = machines_frame(store)
         title_store = store.url
+    import pandas as pd
+
     points = segmented(points)
     found = cp.find_changes(points, threshold=args.threshold, alpha=args.alpha)
+    # The implementations' geometric-mean series get an index row and a page too.
+    points = pd.concat([points, implementation_series(points)], ignore_index=True)
     pages = write_site(out, points, found, machines, title_store)
     print(f"publish: {pages} pages, {points['series'].nunique()} series, {len(found)} changes "
           f"-> {out / INDEX}")
@@ -138,10 +142,10 @@ def _index_page(index, found, subtitle: str) -> str:
             case=[html.link(p, c) for p, c in zip(group["page"], group["case_id"], strict=True)],
             history=[sparkline(v, bad=r > 0) for v, r in
                      zip(group["values"], group["regressions"], strict=True)],
-        )[["case", "metric", "machine_label", "points", "latest", "sd_log", "regressions",
+        )[["case", "metric", "machine_label", "points", "latest", "robust_sd_log", "regressions",
            "improvements", "last_change", "history"]]
         parts.append(html.section(f"{impl} · {phase}", html.table(
-            shown.rename(columns={"machine_label": "machine"}),
+            shown.rename(columns={"machine_label": "machine", "robust_sd_log": "noise (sd log)"}),
             html_columns=("case", "history")), level=3))
     return html.page("rnnbench history", parts, subtitle=subtitle, links=_LINKS_TOP)
 

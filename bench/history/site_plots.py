@@ -37,7 +37,8 @@ def case_figure(points, found):
 
 def _panel(ax, points, found) -> None:
     labelled = len(points) <= MAX_LABELLED
-    for color, (label, part) in zip(_cycle(), points.groupby("machine_label", sort=True)):
+    lines = points.groupby("machine_label", sort=True)
+    for color, (label, part) in zip(_cycle(), lines, strict=False):
         x = np.arange(len(part)) if len(points["machine"].unique()) == 1 else None
         xs = _x(part) if x is None else x
         ax.plot(xs, part["level"], marker="o", ms=3, lw=1, color=color, label=label)
@@ -45,7 +46,8 @@ def _panel(ax, points, found) -> None:
             ax.fill_between(xs, part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0)
         if labelled:
             for xi, (_, row) in zip(xs, part.iterrows(), strict=True):
-                ax.annotate(f"{_short(row['commit_sha'])} {row['level']:.3g}", (xi, row["level"]),
+                text = f"{_short(row['commit_sha'])} {row['level']:.3g}"
+                ax.annotate(text, (xi, row["level"]),
                             fontsize=5.5, rotation=60, xytext=(2, 3), textcoords="offset points",
                             color="#444")
         for xi, (_, row) in zip(xs, part.iterrows(), strict=True):
@@ -70,7 +72,8 @@ def _panel(ax, points, found) -> None:
 def _x(part):
     import pandas as pd
 
-    return pd.to_datetime(part["position"], utc=True, errors="coerce").dt.tz_localize(None)
+    return pd.to_datetime(part["position"], utc=True, errors="coerce").dt.tz_localize(
+        None).to_numpy()
 
 
 def _cycle():
