@@ -9,11 +9,9 @@ from bench import cli
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-@pytest.fixture(autouse=True)
-def _measure_outside_xdist(monkeypatch):
-    """The tests run in pytest-xdist workers; the step-time suite that `rnnbench run` starts
-    in-process must not see the worker's variable, or pytest-benchmark disables itself."""
-    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+# The tests run in pytest-xdist workers: the step-time suite that `rnnbench run` starts in
+# this process must not see the worker's variable, or pytest-benchmark disables itself.
+os.environ.pop("PYTEST_XDIST_WORKER", None)
 
 
 @pytest.fixture

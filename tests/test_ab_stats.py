@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench.analysis import ab_stats as S
+from bench.analysis.verdict import DEFAULT_THRESHOLD
 from bench.measure.ab.command import DEFAULT_BLOCKS
 
 
@@ -266,7 +267,7 @@ def simulate_run(rng, n_cases=45, pairs=PAIRS, slow=(), factor=1.15, sd=0.08, dr
     return cases, [k % generations for k in range(pairs)]
 
 
-def _sim_frame(rng, threshold=S.DEFAULT_THRESHOLD, **kw):
+def _sim_frame(rng, threshold=DEFAULT_THRESHOLD, **kw):
     cases, gens = simulate_run(rng, **kw)
     return S.verdict_frame(cases, generations=gens, threshold=threshold, geomean=False)
 

@@ -8,6 +8,7 @@ reading side or an oversized module fails here with the offending file and line.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -180,3 +181,20 @@ def test_the_checker_catches_a_back_edge(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     with pytest.raises(AssertionError, match=r"analysis/report.py:2 imports bench.measure"):
         test_imports_flow_one_way()
+
+
+DESIGN = PACKAGE.parent / "docs" / "design.md"
+
+
+def _design_rows() -> list[str]:
+    """The module paths named in the first cell of docs/design.md's module table."""
+    return re.findall(r"^\| `(bench/[\w/]+\.py)` \|", DESIGN.read_text(encoding="utf-8"), re.M)
+
+
+def test_design_doc_has_a_row_for_every_module_and_no_other():
+    named = _design_rows()
+    assert len(named) == len(set(named)), "a module has two rows"
+    modules = {p.relative_to(PACKAGE.parent).as_posix() for p in PACKAGE.rglob("*.py")
+               if p.name != "__init__.py"}
+    assert sorted(modules - set(named)) == [], "modules without a row in docs/design.md"
+    assert sorted(set(named) - modules) == [], "rows of docs/design.md naming no module"

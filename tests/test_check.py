@@ -159,11 +159,24 @@ def test_one_round_against_fifty_never_fails_the_build(rnnbench, tmp_path):
 
 def test_improvement_and_same():
     rng = np.random.default_rng(6)
-    base = make_runs("b", 5, CASES, rng)
-    cur = make_runs("c", 5, {**CASES, "c0": CASES["c0"] * 0.7}, rng)
+    # `same` means a 10 % slowdown would have shown: runs this steady can show it.
+    base = make_runs("b", 5, CASES, rng, run_sigma=0.01)
+    cur = make_runs("c", 5, {**CASES, "c0": CASES["c0"] * 0.7}, rng, run_sigma=0.01)
     got = verdicts(check.check_frame(base, cur))
     assert got.pop("c0") == "improvement"
     assert set(got.values()) == {"same"}
+
+
+def test_unchanged_but_too_noisy_to_see_the_threshold_is_unreliable_not_same():
+    """One meaning of `same` for check and ab: the runs could have detected the threshold."""
+    rng = np.random.default_rng(6)
+    base = make_runs("b", 3, CASES, rng, run_sigma=0.2)
+    cur = make_runs("c", 3, CASES, rng, run_sigma=0.2)
+    frame = check.check_frame(base, cur)
+    judged = frame[frame["case"] != stats.GEOMEAN]
+    assert set(judged["verdict"]) == {"unreliable"}
+    assert all(judged["detectable"] > 0.10)
+    assert all("could only detect" in n or "not significant" in n for n in judged["note"])
 
 
 def test_slow_but_not_significant_is_unreliable_not_pass():
@@ -185,8 +198,9 @@ def test_identical_runs_are_same():
 def test_frame_lists_every_case_and_geomean():
     rng = np.random.default_rng(8)
     cases = {"slow": 1e-3, "same": 1e-3, "gone": 1e-3, "breaks": 1e-3}
-    base = make_runs("b", 3, cases, rng)
-    cur = make_runs("c", 3, {"slow": 1.5e-3, "same": 1e-3, "new": 1e-3, "breaks": 1e-3}, rng)
+    base = make_runs("b", 3, cases, rng, run_sigma=0.005)
+    cur = make_runs("c", 3, {"slow": 1.5e-3, "same": 1e-3, "new": 1e-3, "breaks": 1e-3}, rng,
+                    run_sigma=0.005)
     for doc in base + cur:
         skip = make_doc("s", {"skip": ("skipped", "needs a GPU")})["cases"][0]
         doc["cases"].append(skip)
@@ -218,9 +232,10 @@ def test_changed_code_version_is_shown_and_still_judged():
 
 def test_normalize_rescales_each_run_by_its_calibration():
     rng = np.random.default_rng(11)
-    base = make_runs("b", 3, CASES, rng, gflops=100.0)
+    base = make_runs("b", 3, CASES, rng, gflops=100.0, run_sigma=0.005)
     # Current machine: 2x slower at the matmul and 2x slower at every case: no regression.
-    cur = make_runs("c", 3, {k: 2 * v for k, v in CASES.items()}, rng, gflops=50.0)
+    cur = make_runs("c", 3, {k: 2 * v for k, v in CASES.items()}, rng, gflops=50.0,
+                    run_sigma=0.005)
     assert set(verdicts(check.check_frame(base, cur)).values()) == {"regression"}
     frame = check.check_frame(base, cur, normalize=True)
     assert set(verdicts(frame).values()) == {"same"}
@@ -506,11 +521,10 @@ def test_normalize_without_calibration_exits_2(rnnbench, tmp_path):
 @pytest.mark.parametrize("value", ["-5%", "-0.05", "0%"])
 def test_a_negative_threshold_says_it_must_be_above_0(rnnbench, runs, capsys, value):
     """Issue 17: `--threshold -5%` used to say "expected one argument"."""
-    with pytest.raises(SystemExit) as exc:
-        rnnbench("check", "--baseline", runs["base"], "--current", runs["same"],
-                 "--threshold", value)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
+    code, _, err = rnnbench("check", "--baseline", runs["base"], "--current", runs["same"],
+                            "--threshold", value)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
     assert f"argument --threshold: '{value}': the threshold must be above 0" in err
     assert "expected one argument" not in err
 

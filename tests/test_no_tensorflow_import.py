@@ -8,21 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # Runs in a fresh interpreter; prints a JSON verdict as its last line.
 SCRIPT = r"""
 import contextlib, io, json, sys
-run_a, run_b, out, restrict = sys.argv[1:5]
+run_a, run_b, out = sys.argv[1:4]
 import bench.results, bench.rows, bench.identity, bench.analysis.stats, bench.analysis.plots
 import bench.analysis.report, bench.analysis.compare, bench.analysis.check
 import bench.analysis.verdicts
 import bench.history.command, bench.history.publish, bench.history.store
 from bench import cli
 after_import = "tensorflow" in sys.modules
-if restrict == "mine":
-    cli.COMMANDS = tuple(c for c in cli.COMMANDS
-                         if c[0] in {"report", "compare", "check", "history", "publish"})
 codes = {}
 with contextlib.redirect_stdout(io.StringIO()):
     try:
@@ -43,19 +42,23 @@ print(json.dumps({"after_import": after_import, "after_commands": "tensorflow" i
 """
 
 
-def _run(tmp_path: Path, restrict: str) -> dict:
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory) -> tuple[dict, Path]:
+    """One fresh interpreter with every command registered (as `rnnbench` runs) that runs
+    the reading commands: (its verdict, the folder it worked in)."""
+    tmp_path = tmp_path_factory.mktemp("no-tf")
     for name in ("run_a", "run_b"):
         shutil.copytree(FIXTURES / name, tmp_path / name)
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "run_a"), str(tmp_path / "run_b"),
-         str(tmp_path / "cmp"), restrict],
+         str(tmp_path / "cmp")],
         capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), tmp_path
 
 
-def test_report_compare_check_history_publish_do_not_import_tensorflow(tmp_path):
-    result = _run(tmp_path, "mine")
+def test_report_compare_check_history_publish_do_not_import_tensorflow(fresh):
+    result, tmp_path = fresh
     assert result == {"after_import": False, "after_commands": False,
                       "codes": {"--help": 0, "report": 0, "compare": 0, "check": 0,
                                 "history add": 0, "history series": 0, "history changes": 0,
@@ -65,9 +68,9 @@ def test_report_compare_check_history_publish_do_not_import_tensorflow(tmp_path)
     assert (tmp_path / "cmp" / "compare.md").exists()
 
 
-def test_full_cli_help_does_not_import_tensorflow(tmp_path):
+def test_full_cli_help_does_not_import_tensorflow(fresh):
     """`rnnbench --help` registers every subcommand module: none may import TensorFlow."""
-    result = _run(tmp_path, "all")
+    result, _ = fresh
     assert result["after_import"] is False
     assert result["after_commands"] is False
     assert result["codes"]["--help"] == 0

@@ -160,8 +160,8 @@ def test_the_ci_script_judges_stored_rounds_again(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("stability_eval", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = [_row(0, clean(1)), _row(1, [s * (1 + 0.4 * i / ROUNDS) for i, s in
-                                        enumerate(clean(2))])]
+    rows = [_row(0, clean(1)).to_dict(),
+            _row(1, [s * (1 + 0.4 * i / ROUNDS) for i, s in enumerate(clean(2))]).to_dict()]
     rows[0]["stats"]["warnings"] = ["unstable: old-style warning; advice"]
     doc = {"schema_version": 3, "kind": "rnnbench-results", "run_id": "r1", "preset": "smoke",
            "env": {}, "calibration": {}, "cases": rows, "tta": []}

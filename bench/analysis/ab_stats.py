@@ -38,9 +38,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from bench.ab_rows import VERDICTS
+from bench.analysis.verdict import (
+    DEFAULT_ALPHA,
+    DEFAULT_THRESHOLD,
+    IMPROVEMENT,
+    REGRESSION,
+    SAME,
+    UNRELIABLE,
+    decide,
+)
 
-DEFAULT_THRESHOLD = 0.10
-DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.80
 MAX_PAIRS_ADVICE = 1000
 # Below this many generation contrasts (cases x (G-1)) the process spread is not pooled; the
@@ -313,13 +320,15 @@ def _verdict(res: dict, threshold: float, needed: int | None) -> tuple[str, str]
     """The verdict of a judged case: significance is the shown interval excluding 1."""
     ratio = res["ratio"]
     if res["pairs"] < 2:
-        return "unreliable", f"only {res['pairs']} complete pair(s); need at least 2"
-    if ratio > 1.0 + threshold and res["slower"]:
-        return "regression", f"{ratio - 1:.0%} slower"
-    if ratio < 1.0 / (1.0 + threshold) and res["faster"]:
-        return "improvement", f"{1 - ratio:.0%} faster"
-    if res["mde"] <= threshold:
-        return "same", ""
+        return UNRELIABLE, f"only {res['pairs']} complete pair(s); need at least 2"
+    verdict = decide(ratio, above_one=res["slower"], below_one=res["faster"],
+                     detectable=res["mde"], threshold=threshold)
+    if verdict == REGRESSION:
+        return verdict, f"{ratio - 1:.0%} slower"
+    if verdict == IMPROVEMENT:
+        return verdict, f"{1 - ratio:.0%} faster"
+    if verdict == SAME:
+        return verdict, ""
     if res["by_generation"]:
         return "unreliable", (f"could only detect {res['mde']:.0%} (> {threshold:.0%}): with "
                               f"{res['generations']} worker generations and this few cases the "

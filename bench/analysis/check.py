@@ -26,12 +26,11 @@ from pathlib import Path
 from bench import args as shared
 from bench.ab_results import is_ab_folder
 from bench.analysis.stats import GEOMEAN, MIN_RUNS
+from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 from bench.errors import UserError
 from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
 from bench.results import RESULTS_JSON, Run, check_document, peak_gflops, read_run
 
-DEFAULT_THRESHOLD = 0.10
-DEFAULT_ALPHA = 0.05
 FAILING = ("regression", "broken")
 JUDGED = ("regression", "improvement", "same", "unreliable")
 # Table order: what needs attention first.

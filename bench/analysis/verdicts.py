@@ -15,6 +15,7 @@ from bench.analysis.stats import (
     welch_bounds,
     welch_p,
 )
+from bench.analysis.verdict import IMPROVEMENT, REGRESSION, SAME, decide
 from bench.rows import CaseRow
 
 Side = Sequence[CaseRow | None]  # the case's row in each run of one side (None: not in it)
@@ -123,16 +124,20 @@ def _verdict(row: dict, *, threshold: float, alpha: float, m: int) -> None:
         note = f"{nb} vs {nc} run(s): at least {MIN_RUNS} per side needed ({spread})"
     else:
         row["p"] = p_adj
-        slow, fast = ratio > 1.0 + threshold, ratio < 1.0 / (1.0 + threshold)
-        if slow and row["ci_low"] > 1.0:
-            row["verdict"], note = "regression", f"{(ratio - 1) * 100:.1f} % slower"
-        elif slow:
+        verdict = decide(ratio, above_one=row["ci_low"] > 1.0, below_one=row["ci_high"] < 1.0,
+                         detectable=row["detectable"], threshold=threshold)
+        row["verdict"] = verdict
+        if verdict == REGRESSION:
+            note = f"{(ratio - 1) * 100:.1f} % slower"
+        elif verdict == IMPROVEMENT:
+            note = f"{(1 - ratio) * 100:.1f} % faster"
+        elif ratio > 1.0 + threshold:
             note = f"{(ratio - 1) * 100:.1f} % slower but not significant; {spread}"
-        elif fast and row["ci_high"] < 1.0:
-            row["verdict"], note = "improvement", f"{(1 - ratio) * 100:.1f} % faster"
+        elif verdict == SAME:
+            note = "faster, but not significant" if ratio < 1.0 / (1.0 + threshold) else ""
         else:
-            row["verdict"] = "same"
-            note = "faster, but not significant" if fast else ""
+            note = (f"could only detect {row['detectable'] * 100:.0f} % (> "
+                    f"{threshold * 100:g} %); {spread}")
     row["note"] = "; ".join(n for n in (note, code) if n)
 
 

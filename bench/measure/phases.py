@@ -152,7 +152,8 @@ def executed_modules(case: Case) -> tuple[str, ...]:
 
 
 def code_version(case: Case) -> str:
-    """`impl-shared` hashes of the source a case executes (STYLE §13): any change there shows.
+    """`impl-shared` hashes of the source a case executes (docs/design.md, Measurement rules):
+    any change there shows.
 
     The first part hashes the implementation module, the second every shared module of the
     step (SHARED_MODULES), so a report can tell an implementation change from a harness change.

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bench.ab_results import AB_JSON, KIND, SCHEMA_VERSION, ABDocument
+from bench.analysis.html import REPORT_HTML
 from bench.errors import UserError
 
 DEFAULT_BLOCKS = 90    # pairs of blocks per case, over all generations
@@ -28,7 +29,7 @@ AB_CSV, REPORT_MD, FIGURE = "ab.csv", "report.md", "figures/ab_ratios.png"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `ab` flags."""
     from bench import args as shared
-    from bench.analysis.ab_stats import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+    from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
     from bench.measure.options import add_selection_options
 
     for side in ("a", "b"):
@@ -96,7 +97,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 # Run folder ------------------------------------------------------------------------------------
-STARTUP_LEFTOVERS = (AB_JSON, AB_CSV, REPORT_MD, "figures")
+STARTUP_LEFTOVERS = (AB_JSON, AB_CSV, REPORT_MD, REPORT_HTML, "figures")
 
 
 def clear_failed_startup(out: str | None) -> bool:
@@ -208,7 +209,6 @@ def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: f
 
             print(f"rnnbench ab: figure not written ({one_line(exc)})", file=sys.stderr)
     from bench.analysis.document import to_html
-    from bench.analysis.html import REPORT_HTML
 
     atomic_write_text(run_dir / REPORT_HTML, to_html(
         f"A/B run {doc.get('run_id', '')}", ab_report.report_parts(doc, frame, failed=failed,
