@@ -13,7 +13,7 @@ import pytest
 from bench import roofline
 from bench.analysis import plots, report
 from bench.cases import preset
-from bench.results import empty_document, load_run, save_run
+from bench.results import empty_document, read_run, save_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -62,8 +62,7 @@ def test_report_of_a_smoke_run(rnnbench, run_a):
 
 
 def test_speedups_in_step_table():
-    doc = load_run(FIXTURES / "run_a")
-    frame = report.case_table(doc)
+    frame = report.case_table(read_run(FIXTURES / "run_a"))
     group = frame[(frame["phase"] == "forward") & (frame["num_layers"] == 1)]
     table = report.step_time_frame(group)
     ran = table.dropna(subset=["× fastest"])
@@ -80,7 +79,7 @@ def test_scaling_run_gets_log_log_curves(tmp_path):
         if case.device == "cpu" and case.impl != "cudnn_lstm":
             doc["cases"].append(_row(case, 1e-9 * case.forward_flops()))
     save_run(tmp_path, doc)
-    sweeps = plots.find_sweeps(report.case_table(load_run(tmp_path)))
+    sweeps = plots.find_sweeps(report.case_table(read_run(tmp_path)))
     assert sorted(s["param"] for s in sweeps) == ["batch", "hidden_size", "seq_len"]
     report.write_report(tmp_path)
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
@@ -230,7 +229,7 @@ def test_report_shows_the_roofline_per_dtype_its_drift_and_a_raised_peak(tmp_pat
     assert "| cpu | fp32 | after 30 cases | 2026-11-22T15:00:00Z | 240 | 2048 |" in text
     assert "| cpu_features | avx avx2 fma |" in text
     assert "| onednn | on (default) |" in text
-    pct = report.case_table(load_run(tmp_path)).set_index("id")["pct_peak"]
+    pct = report.case_table(read_run(tmp_path)).set_index("id")["pct_peak"]
     assert pct[fast.id] == pytest.approx(100.0)
     assert pct[slow.id] == pytest.approx(40.0)
     assert math.isnan(pct[bf16.id])
@@ -247,6 +246,6 @@ def test_an_old_run_over_100_percent_is_reported_at_most_100(run_a):
     text = report.write_report(run_a, figures=False).read_text(encoding="utf-8")
     assert "peak raised to the best case's rate: calibration under-read" in text
     assert "(cpu fp32, raised to" in text
-    pct = report.case_table(load_run(run_a))["pct_peak"].dropna()
+    pct = report.case_table(read_run(run_a))["pct_peak"].dropna()
     assert pct.max() == pytest.approx(100.0)
     assert (pct > 0).all()

@@ -51,12 +51,12 @@ def main(args) -> int:
 # ---------------------------------------------------------------- data
 
 
-def case_table(doc: dict | Run):
+def case_table(run: Run):
     """The step-time rows as a DataFrame with `samples` (list), `shape`, filled-in medians and
     `pct_peak` against each case's own device and dtype peak (never above 100)."""
     from bench.results import cases_frame
 
-    rows = roofline_report.rows_against_peaks(doc)
+    rows = roofline_report.rows_against_peaks(run)
     frame = cases_frame(rows)
     frame["samples"] = [list(r.stats.samples_s) for r in rows]
     frame["median_s"] = [_nan(r.median()) for r in rows]
@@ -114,23 +114,21 @@ def step_time_frame(group, percentiles: bool = False):
     return pd.DataFrame(rows)
 
 
-def warnings_frame(doc: dict | Run):
+def warnings_frame(run: Run):
     """Case and its stability findings (the advice is listed once, by `warning_advice`)."""
     import pandas as pd
 
-    from bench.results import case_rows
 
     rows = [{"case": row.id, "warnings": " | ".join(split_warning(w)[0]
                                                     for w in row.stats.warnings)}
-            for row in case_rows(doc) if row.stats.warnings]
+            for row in run.cases if row.stats.warnings]
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
 
-def warning_advice(doc: dict | Run) -> list[str]:
+def warning_advice(run: Run) -> list[str]:
     """Each distinct piece of advice of the run's stability warnings, once, in order."""
-    from bench.results import case_rows
 
-    tips = (split_warning(w)[1] for row in case_rows(doc) for w in row.stats.warnings)
+    tips = (split_warning(w)[1] for row in run.cases for w in row.stats.warnings)
     return [tip for tip in dict.fromkeys(tips) if tip]
 
 
@@ -148,13 +146,13 @@ TTA_COLUMNS = (("task", "task"), ("impl", "impl"), ("unroll", "unroll"), ("devic
                ("epochs", "epochs"), ("best acc", "best_acc"), ("reason", "reason"))
 
 
-def tta_table(doc: dict | Run):
+def tta_table(run: Run):
     """One row per time-to-accuracy run: results.tta_frame's columns that the report shows."""
     import pandas as pd
 
     from bench.results import tta_frame
 
-    flat = tta_frame(doc)
+    flat = tta_frame(run)
     if flat.empty:
         return pd.DataFrame(columns=[name for name, _ in TTA_COLUMNS])
     flat = flat.reindex(columns=list(dict.fromkeys([*flat.columns, *(c for _, c in TTA_COLUMNS),
@@ -177,7 +175,7 @@ def _budget(row: dict) -> str | None:
 # ---------------------------------------------------------------- figures
 
 
-def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
+def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
     """(file name, caption, PNG bytes) for every figure the run's data supports."""
     from bench.analysis import plots
 
@@ -193,7 +191,7 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
     groups.sort(key=lambda kg: (-in_sweeps.get(kg[0][1], 0), -len(kg[1])))
     top = in_sweeps.get(groups[0][0][1], 0) if groups else 0
     shown = [kg for kg in groups if in_sweeps.get(kg[0][1], 0) == top][:MAX_BAR_GROUPS]
-    table = roofline_report.peaks(doc)
+    table = roofline_report.peaks(run)
     for (device, shape, precision), group in shown:
         slug = "" if len(groups) == 1 else f"-{device}-{shape}-{precision}"
         where = f"{device}, {shape}, {precision}"
@@ -225,7 +223,7 @@ def report_figures(doc: dict, frame) -> list[tuple[str, str, bytes]]:
     if sweeps:
         figures.append(("scaling.png", "Scaling: median time vs swept size (log-log)",
                         plots.scaling_curves(sweeps, title="Scaling with problem size")))
-    png = plots.tta_curves(doc.get("tta") or [], title="Time to accuracy: held-out accuracy "
+    png = plots.tta_curves(run.doc.get("tta") or [], title="Time to accuracy: held-out accuracy "
                                                         "vs training wall time")
     if png:
         figures.append(("tta.png", "Held-out accuracy vs wall-clock training time", png))
@@ -272,11 +270,12 @@ def env_frame(env: dict):
     return pd.DataFrame(rows, columns=["field", "value"])
 
 
-def report_parts(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> list[Part]:
+def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list[Part]:
     """The report as document parts (Markdown text, tables, figures): report.md and
     report.html are both rendered from these."""
+    doc = run.doc
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
-    peaks = roofline_report.peaks(doc)
+    peaks = roofline_report.peaks(run)
     out: list[Part] = [f"# rnnbench report — {doc['run_id']}\n"]
     if doc.get("status") == PARTIAL:
         done = (f": {doc.get('cases_finished')} of {doc.get('cases_planned')} cases finished"
@@ -318,7 +317,7 @@ def report_parts(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> lis
         table = status_frame(frame, status) if not frame.empty else None
         if table is not None and not table.empty:
             out += [f"## {heading} ({len(table)})\n", Table(table)]
-    warned = warnings_frame(doc)
+    warned = warnings_frame(run)
     if not warned.empty:
         timed = counts["ok"]
         out += ["## Measurement warnings\n",
@@ -329,9 +328,9 @@ def report_parts(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> lis
                 "wrote; runs before results schema 3 used a coefficient-of-variation rule "
                 "(`.ci/stability_eval.py` judges their stored rounds again).\n",
                 Table(warned), "What to do:\n",
-                *(f"- {tip}" for tip in warning_advice(doc)), ""]
+                *(f"- {tip}" for tip in warning_advice(run)), ""]
     if doc.get("tta"):
-        table = tta_table(doc)
+        table = tta_table(run)
         out += ["## Time to accuracy\n",
                 "Wall-clock time from the first training step to the evaluation that first "
                 "reached the target; held-out evaluation time is excluded and reported "
@@ -348,9 +347,9 @@ def report_parts(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> lis
     return out
 
 
-def render_report(doc: dict, frame, figures: list[tuple[str, str, bytes]]) -> str:
+def render_report(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> str:
     """The report Markdown text."""
-    return to_markdown(report_parts(doc, frame, figures))
+    return to_markdown(report_parts(run, frame, figures))
 
 
 # ---------------------------------------------------------------- writing
@@ -368,8 +367,8 @@ def write_report(run_dir, *, figures: bool = True) -> Path:
         from bench.analysis.plots import missing_glyphs_allowed
 
         with missing_glyphs_allowed():
-            pngs = report_figures(doc, frame)
-    parts = report_parts(doc, frame, pngs)
+            pngs = report_figures(run, frame)
+    parts = report_parts(run, frame, pngs)
     title = f"rnnbench report — {doc['run_id']}"
     try:
         if pngs:

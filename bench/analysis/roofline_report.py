@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from bench.analysis.fmt import fmt_num
-from bench.results import Run, case_rows
+from bench.results import Run
 from bench.roofline import RAISED_NOTE, Peak, find_peak, peak_table, rescored
 from bench.rows import CaseRow
 
 
-def _calibration(doc: dict | Run) -> dict:
-    return doc.calibration if isinstance(doc, Run) else (doc.get("calibration") or {})
-
-
-def peaks(doc: dict | Run) -> list[Peak]:
+def peaks(run: Run) -> list[Peak]:
     """The roofline of every device and dtype of a run (calibration and its best cases)."""
-    return peak_table(_calibration(doc), case_rows(doc))
+    return peak_table(run.calibration, run.cases)
 
 
-def rows_against_peaks(doc: dict | Run) -> list[CaseRow]:
+def rows_against_peaks(run: Run) -> list[CaseRow]:
     """The run's rows, `pct_peak` recomputed against their device and dtype's peak (≤ 100)."""
-    return rescored(case_rows(doc), peaks(doc))
+    return rescored(run.cases, peaks(run))
 
 
 def peak_for(table: list[Peak], device: str, dtype: str) -> float | None:
