@@ -21,6 +21,7 @@ Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class ABDocument:
         for key, value in counts.items():
             rows.count(value, where, f"verdict_counts.{key}")
         diff = rows.mapping(doc.get("differences"), where, "differences")
+        _all_finite(doc, where)  # free-form parts too (fingerprints, differences, extras)
         known = {*_DOC_TEXTS, "schema_version", "kind", "status", "settings", "sides", "cases",
                  "elapsed_s", "differences", "passes_done", "pass_generation", "process_sd",
                  "test", "summary", "verdict_counts"}
@@ -204,6 +206,20 @@ class ABDocument:
                               name.lower(): [b[:rounds] for b in blocks]})
             out[case.id] = entry
         return out
+
+
+def _all_finite(doc: dict, where: Where) -> None:
+    """UserError naming the first non-finite number anywhere in the document (walked without
+    recursion), so that what loads can always be written back as standard JSON."""
+    stack: list[tuple[str, object]] = [("", doc)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [(f"{name}.{k}" if name else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise where.fail(name, f"is {value}, not a finite number")
 
 
 def resolve_ab_path(path: str | os.PathLike) -> Path:

@@ -232,11 +232,11 @@ def test_no_case_selected(ab_cli, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def _worktrees() -> set[str]:
-    """The paths of the repository's worktrees (their commits may move meanwhile)."""
-    listing = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=REPO,
-                             capture_output=True, text=True, check=False).stdout
-    return {line.split(" ", 1)[1] for line in listing.splitlines() if line.startswith("worktree ")}
+def _worktrees() -> list[str]:
+    """The repository's worktree folders (not their commits: other checkouts may move on)."""
+    out = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=REPO,
+                         capture_output=True, text=True, check=False).stdout
+    return sorted(ln.split(" ", 1)[1] for ln in out.splitlines() if ln.startswith("worktree "))
 
 
 @pytest.mark.slow

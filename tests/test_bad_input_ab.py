@@ -3,11 +3,14 @@ file and what is wrong; every committed ab.json (and gzipped raw document) still
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench.ab_results import SCHEMA_VERSION, ABDocument, read_ab
 from bench.errors import UserError
@@ -88,6 +91,8 @@ BAD_DOCUMENTS = [
      "sides.A.env_vars.X is 1, not a string"),
     ("fingerprint-not-an-object", lambda d: d["sides"]["B"].update(env_fingerprint=[1]),
      "sides.B.env_fingerprint is [1], not an object"),
+    ("nan-in-a-free-form-part", lambda d: d["differences"].update(x=[float("nan")]),
+     "field differences.x[0] is nan, not a finite number"),
 ]
 
 
@@ -168,3 +173,62 @@ def test_a_one_generation_v1_file_says_its_process_spread_was_not_measured(tmp_p
     doc = ABDocument.from_dict(raw)
     assert doc.process_sd is None
     assert doc.test.method == "holm"
+
+
+# Property: any mutation of a valid ab.json loads or is one UserError line, never a traceback.
+_GARBAGE = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10 ** 30), max_value=10 ** 30),
+    st.sampled_from([0, -1, 1e308, 10 ** 400, float("nan"), float("inf"), 2.5, "", "x"]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6),
+    st.lists(st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=3)), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.one_of(st.none(), st.integers()), max_size=3))
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node[:3]):
+            yield from _paths(value, (*prefix, i))
+
+
+@pytest.fixture(scope="module")
+def small_ab() -> dict:
+    doc = read_ab(REPO / "reports/reference/ab-smoke-2core-epyc-tf2.21-90pairs/example-aa-01")
+    raw = doc.to_dict()
+    raw["cases"] = raw["cases"][:3]
+    for case in raw["cases"]:
+        for side in ("a", "b"):
+            case[side]["blocks"] = case[side]["blocks"][:4]
+    return raw
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_mutated_ab_document_loads_or_is_one_line(small_ab, data):
+    doc = copy.deepcopy(small_ab)
+    paths = [p for p in _paths(doc) if p]
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        parent = doc
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(_GARBAGE)
+    try:
+        loaded, error = ABDocument.from_dict(json.loads(json.dumps(doc))), None
+    except UserError as exc:
+        loaded, error = None, str(exc)
+    if error is not None:
+        assert "\n" not in error
+    else:
+        assert ABDocument.from_dict(json.loads(loaded.to_json())) == loaded
