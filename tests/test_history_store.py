@@ -241,7 +241,7 @@ def test_a_database_error_while_adding_is_one_line_and_the_store_unharmed(tmp_pa
         add_paths(store, [str(tmp_path / "runs" / "r000")])
         store.execute("CREATE TRIGGER full BEFORE INSERT ON points BEGIN "
                       "SELECT RAISE(ABORT, 'database or disk is full'); END")
-    code, out, err = _run_cli(capsys, "history", "add", tmp_path / "runs", "--store", url)
+    code, _out, err = _run_cli(capsys, "history", "add", tmp_path / "runs", "--store", url)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 2
