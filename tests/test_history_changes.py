@@ -162,6 +162,10 @@ def test_changes_exit_code_follows_the_latest_window(tmp_path, capsys):
     code, _, err = _cli(capsys, "history", "changes", "--store", store, "--impl", "nope")
     assert code == 2
     assert "no points match" in err
+    code, _, err = _cli(capsys, "history", "changes", "--store", store, "--out",
+                        tmp_path / "no" / "changes.csv")
+    assert code == 2
+    assert "cannot write" in err
     out_csv = tmp_path / "changes.csv"
     _cli(capsys, "history", "changes", "--store", store, "--out", out_csv)
     assert len(pd.read_csv(out_csv)) == 6 + 1  # the six keras_lstm cases and their mean

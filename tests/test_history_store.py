@@ -231,3 +231,22 @@ def test_store_from_environment_variable(tmp_path, capsys, monkeypatch):
     assert code == 0
     assert str(tmp_path / "env.sqlite") in out
     assert (tmp_path / "env.sqlite").is_file()
+
+
+def test_a_database_error_while_adding_is_one_line_and_the_store_unharmed(tmp_path, capsys):
+    """A store that cannot be written (here: a trigger that refuses, as a full disk would)."""
+    write_history(tmp_path / "runs", 3)
+    url = str(tmp_path / "h.sqlite")
+    with open_store(url) as store:
+        add_paths(store, [str(tmp_path / "runs" / "r000")])
+        store.execute("CREATE TRIGGER full BEFORE INSERT ON points BEGIN "
+                      "SELECT RAISE(ABORT, 'database or disk is full'); END")
+    code, _out, err = _run_cli(capsys, "history", "add", tmp_path / "runs", "--store", url)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert all("database or disk is full" in ln for ln in lines)
+    assert "Traceback" not in err
+    with open_store(url) as store:  # the refused runs left nothing behind (one transaction)
+        assert store.execute("SELECT COUNT(*) FROM runs")[0][0] == 1
+        assert store.execute("SELECT COUNT(DISTINCT run_id) FROM points")[0][0] == 1

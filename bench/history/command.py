@@ -151,7 +151,10 @@ def _changes(frame, args: argparse.Namespace) -> int:
     else:
         print(markdown(changes_table(found)))
     if args.out:
-        atomic_write_text(args.out, found.to_csv(index=False))
+        try:
+            atomic_write_text(args.out, found.to_csv(index=False))
+        except OSError as exc:
+            raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     recent = found[found["latest"] & (found["kind"] == cp.REGRESSION)]
     print(summary_line(found, series, len(recent), args.since))
     return 1 if len(recent) else 0

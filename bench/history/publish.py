@@ -160,14 +160,24 @@ def _machines_page(points, machines) -> str:
     return html.page("rnnbench history: machine matrix", parts, links=_LINKS_TOP)
 
 
+TABLE_POINTS = 30  # per series in a case page's table (the plot shows them all)
+
+
+def _points_table(points) -> str:
+    latest = points.groupby("series", sort=False).tail(TABLE_POINTS)
+    caption = (f"the latest {TABLE_POINTS} points of each series ({len(latest)} of "
+               f"{len(points)})" if len(latest) < len(points) else None)
+    return html.table(latest[["machine_label", "metric", "commit_sha", "run_id", "position",
+                              "value", "ci_low", "ci_high", "n", "reference_sha", "marker"]],
+                      caption=caption)
+
+
 def _case_page(case_id: str, points, found) -> str:
     fig = case_figure(points, found)
     parts = [html.section("Changes", _changes_table(found, "../")),
              html.figure(html.svg(fig), "History per machine (log y axis). Dashed lines: "
                          "change points (red regression, green improvement); dotted: the A/B "
                          "reference moved. A/B ratios are on their own panel."),
-             html.section("Points", html.table(points[[
-                 "machine_label", "metric", "commit_sha", "run_id", "position", "value",
-                 "ci_low", "ci_high", "n", "reference_sha", "marker"]]))]
+             html.section("Points", _points_table(points))]
     links = tuple(("../" + h, t) for h, t in _LINKS_TOP)
     return html.page(case_id, parts, subtitle="history of one case", links=links)

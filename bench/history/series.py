@@ -84,10 +84,10 @@ def segmented(frame):
     """
     frame = frame.copy()
     frame["segment"], frame["marker"], frame["level"] = 0, "", frame["value"].astype(float)
-    for _, index in frame.groupby("series", sort=False).groups.items():
-        part = frame.loc[index]
-        if part["metric"].iloc[0] not in RELATIVE or part["reference_sha"].nunique() < 2:
-            continue
+    relative = frame[frame["metric"].isin(RELATIVE)]
+    references = relative.groupby("series")["reference_sha"].nunique(dropna=False)
+    moved = relative[relative["series"].isin(references[references > 1].index)]
+    for _, part in moved.groupby("series", sort=False):
         segment, factor, previous = 0, 1.0, None
         seen: dict[str, float] = {}  # commit -> last ratio against the current reference
         for i, row in part.iterrows():

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 from bench.history import schema
 
 DEFAULT_STORE = "reports/history.sqlite"
@@ -34,6 +34,24 @@ def is_postgres(url: str) -> bool:
     return url.startswith(_PG_PREFIXES)
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:
+        return tuple(errors)
+    return (*errors, psycopg.Error)
+
+
+@contextmanager
+def _one_line(url: str) -> Iterator[None]:
+    """A database error (disk full, read-only file, lost connection) as a one-line UserError."""
+    try:
+        yield
+    except _database_errors() as exc:
+        raise UserError(f"history store {url}: {one_line(exc)}") from None
+
+
 class Store:
     """An open history store; every query answers with a pandas DataFrame."""
 
@@ -46,47 +64,53 @@ class Store:
 
     def execute(self, text: str, params: Sequence = ()) -> list[tuple]:
         """Run one statement; its rows (empty for statements without a result)."""
-        cur = self._conn.cursor()
-        try:
-            cur.execute(self._sql(text), tuple(params))
-            return list(cur.fetchall()) if cur.description else []
-        finally:
-            cur.close()
+        with _one_line(self.url):
+            cur = self._conn.cursor()
+            try:
+                cur.execute(self._sql(text), tuple(params))
+                return list(cur.fetchall()) if cur.description else []
+            finally:
+                cur.close()
 
     def executemany(self, text: str, rows: Sequence[Sequence]) -> None:
         """Run one statement for many parameter rows."""
-        cur = self._conn.cursor()
-        try:
-            cur.executemany(self._sql(text), [tuple(r) for r in rows])
-        finally:
-            cur.close()
+        with _one_line(self.url):
+            cur = self._conn.cursor()
+            try:
+                cur.executemany(self._sql(text), [tuple(r) for r in rows])
+            finally:
+                cur.close()
 
     def frame(self, text: str, params: Sequence = ()):
         """The result of a query as a DataFrame (columns named by the query)."""
         import pandas as pd
 
-        cur = self._conn.cursor()
-        try:
-            cur.execute(self._sql(text), tuple(params))
-            columns = [d[0] for d in cur.description]
-            return pd.DataFrame(cur.fetchall(), columns=columns)
-        finally:
-            cur.close()
+        with _one_line(self.url):
+            cur = self._conn.cursor()
+            try:
+                cur.execute(self._sql(text), tuple(params))
+                columns = [d[0] for d in cur.description]
+                return pd.DataFrame(cur.fetchall(), columns=columns)
+            finally:
+                cur.close()
 
     @contextmanager
     def writing(self) -> Iterator[Store]:
         """A write transaction holding the store's write lock; rolled back on any error."""
-        if self.backend == "sqlite":
-            self._conn.execute("BEGIN IMMEDIATE")
-        else:
-            self._conn.execute("BEGIN")
-            self._conn.execute(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
+        with _one_line(self.url):
+            if self.backend == "sqlite":
+                self._conn.execute("BEGIN IMMEDIATE")
+            else:
+                self._conn.execute("BEGIN")
+                self._conn.execute(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
         try:
             yield self
         except BaseException:
-            self._conn.rollback()
+            with _one_line(self.url):
+                self._conn.rollback()
             raise
-        self._conn.commit()
+        with _one_line(self.url):
+            self._conn.commit()
 
     def close(self) -> None:
         """Close the connection."""
