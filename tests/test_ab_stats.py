@@ -252,18 +252,19 @@ def simulate_run(rng, n_cases=45, pairs=PAIRS, slow=(), factor=1.15, sd=0.08, dr
     noise = rng.normal(0, sd / math.sqrt(2), visits)
     base = np.exp(rng.normal(-7, 1, n_cases))
     offsets = rng.normal(0, tau, (generations, n_cases))
-    cases = {f"c{i}": {"a": [], "b": [], "a_status": "ok", "b_status": "ok"}
+    # Visit v = (k * n_cases + i) * 2 + j: pair k, case i, j-th block of the pair; a pair runs
+    # A then B on even passes of its generation, B then A on odd ones.
+    k = np.arange(pairs)
+    visit = np.arange(visits).reshape(pairs, n_cases, 2)
+    a_first = ((k // generations) % 2 == 0)[:, None]
+    va = np.where(a_first, visit[:, :, 0], visit[:, :, 1])
+    vb = np.where(a_first, visit[:, :, 1], visit[:, :, 0])
+    scale = np.where(np.isin(np.arange(n_cases), list(slow)), factor, 1.0)
+    a = base * np.exp(log_speed[va] + noise[va])
+    b = base * scale * np.exp(log_speed[vb] + noise[vb] + offsets[k % generations])
+    cases = {f"c{i}": {"a": [[x] for x in a[:, i].tolist()],
+                       "b": [[x] for x in b[:, i].tolist()], "a_status": "ok", "b_status": "ok"}
              for i in range(n_cases)}
-    v = 0
-    for k in range(pairs):
-        g = k % generations
-        for i in range(n_cases):
-            for side in ("ab" if (k // generations) % 2 == 0 else "ba"):
-                scale = factor if side == "b" and i in slow else 1.0
-                shift = offsets[g, i] if side == "b" else 0.0
-                value = base[i] * scale * math.exp(log_speed[v] + noise[v] + shift)
-                cases[f"c{i}"][side].append([value])
-                v += 1
     return cases, [k % generations for k in range(pairs)]
 
 
