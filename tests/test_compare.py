@@ -106,9 +106,14 @@ def test_summary_per_implementation_and_the_fastest_per_machine():
     assert row["A"] == pytest.approx(math.exp(statistics.fmean(
         math.log(cells[0][c].median_s) for c in mine)))
     assert row["A cases"] == 2
-    fastest = cf.fastest_frame(summary, ["A", "B"]).set_index("phase")
-    assert fastest.loc["train_step", "A"].startswith("basic_lstm (1.")
-    assert "ahead of" in fastest.loc["train_step", "B"]
+    fastest = cf.fastest_frame(summary, ["A", "B"])
+    lstm = fastest[fastest["model"] == "LSTM"].set_index("phase")
+    assert lstm.loc["train_step", "A"].startswith("basic_lstm (1.")
+    assert "ahead of" in lstm.loc["train_step", "B"]
+    # Only implementations of one model race: a vanilla RNN never beats an LSTM here.
+    for _, row in fastest.iterrows():
+        winner = row["A"].split(" ")[0] if row["A"] else None
+        assert winner is None or cf.model_of(winner) == row["model"]
 
 
 def test_normalize_divides_by_each_runs_matmul(tmp_path):

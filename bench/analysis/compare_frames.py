@@ -23,6 +23,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from bench import registry
 from bench.analysis.stats import GEOMEAN, geomean
 from bench.cases import Case, id_parts
 from bench.results import Run, peak_gflops
@@ -276,16 +277,25 @@ def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[
     return frame[everywhere].reset_index(drop=True)
 
 
+def model_of(impl: str) -> str:
+    """The model an implementation computes (LSTM, GRU, vanilla RNN): only implementations of
+    one model race each other (a vanilla RNN is faster than any LSTM by doing less)."""
+    family = registry.REGISTRY[impl].family if impl in registry.REGISTRY else impl
+    return {registry.LSTM: "LSTM", registry.GRU_RESET_BEFORE: "GRU",
+            registry.GRU_RESET_AFTER: "GRU", registry.RNN: "vanilla RNN"}.get(family, family)
+
+
 def fastest_frame(summary, labels: list[str]):
-    """Per phase × shape × precision and RunSet: the fastest implementation (by the summary's
-    geometric mean), its time, the runner-up and how many times faster the winner is."""
+    """Per phase × shape × precision × model and RunSet: the fastest implementation (by the
+    summary's geometric mean), the runner-up and how many times faster the winner is."""
     import pandas as pd
 
     rows = []
     if summary.empty:
         return pd.DataFrame(rows)
-    for key, group in summary.groupby(list(GROUP_KEYS), sort=False):
-        row = dict(zip(GROUP_KEYS, key, strict=True))
+    summary = summary.assign(model=summary["impl"].map(model_of))
+    for key, group in summary.groupby([*GROUP_KEYS, "model"], sort=False):
+        row = dict(zip((*GROUP_KEYS, "model"), key, strict=True))
         for label in labels:
             ranked = group[group[label].notna()].sort_values(label)
             if ranked.empty:

@@ -147,8 +147,9 @@ def compare_parts(sets: list[cf.RunSet], cells, facts, frame, summary, *, diffs:
                 f"and the geometric mean of the per-case ratios to {ref} over the cases timed "
                 "in every run.\n", Table(summary_display(summary, labels)),
                 "### Fastest implementation per machine\n",
-                "By the geometric means above; the margin is the runner-up's time over the "
-                "winner's.\n", Table(fastest)]
+                "By the geometric means above, among the implementations of one model (LSTM, "
+                "GRU, vanilla RNN); the margin is the runner-up's time over the winner's.\n",
+                Table(fastest)]
     out += [f"## Cases timed in every run ({len(body)})\n",
             f"Median per call in ms ± its 95 % interval; `X/{ref}` is X's median over {ref}'s "
             f"(below 1×: X faster) with its 95 % interval; `*`: the interval excludes 1×. "
