@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from bench.analysis.html import esc
 from bench.analysis.plots import RUN_COLORS, missing_glyphs_allowed
 from bench.history.changes import REGRESSION
@@ -37,10 +35,18 @@ def case_figure(points, found):
 
 def _panel(ax, points, found) -> None:
     labelled = len(points) <= MAX_LABELLED
-    lines = points.groupby("machine_label", sort=True)
-    for color, (label, part) in zip(_cycle(), lines, strict=False):
-        x = np.arange(len(part)) if len(points["machine"].unique()) == 1 else None
-        xs = _x(part) if x is None else x
+    # One x slot per point in time order, shared by every machine: runs that came in bursts
+    # (a calibration series in an hour, then one run a day) stay readable.
+    keys = points[["position", "created_utc", "run_id"]].astype(str).agg(" ".join, axis=1)
+    order = {k: i for i, k in enumerate(sorted(keys.unique()))}
+    slots = keys.map(order)
+    labels = points.groupby("machine", sort=True)["machine_label"].first()
+    shared = labels[labels.duplicated(keep=False)].index
+    lines = points.groupby("machine", sort=True)
+    for color, (machine, part) in zip(_cycle(), lines, strict=False):
+        # Machines that differ only in a field the label leaves out keep apart by their id.
+        label = f"{labels[machine]} [{machine}]" if machine in shared else labels[machine]
+        xs = slots.loc[part.index].to_numpy()
         ax.plot(xs, part["level"], marker="o", ms=3, lw=1, color=color, label=label)
         if part["ci_low"].notna().any() and part["metric"].iloc[0] not in RELATIVE:
             ax.fill_between(xs, part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0)
@@ -65,15 +71,7 @@ def _panel(ax, points, found) -> None:
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
-    if len(points["machine"].unique()) == 1:
-        ax.set_xlabel("point (commit order)", fontsize=8)
-
-
-def _x(part):
-    import pandas as pd
-
-    return pd.to_datetime(part["position"], utc=True, errors="coerce").dt.tz_localize(
-        None).to_numpy()
+    ax.set_xlabel("point (time order, every machine on one axis)", fontsize=8)
 
 
 def _cycle():

@@ -69,7 +69,7 @@ def build_options() -> tuple[Option, ...]:
                "at least N timed rounds per case (smoke default: 10)",
                {"type": shared.positive_int, "metavar": "N"}),
         Option("max_time", ("--max-time",), "--max-time",
-               "time budget per case for the timed rounds (smoke: 0.25 s)",
+               "time budget per case for the timed rounds (smoke: 0.5 s)",
                {"type": shared.positive_float, "metavar": "SEC"}),
         Option("warmup", ("--warmup",), "--warmup",
                "discarded warm-up rounds after the first call (default: 2)",
