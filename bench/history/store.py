@@ -190,13 +190,14 @@ def _connect_sqlite(url: str, create: bool) -> Store:
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         raise UserError(f"{path}: not a usable history store ({exc})") from None
-    return Store(str(path), _SqliteConn(conn), "sqlite")
+    return Store(str(path), _Conn(conn), "sqlite")
 
 
-class _SqliteConn:
-    """sqlite3 connection with explicit COMMIT/ROLLBACK (autocommit outside `writing`)."""
+class _Conn:
+    """A DB-API connection in autocommit mode with explicit BEGIN/COMMIT/ROLLBACK (sqlite3 and
+    psycopg alike)."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn):
         self._c = conn
 
     def cursor(self):
@@ -209,7 +210,8 @@ class _SqliteConn:
         self._c.execute("COMMIT")
 
     def rollback(self) -> None:
-        if self._c.in_transaction:
+        # sqlite3 says whether a transaction is open; psycopg accepts a stray ROLLBACK.
+        if getattr(self._c, "in_transaction", True):
             self._c.execute("ROLLBACK")
 
     def close(self) -> None:
@@ -227,29 +229,7 @@ def _connect_postgres(url: str) -> Store:
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot connect to the history store: {first}") from None
-    return Store(_redacted(url), _PgConn(conn), "postgresql")
-
-
-class _PgConn:
-    """psycopg connection in autocommit mode with explicit BEGIN/COMMIT (as for SQLite)."""
-
-    def __init__(self, conn):
-        self._c = conn
-
-    def cursor(self):
-        return self._c.cursor()
-
-    def execute(self, text: str, params: Sequence = ()):
-        return self._c.execute(text, params)
-
-    def commit(self) -> None:
-        self._c.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self._c.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self._c.close()
+    return Store(_redacted(url), _Conn(conn), "postgresql")
 
 
 def _redacted(url: str) -> str:
