@@ -32,7 +32,7 @@ from bench import rows
 from bench.ab_rows import SIDES, ABCase, Settings, Side, TestMethod, Verdict, one_of
 from bench.errors import UserError
 from bench.rows import Where
-from bench.storage import read_json
+from bench.storage import read_json, upgrade_document
 
 SCHEMA_VERSION = 2
 KIND = "rnnbench-ab"
@@ -74,16 +74,10 @@ _UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 def upgrade(doc: dict, source: str = "ab.json") -> dict:
     """Bring a document to SCHEMA_VERSION step by step; reject newer or unknown versions."""
-    version = doc.get("schema_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise UserError(f"{source}: schema_version {version!r} is not a known ab.json version")
-    if version > SCHEMA_VERSION:
-        raise UserError(f"{source}: schema_version {version} is newer than this rnnbench "
-                        f"understands ({SCHEMA_VERSION}); upgrade rnnbench to read it")
-    while version < SCHEMA_VERSION:
-        doc = _UPGRADES[version](doc)
-        version = doc["schema_version"]
-    return doc
+    if isinstance(doc.get("schema_version"), bool):  # JSON true is not version 1
+        raise UserError(f"{source}: schema_version {doc['schema_version']!r} is not a known "
+                        "ab.json version")
+    return upgrade_document(doc, _UPGRADES, SCHEMA_VERSION, source, "ab.json")
 
 
 _DOC_TEXTS = ("run_id", "created_utc", "finished_utc", "command", "preset", "error")
@@ -127,11 +121,9 @@ class ABDocument:
                 raise where.fail(key, f"is missing or not {kind}")
         sides = {name: Side.from_dict(doc["sides"].get(name), name, where) for name in SIDES}
         cases = tuple(ABCase.from_dict(c, source, i) for i, c in enumerate(doc["cases"]))
-        seen: set[str] = set()
-        for case in cases:
-            if case.id in seen:
-                raise UserError(f"{source}: case {case.id} appears twice")
-            seen.add(case.id)
+        twice = rows.first_duplicate(c.id for c in cases)
+        if twice is not None:
+            raise UserError(f"{source}: case {twice} appears twice")
         gens = rows.items(doc.get("pass_generation"), where, "pass_generation")
         gens = tuple(rows.count(g, where, f"pass_generation[{i}]") for i, g in enumerate(gens))
         passes = rows.count(doc.get("passes_done"), where, "passes_done") or 0

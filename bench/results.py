@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import roofline, rows
-from bench.ab_results import AB_JSON, read_ab
+from bench.ab_results import AB_JSON, is_ab_folder, read_ab
 from bench.errors import UserError
 from bench.intervals import median_interval, relative_halfwidth
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats
-from bench.storage import RESULTS_JSON, atomic_write_text, read_json
+from bench.storage import RESULTS_JSON, atomic_write_text, read_json, upgrade_document
 from bench.tta_rows import TTARow
 
 SCHEMA_VERSION = 3
@@ -224,7 +224,7 @@ def check_document(doc: Any, source: str = "results") -> Run:
     for row in cases:
         rows.check_case_id(row.id, row.case, rows.Where(source, f"case {row.id}"))
     for kind, ids in (("case", [r.id for r in cases]), ("tta run", [r.id for r in tta])):
-        twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        twice = rows.first_duplicate(ids)
         if twice is not None:
             raise _fail(source, f"{kind} {twice} appears twice; a run holds each id once")
     return Run(doc=doc, source=source, cases=cases, tta=tta)
@@ -238,22 +238,13 @@ def validate(doc: Any, source: str = "results") -> dict:
 
 def upgrade(doc: dict, source: str = "results") -> dict:
     """Bring a document to SCHEMA_VERSION step by step; reject newer or unknown versions."""
-    version = doc.get("schema_version") if isinstance(doc, dict) else None
-    if not isinstance(version, int) or version < 1:
-        raise _fail(source, f"schema_version {version!r} is not a known results version")
-    if version > SCHEMA_VERSION:
-        raise _fail(source, f"schema_version {version} is newer than this rnnbench understands "
-                            f"({SCHEMA_VERSION}); upgrade rnnbench to read it")
-    while version < SCHEMA_VERSION:
-        doc = _UPGRADES[version](doc)
-        version = doc["schema_version"]
-    return doc
+    return upgrade_document(doc, _UPGRADES, SCHEMA_VERSION, source, "results")
 
 
 def resolve_results_path(path: str | os.PathLike) -> Path:
     """Accept a run folder or a results.json path; raise a UserError if there is none."""
     path = Path(path)
-    if path.is_dir() and not (path / RESULTS_JSON).exists() and (path / AB_JSON).is_file():
+    if not (path / RESULTS_JSON).exists() and is_ab_folder(path):
         path = path / AB_JSON
     if path.name == AB_JSON or path.name.endswith(f"{AB_JSON}.gz"):
         refuse_ab_folder(path)

@@ -308,3 +308,13 @@ class CaseRow:
     def median(self) -> float | None:
         """The row's median time (stored, else of its samples); None if it has neither."""
         return self.stats.median()
+
+
+def first_duplicate(ids) -> str | None:
+    """The first id, in order, that appeared before; None when all are distinct."""
+    seen: set = set()
+    for one in ids:
+        if one in seen:
+            return one
+        seen.add(one)
+    return None

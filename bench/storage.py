@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import UserError
@@ -199,3 +200,19 @@ def read_json(path: str | os.PathLike, what: str) -> object:
                         f"{what}") from None
     except (OSError, EOFError) as exc:
         raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def upgrade_document(doc: object, upgrades: dict[int, Callable[[dict], dict]], latest: int,
+                     source: str, what: str) -> dict:
+    """Bring a versioned document to `latest` through `upgrades[n]` (version n to n+1), step by
+    step; an unknown or newer `schema_version` is a UserError naming `what` was read."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if not isinstance(version, int) or version < 1:
+        raise UserError(f"{source}: schema_version {version!r} is not a known {what} version")
+    if version > latest:
+        raise UserError(f"{source}: schema_version {version} is newer than this rnnbench "
+                        f"understands ({latest}); upgrade rnnbench to read it")
+    while version < latest:
+        doc = upgrades[version](doc)
+        version = doc["schema_version"]
+    return doc

@@ -86,13 +86,6 @@ def verdict_display(frame):
                                        "pairs", "verdict", "note"])
 
 
-def verdict_markdown(frame) -> str:
-    """The verdict table as Markdown (one row per case, geometric mean last)."""
-    from bench.analysis.document import markdown_table
-
-    return markdown_table(verdict_display(frame)).rstrip("\n")
-
-
 # Verdicts the terminal lists in full, in this order; the rest are summarised.
 LISTED = ("regression", "improvement", "broken")
 WORST = 3

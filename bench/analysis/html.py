@@ -217,11 +217,6 @@ def paragraph(text: str, css: str | None = None) -> str:
     return f'<p class="{esc(css)}">{esc(text)}</p>' if css else f"<p>{esc(text)}</p>"
 
 
-def bullets(lines: Iterable[str]) -> str:
-    """Escaped lines as a bulleted list."""
-    return "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
-
-
 def link(href: str, text: str) -> str:
     """A link to another page or file, relative paths kept as they are."""
     return f'<a href="{esc(href)}">{esc(text)}</a>'

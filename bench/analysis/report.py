@@ -347,11 +347,6 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
     return out
 
 
-def render_report(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> str:
-    """The report Markdown text."""
-    return to_markdown(report_parts(run, frame, figures))
-
-
 # ---------------------------------------------------------------- writing
 
 

@@ -40,10 +40,6 @@ ADVICE_DRIFT = ("the machine's speed changed during the case (warm-up, throttlin
 ADVICE_BIMODAL = ("the rounds ran at two speeds (another process, frequency scaling): rerun on "
                   "an idle machine and compare builds with `rnnbench ab`, not single runs")
 ADVICE_CLOCK = "time more work per call (larger batch or sequence)"
-INTERVAL_NOTE = ("± is the 95 % interval of the median (order statistics of the rounds): "
-                 "within-run uncertainty only; two runs on a shared machine differ by more, "
-                 "which is what `rnnbench ab` measures")
-
 
 @dataclass(frozen=True)
 class Finding:

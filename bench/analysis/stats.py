@@ -129,20 +129,3 @@ def runs_needed(sigma: float, effect: float, alpha: float) -> int | None:
             high = mid
     return high
 
-
-def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Distribution-free interval of the median: the order statistics a binomial count gives.
-
-    With n values, the interval [x(j), x(n-1-j)] covers the median with probability >= level
-    for the largest such j; with too few values for that level it is the full range (NaN, NaN
-    when there are none).
-    """
-    from scipy.stats import binom
-
-    xs = sorted(v for v in values if math.isfinite(v))
-    n = len(xs)
-    if n == 0:
-        return math.nan, math.nan
-    j = int(binom.ppf((1.0 - level) / 2.0, n, 0.5)) - 1
-    j = max(0, min(j, (n - 1) // 2))
-    return xs[j], xs[n - 1 - j]

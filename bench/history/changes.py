@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.history.series import implementation_series, segmented
+from bench.history.series import implementation_series, robust_sd_log, segmented
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.001
@@ -52,13 +52,12 @@ class Break:
 
 def robust_sigma(logs: np.ndarray) -> float:
     """σ of the log values from the MAD of point-to-point differences (a step barely moves it)."""
-    diffs = np.diff(logs)
-    if len(diffs) < 2:
-        return math.nan
-    mad = float(np.median(np.abs(diffs - np.median(diffs))))
+    robust = robust_sd_log(logs)
+    if math.isnan(robust):
+        return robust
     # Half the plain spread as a floor: a MAD of 0 (repeated values) must not make every
     # point a segment.
-    return max(1.4826 * mad, 0.5 * float(np.std(diffs, ddof=1))) / math.sqrt(2)
+    return max(robust, 0.5 * float(np.std(np.diff(logs), ddof=1)) / math.sqrt(2))
 
 
 def candidates(logs: np.ndarray, sigma: float) -> list[int]:
@@ -110,7 +109,7 @@ def confirmed(logs: np.ndarray, threshold: float, alpha: float) -> list[Break]:
     """The boundaries between levels that pass the test and the minimum effect, after merging."""
     if len(logs) < MIN_POINTS:
         return []
-    ends = candidates(logs, robust_sigma(logs) if len(logs) > 2 else 0.0)
+    ends = candidates(logs, robust_sigma(logs))
     levels = _levels(list(zip([0, *ends[:-1]], ends, strict=True)))
     while len(levels) > 1:
         tests = [_test(logs[a0:a1], logs[b0:b1])
@@ -137,19 +136,20 @@ def find_changes(points, *, threshold: float = DEFAULT_THRESHOLD, alpha: float =
                  groups: bool = True):
     """A DataFrame of the changes in every series of a points frame (COLUMNS), regressions first.
 
-    `points` is series.points_frame output; ratio series are cut into reference segments first.
+    `points` is series.points_frame output; ratio series are cut into reference segments first
+    (unless the frame is already segmented: then it is searched as it is).
     With `groups`, each implementation's geometric-mean series (`impl/* (k cases)`) is searched
     too, in the same false-discovery family.
     """
     import pandas as pd
 
     records = []
-    frame = segmented(points)
+    frame = points if "segment" in points.columns else segmented(points)
     if groups and not frame.empty:
         frame = pd.concat([frame, implementation_series(frame)], ignore_index=True)
     for (key, segment), part in frame.groupby(["series", "segment"], sort=True):
-        values = part["level"].to_numpy(dtype=float)
-        for brk in confirmed(np.log(values), threshold, alpha):
+        logs = np.log(part["level"].to_numpy(dtype=float))
+        for brk in confirmed(logs, threshold, alpha):
             before, after = part.iloc[brk.end_before], part.iloc[brk.start_after]
             effect = math.expm1(brk.diff)
             records.append({
@@ -160,8 +160,8 @@ def find_changes(points, *, threshold: float = DEFAULT_THRESHOLD, alpha: float =
                 "commit_before": before["commit_sha"], "commit_after": after["commit_sha"],
                 "run_before": before["run_id"], "run_after": after["run_id"],
                 "position_after": after["position"],
-                "level_before": float(np.exp(np.log(values[:brk.end_before + 1]).mean())),
-                "level_after": float(np.exp(np.log(values[brk.start_after:]).mean())),
+                "level_before": float(np.exp(logs[:brk.end_before + 1].mean())),
+                "level_after": float(np.exp(logs[brk.start_after:].mean())),
                 "effect": effect, "ci_low": math.expm1(brk.diff - brk.half_width),
                 "ci_high": math.expm1(brk.diff + brk.half_width), "p": brk.p,
                 "kind": REGRESSION if effect > 0 else IMPROVEMENT,

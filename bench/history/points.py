@@ -15,7 +15,6 @@ import math
 from dataclasses import astuple, dataclass
 
 from bench import identity
-from bench.analysis.stats import median_interval
 from bench.history import schema
 from bench.results import PARTIAL, Run, peak_gflops
 
@@ -23,7 +22,6 @@ MEDIAN, TTA, RATIO = "median_s", "time_to_target_s", "ab_ratio"
 METRICS = (MEDIAN, TTA, RATIO)
 RELATIVE = (RATIO,)
 COMPLETE, PARTIAL_STATUS = "complete", PARTIAL
-KINDS = ("run", "tta", "ab")
 
 
 @dataclass(frozen=True)
@@ -148,7 +146,7 @@ def run_points(run: Run, source: Source) -> list[Point]:
         median = row.median()
         if not row.ok or median is None:
             continue
-        ci = median_interval(row.stats.samples_s) if row.stats.samples_s else (None, None)
+        ci = _median_ci(row.stats)
         peak = peak_gflops(run.calibration, row.case.get("device"),
                            str(row.case.get("dtype") or "fp32"))
         n = row.stats.rounds if row.stats.rounds is not None else len(row.stats.samples_s)
@@ -161,3 +159,10 @@ def run_points(run: Run, source: Source) -> list[Point]:
         out.append(source.point(row.id, TTA, row.settings.get("impl"), "tta", seconds,
                                 (None, None), 1))
     return out
+
+
+def _median_ci(stats) -> tuple:
+    """The row's stored interval of the median; below 6 rounds (none stored) the full range."""
+    if stats.median_lo_s is not None:
+        return stats.median_lo_s, stats.median_hi_s
+    return (min(stats.samples_s), max(stats.samples_s)) if stats.samples_s else (None, None)

@@ -64,9 +64,9 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     points = segmented(points)
-    found = cp.find_changes(points, threshold=args.threshold, alpha=args.alpha)
     # The implementations' geometric-mean series get an index row and a page too.
     points = pd.concat([points, implementation_series(points)], ignore_index=True)
+    found = cp.find_changes(points, threshold=args.threshold, alpha=args.alpha, groups=False)
     pages = write_site(out, points, found, machines, title_store)
     print(f"publish: {pages} pages, {points['series'].nunique()} series, {len(found)} changes "
           f"-> {out / INDEX}")

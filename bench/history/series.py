@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.history.points import RELATIVE
+from bench.history.points import RELATIVE, series_key
 from bench.history.store import Store
 
 CHAINED, NEW_REFERENCE = "chained", "new reference"
@@ -109,6 +109,15 @@ def segmented(frame):
     return frame
 
 
+def robust_sd_log(logs) -> float:
+    """σ of log values from the MAD of their point-to-point differences / sqrt 2 (a step
+    barely moves it); NaN below 3 points."""
+    diffs = np.diff(logs)
+    if len(diffs) < 2:
+        return math.nan
+    return 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2)
+
+
 def noise(frame):
     """Per series: points, latest value, sd of the log values and a robust one (MAD of the
     point-to-point log differences / sqrt 2, which a step barely moves)."""
@@ -117,9 +126,7 @@ def noise(frame):
     records = []
     for key, part in frame.groupby("series", sort=True):
         logs = np.log(part["level"] if "level" in part else part["value"]).to_numpy()
-        diffs = np.diff(logs)
-        robust = (1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2)
-                  if len(diffs) >= 2 else math.nan)
+        robust = robust_sd_log(logs)
         last = part.iloc[-1]
         records.append({"series": key, "case_id": last["case_id"], "metric": last["metric"],
                         "machine": last["machine"], "machine_label": last.get("machine_label"),
@@ -159,12 +166,10 @@ def implementation_series(frame):
         logs = np.log(part["level"].astype(float)).groupby(part["run_id"]).mean()
         case_id = f"{impl}/* ({cases} cases)"
         first = first.assign(
-            series=f"{case_id}|{metric}|{machine}", case_id=case_id, phase=GROUP_PHASE,
+            series=series_key(case_id, metric, machine), case_id=case_id, phase=GROUP_PHASE,
             level=np.exp(logs.loc[full].to_numpy()), value=np.exp(logs.loc[full].to_numpy()),
             ci_low=np.nan, ci_high=np.nan, segment=segment)
         out.append(first)
     if not out:
         return frame.iloc[0:0]
-    groups = pd.concat(out, ignore_index=True)
-    return groups.sort_values(["series", "position", "created_utc", "run_id"],
-                              kind="stable").reset_index(drop=True)
+    return order(pd.concat(out, ignore_index=True))

@@ -50,18 +50,17 @@ def _panel(ax, points, found) -> None:
         ax.plot(xs, part["level"], marker="o", ms=3, lw=1, color=color, label=label)
         if part["ci_low"].notna().any() and part["metric"].iloc[0] not in RELATIVE:
             ax.fill_between(xs, part["ci_low"], part["ci_high"], color=color, alpha=0.15, lw=0)
-        if labelled:
-            for xi, (_, row) in zip(xs, part.iterrows(), strict=True):
+        for xi, (_, row) in zip(xs, part.iterrows(), strict=True):
+            if labelled:
                 text = f"{_short(row['commit_sha'])} {row['level']:.3g}"
                 ax.annotate(text, (xi, row["level"]),
                             fontsize=5.5, rotation=60, xytext=(2, 3), textcoords="offset points",
                             color="#444")
-        for xi, (_, row) in zip(xs, part.iterrows(), strict=True):
             if row.get("marker"):
                 ax.axvline(xi, color="#777", ls=":", lw=1)
                 ax.text(xi, 1.0, f" {row['marker']}", transform=ax.get_xaxis_transform(),
                         fontsize=7, color="#555", va="top")
-        mine = found[found["machine"] == part["machine"].iloc[0]]
+        mine = found[found["machine"] == machine]
         for _, change in mine.iterrows():
             xi = xs[int(change["index"])] if int(change["index"]) < len(xs) else xs[-1]
             bad = change["kind"] == REGRESSION

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.analysis import stability
-from bench.cases import RoundsPolicy
+from bench.cases import PRESETS, RoundsPolicy
 from bench.intervals import median_interval
 
 Timer = Callable[[], float]
@@ -76,8 +76,6 @@ def clock_resolution(timer: Timer = time.perf_counter, probes: int = 200) -> flo
 def policy_for(preset: str | None, *, rounds: int | None = None, min_rounds: int | None = None,
                max_time: float | None = None, warmup: int | None = None) -> RoundsPolicy:
     """The preset's policy with any user overrides applied."""
-    from bench.cases import PRESETS
-
     found = PRESETS.get(preset or "")
     policy = found.rounds if found is not None else RoundsPolicy()
     changes: dict[str, Any] = {}

@@ -13,11 +13,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from bench.ab_rows import SIDES
 from bench.cases import Case
 from bench.errors import UserError
 from bench.measure.ab.sides import CaseFailed
-
-SIDES = ("A", "B")
 
 
 @dataclass(frozen=True)
