@@ -15,6 +15,10 @@ Format history (`schema_version` of ab.json):
       process-to-process spread could not be measured (one worker generation); v1 stored 0.
       Upgrading v1 sets ci_level = 1 - alpha, test method "holm", and process_sd null for a
       one-generation run.
+  3 — adaptive passes: settings `target_mde` (null: every case got every pair), `look_every`
+      and `rejection_looks` (bench.analysis.ab_sequential); every verdict row states its
+      `stop` (why its measurement ended, after how many pairs). Upgrading v2 sets target_mde
+      null (v2 runs were fixed) and leaves `stop` null.
 Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 """
 
@@ -34,7 +38,7 @@ from bench.errors import UserError
 from bench.rows import Where
 from bench.storage import read_json, upgrade_document
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KIND = "rnnbench-ab"
 AB_JSON = "ab.json"
 # Document status: measuring, finished, cut short (Ctrl-C), stopped by an error.
@@ -68,8 +72,16 @@ def _v1_to_v2(doc: dict) -> dict:
     return out
 
 
+def _v2_to_v3(doc: dict) -> dict:
+    """v3 runs may stop cases early; every v2 run measured each case for all its pairs."""
+    settings = doc.get("settings")
+    if isinstance(settings, dict):
+        settings = {**settings, "target_mde": None}
+    return {**doc, "schema_version": 3, "settings": settings}
+
+
 # Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
-_UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+_UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(doc: dict, source: str = "ab.json") -> dict:

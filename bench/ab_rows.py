@@ -20,7 +20,7 @@ SIDES = ("A", "B")
 SIDE_STATUSES = ("ok", "skipped", "error", "missing")
 # Verdicts, in the order a reader must look at them ("-" on the geometric-mean row).
 VERDICTS = ("broken", "regression", "unreliable", "improvement", "same", "error", "skipped")
-TEST_METHODS = ("holm", "bonferroni")
+TEST_METHODS = ("holm", "bonferroni", "bonferroni-looks")  # -looks: cases and looks (v3)
 # Environment-fingerprint fields that are software versions (what `Side.versions` returns).
 VERSION_FIELDS = ("python", "tensorflow", "keras", "tf_keras", "numpy", "cuda", "cudnn",
                   "rnnbench")
@@ -58,6 +58,9 @@ class Settings:
     threads: int | None = None
     xla: bool | None = None
     equivalence: bool | None = None
+    target_mde: float | None = None      # None: every case got every pair (fixed design)
+    look_every: int | None = None        # passes between looks (adaptive runs)
+    rejection_looks: int | None = None   # looks at which a change may be called
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -65,9 +68,11 @@ class Settings:
         """Checked settings; UserError naming the field."""
         raw = rows.mapping(raw, where, "settings")
         counts = {k: rows.count(raw.get(k), where, f"settings.{k}")
-                  for k in ("blocks", "generations", "rounds", "warmup", "threads")}
+                  for k in ("blocks", "generations", "rounds", "warmup", "threads",
+                            "look_every", "rejection_looks")}
         return cls(**counts, threshold=rows.amount(raw.get("threshold"), where,
                                                    "settings.threshold"),
+                   target_mde=rows.amount(raw.get("target_mde"), where, "settings.target_mde"),
                    alpha=rows.fraction(raw.get("alpha"), where, "settings.alpha"),
                    xla=rows.flag(raw.get("xla"), where, "settings.xla"),
                    equivalence=rows.flag(raw.get("equivalence"), where, "settings.equivalence"),
@@ -188,6 +193,7 @@ class Verdict:
     pairs: int | None = None
     pairs_needed: int | None = None
     note: str = ""
+    stop: str | None = None         # why the case's measurement ended, and after how many pairs
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -213,6 +219,7 @@ class Verdict:
                    **{k: rows.count(raw.get(k), where, f"{name}.{k}")
                       for k in ("pairs", "pairs_needed")},
                    note=rows.text(raw.get("note"), where, f"{name}.note") or "",
+                   stop=rows.text(raw.get("stop"), where, f"{name}.stop"),
                    extra=_extra(raw, cls))
 
     def to_dict(self) -> dict:

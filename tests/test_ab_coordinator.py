@@ -216,8 +216,10 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert code == 0
     assert made["A"].closed
     assert made["B"].closed
-    # two worker generations per side; only the first checks equivalence (same code)
-    assert [s.setup_calls for s in made["all-A"]] == [[(len(CASES), None, True)],
+    # two worker generations per side; equivalence is checked once per job, by B's first
+    assert [s.setup_calls for s in made["all-A"]] == [[(len(CASES), None, False)],
+                                                      [(len(CASES), None, False)]]
+    assert [s.setup_calls for s in made["all-B"]] == [[(len(CASES), None, True)],
                                                       [(len(CASES), None, False)]]
     assert all(s.closed for s in made["all-A"] + made["all-B"])
     assert sorted(p.name for p in out.iterdir()) == ["ab.csv", "ab.json", "figures",
@@ -229,7 +231,10 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert doc["status"] == "complete"
     assert doc["settings"]["blocks"] == 8
     assert doc["command"].startswith("rnnbench ab --b-env X=1 --preset smoke --impl ")
-    assert "--blocks 8 --generations 2 --rounds 3 --warmup 1 --threshold 0.1" in doc["command"]
+    assert "--blocks 8 --generations 2 --rounds 3 --warmup 0 --threshold 0.1" in doc["command"]
+    assert doc["command"].endswith("--target-mde 0.07 --out " + str(out))
+    assert doc["settings"]["target_mde"] == 0.07
+    assert first_stop(doc).endswith("after 8 pairs")
     assert doc["pass_generation"] == [0, 1, 0, 1, 0, 1, 0, 1]  # generations take turns
     assert doc["differences"]["env:X"] == [None, "1"]
     assert doc["differences"]["tensorflow"] == ["tf-A", "tf-B"]
@@ -347,3 +352,67 @@ def test_a_failing_setup_closes_the_other_side_without_waiting_for_it():
     with pytest.raises(UserError, match="side A: worker failed during setup"):
         coord.setup_sides([sides], coord.ABState(cases=CASES[:2]), threads=None, equivalence=True)
     assert sides[1].closed
+
+
+# set-up concurrency and adaptive passes ----------------------------------------------------------
+class CountingSide(FakeSide):
+    """A fake side that records how many set-ups run at the same time."""
+
+    def __init__(self, name, machine, counter):
+        super().__init__(name, machine)
+        self.counter = counter
+
+    def setup(self, cases, threads, equivalence, progress=None):
+        import time
+
+        with self.counter["lock"]:
+            self.counter["now"] += 1
+            self.counter["most"] = max(self.counter["most"], self.counter["now"])
+        time.sleep(0.05)  # long enough for the others to start if they were let in
+        with self.counter["lock"]:
+            self.counter["now"] -= 1
+        return super().setup(cases, threads, equivalence, progress)
+
+
+@pytest.mark.parametrize("at_once", [1, 2, 3])
+def test_set_up_runs_at_most_at_once_workers(at_once):
+    import threading
+
+    counter = {"lock": threading.Lock(), "now": 0, "most": 0}
+    machine = Machine(10)
+    gens = [[CountingSide("A", machine, counter), CountingSide("B", machine, counter)]
+            for _ in range(3)]
+    coord.setup_sides(gens, coord.ABState(cases=CASES[:2]), threads=1, equivalence=True,
+                      at_once=at_once)
+    assert counter["most"] == at_once
+    checks = [[call[2] for call in side.setup_calls] for g in gens for side in g]
+    assert checks == [[False], [True], [False], [False], [False], [False]]  # B's first only
+
+
+def test_settled_cases_are_measured_no_more_and_the_job_ends_when_all_are():
+    from bench.analysis.ab_sequential import Sequential, StopRule
+
+    cases = CASES[:4]
+    blocks = 200
+    machine = Machine(total_visits=len(cases) * blocks * 2, sd=0.01)
+    sides = [FakeSide("A", machine), FakeSide("B", machine, slow={cases[0].id: 1.5})]
+    gens = [[FakeSide("A", machine), FakeSide("B", machine, slow={cases[0].id: 1.5})]]
+    state = coord.ABState(cases=cases)
+    coord.setup_sides([sides, *gens], state, threads=1, equivalence=False)
+    seq = Sequential(StopRule(blocks, look_every=10))
+    lines = []
+    coord.measure_sides([sides, *gens], state, coord.Schedule(blocks, 1, 0, 2),
+                        progress=lines.append, sequential=seq)
+    assert set(seq.stops) == {c.id for c in cases}
+    assert seq.stops[cases[0].id].reason == "settled regression"
+    assert state.passes_done == max(s.passes for s in seq.stops.values()) < blocks
+    for case in cases:
+        got = len(state.samples[case.id]["A"])
+        assert got == seq.stops[case.id].passes
+    assert "4/4 case(s) settled" in lines[-1]
+    assert "measuring 0" in lines[-1]
+
+
+def first_stop(doc: dict) -> str:
+    """The `stop` text of the first case's stored verdict."""
+    return doc["cases"][0]["verdict"]["stop"]

@@ -50,7 +50,11 @@ def interval_text(frame, test: dict | None) -> str:
     if cases.empty:
         return "none shown (no case could be judged)"
     judged = (test or {}).get("judged")
-    return (f"{interval_label(float(cases['ci_level'].iloc[0]), judged)}, the test's: a case is "
+    levels = cases["ci_level"].astype(float)
+    common = float(levels.mode().iloc[0])
+    earlier = (", looks included; a change called at an earlier look shows that look's wider "
+               "interval" if (levels > common + 1e-12).any() else "")
+    return (f"{interval_label(common, judged)}{earlier}, the test's: a case is "
             "significant only when its interval excludes 1")
 
 
@@ -81,9 +85,15 @@ def verdict_display(frame):
         rows.append({"case": name, "A median": fmt_time(row["a_median"]),
                      "B median": fmt_time(row["b_median"]), "B/A": _ratio(row["ratio"]),
                      "interval": ci, "mde": _pct(row["mde"]), "pairs": pairs,
+                     "stopped": _stop_reason(row.get("stop")),
                      "verdict": row["verdict"], "note": str(row["note"] or "")})
     return pd.DataFrame(rows, columns=["case", "A median", "B median", "B/A", "interval", "mde",
-                                       "pairs", "verdict", "note"])
+                                       "pairs", "stopped", "verdict", "note"])
+
+
+def _stop_reason(stop) -> str:
+    """`settled same after 140 pairs` -> `settled same` (the pairs have their own column)."""
+    return str(stop).split(" after ")[0] if isinstance(stop, str) and stop else "-"
 
 
 # Verdicts the terminal lists in full, in this order; the rest are summarised.
@@ -124,6 +134,9 @@ def terminal_summary(doc: dict, frame, failed: bool, report: str = "report.md") 
     if geo and _finite(geo["ratio"]):
         lines.append(f"geometric mean B/A {_ratio(geo['ratio'])} over the judged cases; "
                      f"full table: {report}")
+    stops = _stop_words(frame)
+    if stops:
+        lines.append(f"stopped: {stops}")
     lines.append(f"interval: {interval_text(frame, doc.get('test'))}")
     lines.append(summary_line(frame, failed))
     return "\n".join(lines)
@@ -142,6 +155,31 @@ def summary_line(frame, failed: bool) -> str:
     mdes = mdes[mdes.map(math.isfinite)]
     mde = f"; median detectable slowdown {mdes.median():.1%}" if len(mdes) else ""
     return f"{'FAIL' if failed else 'PASS'}: {parts or 'no cases'}{mde}"
+
+
+def _pairs_words(s: dict) -> str:
+    """How many pairs a case got: all of them, or up to that many with early stops."""
+    if s.get("target_mde") is None:
+        return f"{s.get('blocks')} pairs of blocks per case"
+    return (f"up to {s.get('blocks')} pairs of blocks per case (a case stops once settled: "
+            f"`same` at a detectable slowdown of {s['target_mde']:.0%} or less, looks every "
+            f"{s.get('look_every')} passes, a change callable at {s.get('rejection_looks')} "
+            "of them)")
+
+
+def _stop_words(frame) -> str:
+    """'30 settled same, 15 all pairs; pairs per case 40-300 (median 140)'."""
+    if "stop" not in frame:
+        return ""
+    cases = frame[frame["case"] != GEOMEAN_LABEL]
+    reasons = cases["stop"].dropna().map(_stop_reason)
+    if reasons.empty:
+        return ""
+    counts = reasons.value_counts()
+    pairs = cases.loc[reasons.index, "pairs"].dropna().astype(int)
+    span = (f"; pairs per case {pairs.min()}–{pairs.max()} (median {int(pairs.median())})"
+            if len(pairs) else "")
+    return ", ".join(f"{n} {r}" for r, n in counts.items()) + span
 
 
 def _machine(doc: dict) -> str:
@@ -196,7 +234,7 @@ def report_parts(doc: dict, frame, *, failed: bool, png: bytes | None = b"") -> 
         "## What changed between the sides", "", *_changes(doc), "", *side_lines, "",
         "## Machine", "", _machine(doc), "",
         "## Settings", "",
-        f"{s.get('blocks')} pairs of blocks per case (ABBA order) over "
+        _pairs_words(s) + " (ABBA order) over "
         f"{s.get('generations', 1)} worker generation(s), {s.get('rounds')} timed "
         f"rounds per block after {s.get('warmup')} untimed call(s); process-to-process spread "
         f"of a case's log ratio {_process_sd(doc.get('process_sd'))}; threshold "
@@ -206,6 +244,9 @@ def report_parts(doc: dict, frame, *, failed: bool, png: bytes | None = b"") -> 
         "## Verdicts", "", summary_line(frame, failed), "",
         f"Interval: {interval_text(frame, doc.get('test'))}.", ""]
     figure = [] if png is None else [Figure(FIGURE_NAME, FIGURE_CAPTION, png)]
+    stops = _stop_words(frame)
+    if stops:
+        lines[-1:-1] = [f"Stopped: {stops}.", ""]
     tail = [
         "## Method", "",
         "Each side is a long-lived worker process that builds and traces every case once; the "
@@ -227,6 +268,13 @@ def report_parts(doc: dict, frame, *, failed: bool, png: bytes | None = b"") -> 
         "alpha/m), else `unreliable` with the pairs it would need. With one worker generation "
         "the process-to-process spread cannot be measured and no prior is assumed: every "
         "judged case is then `unreliable` (rerun with --generations 2 or more). "
+        "Adaptive passes: the verdicts are looked at every few passes; a case stops being "
+        "measured once it is settled: `same` when, tested at the final look's level, its "
+        "interval lies within the threshold both ways and its mde is at most the target "
+        "(no alpha is spent on that), or a regression or improvement at one of a few "
+        "rejection looks, each testing at its share of alpha (Bonferroni over the looks with "
+        "O'Brien-Fleming-shaped shares, so the family-wise rate stays at alpha). The passes "
+        "saved go to the cases not yet settled, up to the most pairs per case. "
         "A case that errors on B only is `broken`; "
         "on A only it is not judged (`unreliable`).", "",
         "Exit codes: 1 on any regression or a case broken on B only, 0 otherwise, 2 on "

@@ -2,7 +2,8 @@
 
 Each side is a worker process (bench.measure.ab.worker) that builds every selected case once;
 the coordinator (bench.measure.ab.coordinator) times blocks in ABBA order, one side at a time,
-and bench.analysis.ab_stats turns the paired blocks into a verdict per case.
+and bench.analysis.ab_stats turns the paired blocks into a verdict per case; a case stops
+being measured once bench.analysis.ab_sequential finds its verdict settled.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from bench.ab_results import AB_JSON, KIND, SCHEMA_VERSION, ABDocument
 from bench.analysis.html import REPORT_HTML
 from bench.errors import UserError
 
-DEFAULT_BLOCKS = 90    # pairs of blocks per case, over all generations
-DEFAULT_ROUNDS = 5     # timed rounds per block
-DEFAULT_WARMUP = 1     # untimed calls before each block
+DEFAULT_BLOCKS = 300   # most pairs of blocks a case gets, over all generations
+# One call per block, none untimed: the finer A and B alternate, the more of the machine's
+# drift cancels in a pair (measured: 200 one-call pairs gave a 6.3 % median detectable
+# slowdown in 25 s, 90 pairs of 5 rounds after 1 warm-up call 7-9 % in 60 s; docs/design.md).
+DEFAULT_ROUNDS = 1     # timed rounds per block
+DEFAULT_WARMUP = 0     # untimed calls before each block
 DEFAULT_GENERATIONS = 2  # fresh worker processes per side: the process is a unit too
 AB_CSV, REPORT_MD, FIGURE = "ab.csv", "report.md", "figures/ab_ratios.png"
 
@@ -29,6 +33,7 @@ AB_CSV, REPORT_MD, FIGURE = "ab.csv", "report.md", "figures/ab_ratios.png"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `ab` flags."""
     from bench import args as shared
+    from bench.analysis.ab_sequential import DEFAULT_TARGET_MDE
     from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
     from bench.measure.options import add_selection_options
 
@@ -45,7 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"environment variable for side {s} (repeatable)")
     add_selection_options(parser)
     parser.add_argument("--blocks", type=shared.positive_int, default=DEFAULT_BLOCKS, metavar="K",
-                        help=f"pairs of blocks per case (default: {DEFAULT_BLOCKS})")
+                        help="most pairs of blocks per case; a case stops earlier once its "
+                             f"verdict is settled (default: {DEFAULT_BLOCKS})")
+    parser.add_argument("--target-mde", type=shared.threshold, default=DEFAULT_TARGET_MDE,
+                        metavar="PCT",
+                        help="a case stops as `same` once its interval lies within the "
+                             "threshold and it could detect a slowdown this small (default: "
+                             f"{DEFAULT_TARGET_MDE * 100:g}%%; at most --threshold)")
+    parser.add_argument("--fixed-pairs", action="store_true",
+                        help="measure every case for all --blocks pairs (no early stop)")
     parser.add_argument("--generations", type=shared.positive_int, default=DEFAULT_GENERATIONS,
                         metavar="G",
                         help="worker generations: the pairs are split over G fresh worker "
@@ -70,6 +83,17 @@ def _check_numbers(args: argparse.Namespace) -> None:
     if args.blocks < 2 * args.generations:
         raise UserError(f"--blocks {args.blocks} is too few for --generations "
                         f"{args.generations}: each generation needs at least 2 pairs")
+    if not args.fixed_pairs and args.target_mde > args.threshold:
+        raise UserError(f"--target-mde {args.target_mde:.0%} is above --threshold "
+                        f"{args.threshold:.0%}: a case could then stop before it can see a "
+                        "threshold-sized change")
+
+
+def stop_rule(args: argparse.Namespace):
+    """The early-stop rule of the parsed flags (bench.analysis.ab_sequential.StopRule)."""
+    from bench.analysis.ab_sequential import StopRule
+
+    return StopRule(args.blocks, target_mde=None if args.fixed_pairs else args.target_mde)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -89,6 +113,7 @@ def command_line(args: argparse.Namespace) -> str:
               "--rounds", str(args.rounds),
               "--warmup", str(args.warmup), "--threshold", f"{args.threshold:g}",
               "--alpha", f"{args.alpha:g}"]
+    words += ["--fixed-pairs"] if args.fixed_pairs else ["--target-mde", f"{args.target_mde:g}"]
     if args.no_equivalence:
         words.append("--no-equivalence")
     if args.out:
@@ -178,14 +203,14 @@ def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
 
 
 def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: float,
-                  figure: bool = True):
+                  rule, figure: bool = True):
     """Compute the verdicts, then write ab.json, ab.csv, report.md and the figure atomically."""
-    from bench.analysis import ab_report, ab_stats
+    from bench.analysis import ab_report, ab_sequential, ab_stats
     from bench.results import clean_json, json_default
     from bench.storage import atomic_write_bytes, atomic_write_text
 
-    frame = ab_stats.verdict_frame(state.stats_input(), threshold=threshold, alpha=alpha,
-                                   generations=state.generations())
+    frame = ab_sequential.sequential_frame(state.stats_input(), state.generations(), rule,
+                                           threshold=threshold, alpha=alpha)
     doc["process_sd"] = frame.attrs.get("process_sd")
     doc["test"] = frame.attrs.get("test")
     rows = {r["case"]: r for r in frame.to_dict("records")}
@@ -249,10 +274,11 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
                             src=getattr(args, f"{s}_src"),
                             env=parse_env(getattr(args, f"{s}_env"), name))
              for name, s in (("A", "a"), ("B", "b"))}
+    rule = stop_rule(args)
     settings = {"blocks": args.blocks, "generations": args.generations, "rounds": args.rounds,
                 "warmup": args.warmup,
                 "threshold": args.threshold, "alpha": args.alpha, "threads": args.threads,
-                "xla": args.xla, "equivalence": not args.no_equivalence}
+                "xla": args.xla, "equivalence": not args.no_equivalence, **rule.to_dict()}
     factory = side_factory or (WorkerSide)
     checkouts = Checkouts()
     sides: list = []
@@ -266,8 +292,9 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
         for spec in specs.values():
             checkouts.resolve(spec)
         run_dir = make_out_dir(args.out, f"ab-{args.preset}")
-        print(f"rnnbench ab: {len(chosen)} case(s) of preset {args.preset!r}, "
-              f"{args.blocks} pairs x {args.rounds} rounds → {run_dir}", file=sys.stderr)
+        most = "up to " if rule.adaptive else ""
+        print(f"rnnbench ab: {len(chosen)} case(s) of preset {args.preset!r}, {most}"
+              f"{args.blocks} pairs x {args.rounds} round(s) → {run_dir}", file=sys.stderr)
         schedule = coord.Schedule(args.blocks, args.rounds, args.warmup, args.generations)
         for generation in range(args.generations):
             suffix = f"-{generation + 1}" if generation else ""
@@ -280,7 +307,11 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
         print(f"rnnbench ab: {args.generations} worker(s) per side set up in "
               f"{time.perf_counter() - started:.0f}s; measuring {len(state.runnable())} "
               "runnable case(s)", file=sys.stderr)
-        coord.measure_sides(generations, state, schedule, progress=coord.print_progress)
+        from bench.analysis.ab_sequential import Sequential
+
+        sequential = Sequential(rule, threshold=args.threshold, alpha=args.alpha)
+        coord.measure_sides(generations, state, schedule, progress=coord.print_progress,
+                            sequential=sequential)
         status, error, code = "complete", None, None
     except KeyboardInterrupt:
         status, error, code = "partial", "interrupted", 130
@@ -303,7 +334,7 @@ def main(args: argparse.Namespace, *, side_factory=None) -> int:
 
     try:
         frame, failed = write_outputs(run_dir, doc, state, threshold=args.threshold,
-                                      alpha=args.alpha, figure=status != "failed")
+                                      alpha=args.alpha, rule=rule, figure=status != "failed")
     finally:
         release_run_dir(run_dir)
     if status == "failed":

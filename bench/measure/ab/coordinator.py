@@ -7,7 +7,9 @@ raised), and `close()`. The real one is bench.measure.ab.sides.WorkerSide; tests
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -17,6 +19,8 @@ from bench.ab_rows import SIDES
 from bench.cases import Case
 from bench.errors import UserError
 from bench.measure.ab.sides import CaseFailed
+
+PROGRESS_EVERY_S = 5.0  # at most this long between two progress lines (and at every look)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,22 @@ class ABState:
         return [c.id for c in self.cases
                 if all(self.status(c.id, s)[0] == "ok" for s in SIDES)]
 
+    def open_cases(self, sequential=None) -> list[str]:
+        """Runnable ids still measured: not settled by `sequential` (None: all runnable)."""
+        ids = self.runnable()
+        return ids if sequential is None else sequential.open_cases(ids)
+
+    def progress_words(self, sequential=None) -> str:
+        """'45 case(s) x 2 sides', or how many are settled and how many still measured."""
+        ids = self.runnable()
+        if sequential is None:
+            return f"{len(ids)} case(s) x 2 sides"
+        settled = [sequential.stops[c].reason for c in ids if c in sequential.stops]
+        kinds = ", ".join(f"{settled.count(r)} {r.removeprefix('settled ')}"
+                          for r in sorted(set(settled)))
+        return (f"{len(settled)}/{len(ids)} case(s) settled" + (f" ({kinds})" if kinds else "")
+                + f"; measuring {len(ids) - len(settled)}")
+
     def generations(self) -> list[int]:
         """Worker generation of each measured pass (what the statistics group pairs by)."""
         return list(self.pass_generation)
@@ -75,19 +95,28 @@ class ABState:
 
 
 def setup_sides(generations: Sequence[Sequence], state: ABState, *, threads: int | None,
-                equivalence: bool, progress: Callable | None = None) -> None:
-    """Set every worker of every generation up concurrently (each mostly waits on its process).
+                equivalence: bool, progress: Callable | None = None,
+                at_once: int | None = None) -> None:
+    """Set every worker of every generation up, at most `at_once` at a time (default: one per
+    CPU this process may use; set-up is CPU-bound, and more at once only thrash each other).
 
-    Only the first generation checks equivalence (the code is the same in all). When one side
-    fails (or on Ctrl-C) every side is closed at once and the first failure in order is raised.
-    Later generations must bring up the same cases: one that no longer runs becomes a failure
-    of that side, like a case that raised during measurement.
+    Equivalence is checked once per job, by side B's first worker: B is the code under test,
+    and the code is the same in all of a side's generations. When one side fails (or on
+    Ctrl-C) every side is closed at once and the first failure in order is raised. Later
+    generations must bring up the same cases: one that no longer runs becomes a failure of
+    that side, like a case that raised during measurement.
     """
     params = [c.params() for c in state.cases]
     everyone = [side for sides in generations for side in sides]
+    gate = threading.BoundedSemaphore(max(1, at_once or usable_cpus()))
+
+    def set_up(side, check: bool):
+        with gate:
+            return side.setup(params, threads, check, progress)
+
     pool = ThreadPoolExecutor(max_workers=len(everyone))
     try:
-        futures = [[pool.submit(side.setup, params, threads, equivalence and g == 0, progress)
+        futures = [[pool.submit(set_up, side, equivalence and g == 0 and side.name == "B")
                     for side in sides] for g, sides in enumerate(generations)]
         flat = [f for row in futures for f in row]
         wait(flat, return_when=FIRST_EXCEPTION)
@@ -106,6 +135,14 @@ def setup_sides(generations: Sequence[Sequence], state: ABState, *, threads: int
     for later in readies[1:]:
         _carry_over(later, state)
     check_agreement(state)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def _carry_over(later: dict[str, dict], state: ABState) -> None:
@@ -144,15 +181,24 @@ def check_agreement(state: ABState) -> None:
 
 def measure_sides(generations: Sequence[Sequence], state: ABState, schedule: Schedule, *,
                   progress: Callable[[str], None] | None = None,
-                  clock: Callable[[], float] = time.perf_counter) -> None:
+                  clock: Callable[[], float] = time.perf_counter,
+                  sequential=None, every_s: float = PROGRESS_EVERY_S) -> None:
     """Passes k = 0..K-1 over the runnable cases, by generation k mod G in turn; each generation
-    alternates A-then-B and B-then-A on its own successive passes (ABBA per generation)."""
-    started = clock()
+    alternates A-then-B and B-then-A on its own successive passes (ABBA per generation).
+
+    `sequential` (a bench.analysis.ab_sequential.Sequential) looks at the verdicts after its
+    look passes; a case it settles is measured no more, and the job ends when none is open.
+    """
+    started = last = clock()
+    looks = set(sequential.rule.looks()) if sequential is not None else set()
     for k in range(state.passes_done, schedule.blocks):
+        open_ids = state.open_cases(sequential)
+        if not open_ids:
+            break
         generation = schedule.generation_of(k)
         by_name = {side.name: side for side in generations[generation]}
         order = SIDES if (k // schedule.generations) % 2 == 0 else SIDES[::-1]
-        for case_id in state.runnable():
+        for case_id in open_ids:
             for name in order:
                 try:
                     block = by_name[name].measure(case_id, schedule.rounds, schedule.warmup)
@@ -162,9 +208,15 @@ def measure_sides(generations: Sequence[Sequence], state: ABState, schedule: Sch
                 state.samples.setdefault(case_id, {"A": [], "B": []})[name].append(block)
         state.passes_done = k + 1
         state.pass_generation.append(generation)
-        if progress is not None:
-            progress(f"[pass {k + 1}/{schedule.blocks} {clock() - started:6.1f}s] "
-                     f"{len(state.runnable())} case(s) x 2 sides")
+        looked = sequential is not None and state.passes_done in looks
+        if looked:
+            sequential.look(state.stats_input(), state.generations(), state.passes_done)
+        now = clock()
+        if progress is not None and (looked or now - last >= every_s
+                                     or state.passes_done == schedule.blocks):
+            last = now
+            progress(f"[pass {k + 1}/{schedule.blocks} {now - started:6.1f}s] "
+                     + state.progress_words(sequential))
 
 
 def print_progress(text: str) -> None:
