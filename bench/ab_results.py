@@ -18,7 +18,9 @@ Format history (`schema_version` of ab.json):
   3 — adaptive passes: settings `target_mde` (null: every case got every pair), `look_every`
       and `rejection_looks` (bench.analysis.ab_sequential); every verdict row states its
       `stop` (why its measurement ended, after how many pairs). Upgrading v2 sets target_mde
-      null (v2 runs were fixed) and leaves `stop` null.
+      null (v2 runs were fixed) and leaves `stop` null. `setup` (optional): per worker, its
+      side, generation and the seconds of its set-up steps (wall, start, check, build,
+      first_call, settle, total).
 Loaders upgrade older versions step by step (`_UPGRADES`) and reject newer ones.
 """
 

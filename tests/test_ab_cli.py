@@ -268,6 +268,13 @@ def test_real_aa_run_with_tensorflow_workers(ab_cli, tmp_path):
         assert all(len(b) == 2 and all(s > 0 for s in b) for b in case["a"]["blocks"])
         assert case["a"]["compile_s"] > 0
         assert case["a"]["kernel"] == "while(MatMul)"  # side A is this tree: it reports one
+    # where each worker's set-up went: A's worker (this tree) reports its steps
+    assert sorted((w["side"], w["generation"]) for w in doc["setup"]) == [
+        ("A", 1), ("A", 2), ("B", 1), ("B", 2)]
+    a1 = next(w for w in doc["setup"] if (w["side"], w["generation"]) == ("A", 1))
+    assert a1["start"] > 0
+    assert a1["first_call"] > 0
+    assert a1["wall"] >= a1["total"] >= a1["start"] + a1["first_call"]
     verdicts = [c["verdict"]["verdict"] for c in doc["cases"]]
     assert code == (1 if {"regression", "broken"} & set(verdicts) else 0)
     last = stdout.strip().splitlines()[-1]

@@ -234,6 +234,9 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert "--blocks 8 --generations 2 --rounds 3 --warmup 0 --threshold 0.1" in doc["command"]
     assert doc["command"].endswith("--target-mde 0.07 --out " + str(out))
     assert doc["settings"]["target_mde"] == 0.07
+    assert [(w["side"], w["generation"]) for w in doc["setup"]] == [
+        ("A", 1), ("B", 1), ("A", 2), ("B", 2)]
+    assert all(w["wall"] >= 0 for w in doc["setup"])
     assert first_stop(doc).endswith("after 8 pairs")
     assert doc["pass_generation"] == [0, 1, 0, 1, 0, 1, 0, 1]  # generations take turns
     assert doc["differences"]["env:X"] == [None, "1"]

@@ -182,6 +182,25 @@ def _stop_words(frame) -> str:
     return ", ".join(f"{n} {r}" for r, n in counts.items()) + span
 
 
+SETUP_STEPS = (("start", "start and TensorFlow import"), ("check", "checks and equivalence"),
+               ("build", "build"), ("first_call", "first call (trace)"), ("settle", "kernel"))
+
+
+def _setup_lines(setup) -> list[str]:
+    """One line per worker: its set-up wall time and where it went."""
+    if not isinstance(setup, list) or not setup:
+        return []
+    lines = ["Set-up per worker (seconds; at most one worker per CPU at a time):", ""]
+    for w in setup:
+        steps = ", ".join(f"{label} {w[key]:.1f}" for key, label in SETUP_STEPS
+                          if isinstance(w.get(key), int | float))
+        wall = w.get("wall")
+        lines.append(f"- {w.get('side')}{w.get('generation')}: "
+                     + (f"{wall:.1f} s" if isinstance(wall, int | float) else "?")
+                     + (f" ({steps})" if steps else ""))
+    return [*lines, ""]
+
+
 def _machine(doc: dict) -> str:
     env = (doc.get("sides", {}).get("A", {}).get("env_fingerprint")) or {}
     gpus = ", ".join(g.get("name", "?") for g in env.get("gpus") or []) or "no GPU"
@@ -241,6 +260,7 @@ def report_parts(doc: dict, frame, *, failed: bool, png: bytes | None = b"") -> 
         f"{s.get('threshold', 0):.0%}, alpha {s.get('alpha')}, threads {s.get('threads')}, "
         f"xla {s.get('xla')}, equivalence check {s.get('equivalence')}; "
         f"{doc.get('passes_done', 0)} pass(es) done in {doc.get('elapsed_s', 0):.0f}s.", "",
+        *_setup_lines(doc.get("setup")),
         "## Verdicts", "", summary_line(frame, failed), "",
         f"Interval: {interval_text(frame, doc.get('test'))}.", ""]
     figure = [] if png is None else [Figure(FIGURE_NAME, FIGURE_CAPTION, png)]

@@ -45,6 +45,7 @@ class CaseRun:
         self.memory: dict = {}
         self.step: Any = None
         self._probe: Any = None
+        self.setup_s: dict[str, float] = {}  # seconds per prepare() step
 
     @property
     def runnable(self) -> bool:
@@ -90,11 +91,21 @@ class CaseRun:
         kernel.check_promise(self.case.impl, self.kernel)
 
     def prepare(self) -> bool:
-        """check, build and settle, an exception making the case an error; True if runnable."""
+        """check, build and settle, an exception making the case an error; True if runnable.
+        The seconds of each step are kept in `setup_s` (check, build, first_call, settle)."""
+        clock = time.perf_counter
         try:
-            if self.check():
+            start = clock()
+            ok = self.check()
+            self.setup_s["check"] = clock() - start
+            if ok:
+                start = clock()
                 self.build()
+                self.setup_s["first_call"] = self.compile_s or 0.0
+                self.setup_s["build"] = clock() - start - self.setup_s["first_call"]
+                start = clock()
                 self.settle()
+                self.setup_s["settle"] = clock() - start
         except Exception as exc:  # a case that cannot run is a row, not a dead driver
             self.fail(exc)
         return self.runnable

@@ -199,7 +199,7 @@ def build_doc(*, command: str, preset: str, settings: dict, specs: dict, state,
             "settings": settings, "sides": sides,
             "differences": diff,
             "passes_done": state.passes_done, "pass_generation": state.generations(),
-            "cases": cases}
+            "setup": state.setup, "cases": cases}
 
 
 def write_outputs(run_dir: Path, doc: dict, state, *, threshold: float, alpha: float,

@@ -48,6 +48,7 @@ class ABState:
     failures: dict[str, dict[str, str]] = field(default_factory=dict)  # side -> id -> reason
     passes_done: int = 0
     pass_generation: list[int] = field(default_factory=list)  # worker generation of each pass
+    setup: list[dict] = field(default_factory=list)  # per worker: seconds of its set-up steps
 
     def status(self, case_id: str, side: str) -> tuple[str, str | None]:
         """(status, reason) of a case on a side, measurement failures included."""
@@ -112,7 +113,10 @@ def setup_sides(generations: Sequence[Sequence], state: ABState, *, threads: int
 
     def set_up(side, check: bool):
         with gate:
-            return side.setup(params, threads, check, progress)
+            start = time.perf_counter()
+            ready = side.setup(params, threads, check, progress)
+            ready.setdefault("setup_s", {})["wall"] = round(time.perf_counter() - start, 3)
+            return ready
 
     pool = ThreadPoolExecutor(max_workers=len(everyone))
     try:
@@ -132,6 +136,8 @@ def setup_sides(generations: Sequence[Sequence], state: ABState, *, threads: int
     finally:
         pool.shutdown(wait=True)
     state.ready.update(readies[0])
+    state.setup = [{"side": name, "generation": g + 1, **ready.get("setup_s", {})}
+                   for g, ready_of in enumerate(readies) for name, ready in ready_of.items()]
     for later in readies[1:]:
         _carry_over(later, state)
     check_agreement(state)

@@ -10,7 +10,9 @@ is pointed at stderr first, so nothing TensorFlow prints can corrupt it.
             side's registry does not have the case); kernel (added within protocol 1) is what
             the traced step ran, and a broken kernel promise (no cuDNN) is an error;
             memory_peak_bytes and memory_method (added within protocol 1): the case's peak
-            memory over its build and first call
+            memory over its build and first call; setup_s (added within protocol 1): seconds
+            of the set-up by step (start: threads and TensorFlow import; check, the
+            equivalence included; build; first_call; settle) summed over the cases
   measure {"id", "rounds", "warmup"} -> {"type": "samples", "id", "samples_s"} or
             {"type": "error", "id", "reason"}
   exit   -> the worker exits 0; stdin EOF does too (the coordinator is gone).
@@ -103,23 +105,31 @@ class Worker:
             equivalence = bool(msg.get("equivalence", True))
         except (KeyError, TypeError):
             raise ProtocolError("setup needs a list of cases") from None
-        apply_threads(threads)  # before any TensorFlow op
+        started = time.perf_counter()
+        apply_threads(threads)  # before any TensorFlow op (this imports TensorFlow)
         from bench.measure.env import collect_env
 
+        totals = {"start": time.perf_counter() - started}
         cases = [Case.from_params(p) for p in params]
         report: dict[str, dict] = {}
         equivalent: dict[tuple, str | None] = {}
         for i, case in enumerate(cases):
             self.send({"type": "progress", "done": i, "total": len(cases), "id": case.id})
-            report[case.id] = self._setup_case(case, equivalent if equivalence else None)
-        self.send({"type": "ready", "env": collect_env(threads), "cases": report})
+            report[case.id] = self._setup_case(case, equivalent if equivalence else None,
+                                               totals)
+        env = collect_env(threads)
+        totals["total"] = time.perf_counter() - started
+        self.send({"type": "ready", "env": env, "cases": report,
+                   "setup_s": {k: round(v, 3) for k, v in totals.items()}})
 
-    def _setup_case(self, case, equivalent: dict | None) -> dict:
+    def _setup_case(self, case, equivalent: dict | None, totals: dict) -> dict:
         from bench.measure.case_run import CaseRun
 
         run = CaseRun(case, equivalence=equivalent)
         if run.prepare():
             self.steps[case.id] = run
+        for step, seconds in run.setup_s.items():
+            totals[step] = totals.get(step, 0.0) + seconds
         return {"status": run.status, "reason": run.reason, "compile_s": run.compile_s,
                 "code_version": run.code_version, "kernel": run.kernel,
                 "memory_peak_bytes": run.memory.get("memory_peak_bytes"),
