@@ -5,10 +5,11 @@ Runs `rnnbench ab` for real, one run after another (nothing else should run mean
   this tree, exactly as CI runs the gate; the code is the same, so any flag is a false alarm;
 - M detection runs: side B is a copy of this tree whose `--impl` does about `--share` extra
   recurrent work (.ci/slow_tree.py); it should be flagged, and nothing else.
-Then it re-reads the raw blocks of every run to show how the verdicts would vary with fewer
-pairs and rounds, and writes a reference folder: report.md (method, machine, tables),
-runs.csv, cases.csv, sweep.csv and raw/*.json.gz (each run's ab.json), plus one complete A/A
-and one detection run folder as examples.
+Then it replays the raw blocks of every run under other stop rules (a larger --target-mde,
+fewer --blocks: rules that stop no later than the one measured) to show the trade-off, and
+writes a reference folder: runs.csv, cases.csv, sweep.csv and raw/*.json.gz (each run's
+ab.json), calibration.json, plus one complete A/A and one detection run folder as examples.
+report.md is written by hand from those files.
 
     python3 .ci/ab_calibration.py --out reports/reference/ab-smoke-<machine> [--aa 20]
         [--detect 6] [--base HEAD] [--impl keras_lstm] [--share 0.15] [-- extra ab flags]
@@ -31,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".ci"))
 AB_FLAGS = ["--preset", "smoke", "--threads", "1"]
-SWEEP_PAIRS = (20, 40, 60, 90)
-SWEEP_ROUNDS = (1, 3, 5)
+SWEEP_PAIRS = (100, 200, 300)
+SWEEP_TARGETS = (0.07, 0.08, 0.10)
 
 
 def cpu_model() -> str:
@@ -64,22 +65,18 @@ def run_ab(out: Path, extra: list[str]) -> dict:
             "load_end": os.getloadavg()[0], "doc": doc}
 
 
-def verdicts(doc, pairs: int | None = None, rounds: int | None = None,
-             threshold: float = 0.10, alpha: float = 0.05):
-    """The verdict frame of a stored run (a bench.ab_results.ABDocument), optionally from
-    `pairs` of its pairs (the first ones of each worker generation, in equal shares) and the
-    first `rounds` of each block."""
-    from bench.analysis import ab_stats
+def verdicts(doc, rule=None, threshold: float | None = None, alpha: float | None = None):
+    """The verdict frame of a stored run (a bench.ab_results.ABDocument), replayed under its
+    own stop rule or under `rule` (bench.analysis.ab_sequential.StopRule)."""
+    from bench.analysis import ab_sequential
 
+    s = doc.settings
+    rule = rule or ab_sequential.rule_of(s, doc.passes_done)
     gens = list(doc.pass_generation) or [0] * doc.passes_done
-    labels = sorted(set(gens))
-    keep = list(range(len(gens)))
-    if pairs is not None:
-        share = max(1, pairs // max(len(labels), 1))
-        keep = [k for g in labels for k in [i for i, x in enumerate(gens) if x == g][:share]]
-    return ab_stats.verdict_frame(doc.stats_input(keep, rounds), threshold=threshold,
-                                  alpha=alpha, geomean=False,
-                                  generations=[gens[k] for k in keep])
+    return ab_sequential.sequential_frame(
+        doc.stats_input(), gens, rule, geomean=False,
+        threshold=threshold if threshold is not None else (s.threshold or 0.10),
+        alpha=alpha if alpha is not None else (s.alpha or 0.05))
 
 
 def flagged(frame) -> list[str]:
@@ -92,6 +89,8 @@ def summarise_run(kind: str, i: int, res: dict, impl: str) -> tuple[dict, list[d
     import pandas as pd
 
     frame = verdicts(res["doc"])
+    setup = res["doc"].extra.get("setup") or []
+    walls = [w.get("wall") for w in setup if isinstance(w.get("wall"), int | float)]
     judged = frame[frame["verdict"].isin(["regression", "improvement", "same", "unreliable"])]
     target = judged["case"].str.startswith(impl + "/")
     regress = frame["verdict"] == "regression"
@@ -105,41 +104,53 @@ def summarise_run(kind: str, i: int, res: dict, impl: str) -> tuple[dict, list[d
                ~target].sum()),
            "unreliable": int((judged["verdict"] == "unreliable").sum()),
            "median_mde": float(pd.to_numeric(judged["mde"]).median()),
+           "median_pairs": float(pd.to_numeric(judged["pairs"]).median()),
+           "passes": res["doc"].passes_done,
+           "slowest_worker_setup_s": max(walls) if walls else None,
            "median_ratio_target": float(pd.to_numeric(judged["ratio"][target]).median())
            if target.any() else float("nan")}
     cases = [{"kind": kind, "run": i, **{k: r[k] for k in ("case", "ratio", "ci_low", "ci_high",
-                                                          "mde", "verdict")}}
+                                                          "mde", "pairs", "stop", "verdict")}}
              for r in frame.to_dict("records")]
     return row, cases
 
 
-def sweep(docs: dict[str, list[dict]], impl: str) -> list[dict]:
-    """Verdicts re-computed from the first P pairs and R rounds of every stored run."""
+def sweep(docs: dict[str, list], impl: str) -> list[dict]:
+    """Verdicts replayed under rules that stop no later than the measured one: fewer pairs at
+    most (`pairs`), a larger target mde (`target`). `out_of_data`: judged cases whose replay
+    wanted more passes than the run measured (then judged on what there is)."""
     import pandas as pd
+
+    from bench.analysis.ab_sequential import STOP_ENDED, StopRule
 
     rows = []
     for pairs in SWEEP_PAIRS:
-        for rounds in SWEEP_ROUNDS:
-            aa_any, det_hit, det_n, det_other, mdes = 0, 0, 0, 0, []
+        for target in SWEEP_TARGETS:
+            aa_any, det_hit, det_n, det_other, mdes, used, short = 0, 0, 0, 0, [], [], 0
             for kind, runs in docs.items():
                 for doc in runs:
-                    frame = verdicts(doc, pairs, rounds)
+                    frame = verdicts(doc, StopRule(pairs, target_mde=target))
                     judged = frame[frame["verdict"].isin(
                         ["regression", "improvement", "same", "unreliable"])]
                     mdes.append(float(pd.to_numeric(judged["mde"]).median()))
+                    used.append(float(pd.to_numeric(judged["pairs"]).mean()))
+                    short += int(judged["stop"].str.startswith(STOP_ENDED).sum()) \
+                        if doc.passes_done < pairs else 0
                     hits = judged["verdict"].isin(["regression", "improvement"])
                     if kind == "aa":
                         aa_any += bool(hits.any())
                     else:
-                        target = judged["case"].str.startswith(impl + "/")
-                        det_hit += int((judged["verdict"] == "regression")[target].sum())
-                        det_n += int(target.sum())
-                        det_other += int(hits[~target].sum())
-            rows.append({"pairs": pairs, "rounds": rounds,
+                        target_cases = judged["case"].str.startswith(impl + "/")
+                        det_hit += int((judged["verdict"] == "regression")[target_cases].sum())
+                        det_n += int(target_cases.sum())
+                        det_other += int(hits[~target_cases].sum())
+            rows.append({"max_pairs": pairs, "target_mde": target,
                          "aa_runs_with_any_flag": f"{aa_any}/{len(docs['aa'])}",
                          "detected": f"{det_hit}/{det_n}" if det_n else "-",
                          "false_flags_in_detection_runs": det_other,
-                         "median_mde": statistics.median(mdes)})
+                         "median_mde": statistics.median(mdes),
+                         "mean_pairs_per_case": statistics.mean(used),
+                         "out_of_data": short})
     return rows
 
 
@@ -154,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detect", type=int, default=6)
     parser.add_argument("--base", default="HEAD", help="git ref of side A in the A/A runs")
     parser.add_argument("--impl", default="keras_lstm")
-    parser.add_argument("--share", type=float, default=0.15)
+    parser.add_argument("--share", type=float, default=0.10,
+                        help="extra work of the slowed implementation (0.10: measured ~15 %%)")
     parser.add_argument("extra", nargs="*", help="extra rnnbench ab flags (after --)")
     args = parser.parse_args(argv)
     if args.out.exists():
@@ -173,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         docs[kind].append(res["doc"])
         print(f"{kind} {i}: exit {row['exit']}, {row['wall_s']} s, flagged {row['flagged']}, "
               f"target {row['target_flagged']}/{row['target_cases']}, median mde "
-              f"{row['median_mde']:.3f}, load {row['load_start']:.2f}", flush=True)
+              f"{row['median_mde']:.3f}, median pairs {row['median_pairs']:.0f}, load "
+              f"{row['load_start']:.2f}", flush=True)
     args.out.mkdir(parents=True)
     (args.out / "raw").mkdir()
     for kind, runs_of_kind in docs.items():
