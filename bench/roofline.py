@@ -30,7 +30,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import rows
-from bench.cases import Case
 from bench.rows import CaseRow
 
 FP32 = "fp32"
@@ -156,8 +155,7 @@ def stored_keys(calibration: dict) -> list[tuple[str | None, str]]:
 
 
 def _key(row: CaseRow) -> tuple[str, str]:
-    case = Case.from_params(row.case)
-    return case.device, case.dtype
+    return row.case.device, row.case.dtype
 
 
 def peak_table(calibration: dict, case_rows: Iterable[CaseRow]) -> list[Peak]:

@@ -176,9 +176,9 @@ def case_params(params: Any, where: Where) -> dict:
     return dict(params)
 
 
-def check_case_id(case_id: str, params: dict, where: Where) -> None:
-    """UserError unless `case_id` is the id the (checked) parameters spell."""
-    spelled = Case.from_params(params).id
+def check_case_id(case_id: str, case: dict | Case, where: Where) -> None:
+    """UserError unless `case_id` is the id the case (or its checked parameters) spells."""
+    spelled = (case if isinstance(case, Case) else Case.from_params(case)).id
     if spelled != case_id:
         raise where.fail("id", f"disagrees with its parameters, which spell {spelled}")
 
@@ -262,7 +262,7 @@ class CaseRow:
     """One step-time case: id, parameters, status, reason, stats, code version, kernel, memory."""
 
     id: str
-    case: dict
+    case: Case
     status: str
     reason: str | None = None
     stats: CaseStats = field(default_factory=CaseStats)
@@ -272,6 +272,7 @@ class CaseRow:
     memory_method: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
     nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
+    case_extra: dict = field(default_factory=dict, compare=False)  # unknown `case` keys, kept
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "results", index: int = 0) -> CaseRow:
@@ -285,18 +286,19 @@ class CaseRow:
         params = case_params(raw.get("case"), where)
         if "stats" not in raw:
             raise where.fail("stats", "is missing")
-        return cls(id=raw["id"], case=params, status=status(raw.get("status"), where),
+        return cls(id=raw["id"], case=Case.from_params(params), status=status(raw.get("status"), where),
                    reason=text(raw.get("reason"), where, "reason"),
                    stats=CaseStats.from_dict(raw["stats"], where),
                    code_version=text(raw.get("code_version"), where, "code_version"),
                    **{k: check(raw.get(k), where, k) for k, check in CASE_FACTS.items()},
                    extra=_extra(raw, {"id", "case", "status", "reason", "stats",
                                       "code_version", *CASE_FACTS}),
-                   nulls=_nulls(raw, CASE_FACTS))
+                   nulls=_nulls(raw, CASE_FACTS), case_extra=_extra(params, CASE_PARAMS))
 
     def to_dict(self) -> dict:
         """The stored form of the row (the current schema)."""
-        return {"id": self.id, "case": dict(self.case), "status": self.status,
+        return {"id": self.id, "case": {**self.case.params(), **self.case_extra},
+                "status": self.status,
                 "reason": self.reason, "stats": self.stats.to_dict(),
                 "code_version": self.code_version, **_present(self, CASE_FACTS), **self.extra}
 

@@ -302,14 +302,16 @@ def _flag_rate(slowdown: float, seed: int, runs: int = 5) -> tuple[float, float]
     """Over TRIALS checks of 8 cases (5 runs per side, 5 % run-to-run noise, c0 slowed): the
     fraction that flag c0 and the fraction that flag any other case."""
     from bench.analysis.verdicts import judge_cases
+    from bench.cases import Case
     from bench.rows import CaseRow, CaseStats
 
     rng = np.random.default_rng(seed)
     names = list(CASES)
+    case = Case.from_params(CASE)  # the verdicts read only the medians
     hit = other = 0
     for _ in range(TRIALS):
         noise = np.exp(rng.normal(0.0, 0.05, (2, len(names), runs)))
-        sides = [tuple([CaseRow(name, {}, "ok", stats=CaseStats(median_s=float(
+        sides = [tuple([CaseRow(name, case, "ok", stats=CaseStats(median_s=float(
                     CASES[name] * (1 + slowdown * (side == 1 and name == "c0")) * f)))
                         for f in noise[side, i]] for side in (0, 1))
                  for i, name in enumerate(names)]

@@ -241,8 +241,8 @@ def _scales(runs: list[Run], ref: dict, rows: list, normalize: bool) -> list[flo
     """Per run: the factor that brings its times to the reference calibration (1 without)."""
     if not normalize:
         return [1.0] * len(runs)
-    first = next((r.case for r in rows if r is not None), {})
-    device, dtype = first.get("device"), first.get("dtype") or "fp32"
+    first = next((r.case for r in rows if r is not None), None)
+    device, dtype = (first.device, first.dtype) if first is not None else (None, "fp32")
     base = peak_gflops(ref, device, dtype)
     out = []
     for run in runs:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from bench import registry
 from bench.analysis.stats import GEOMEAN, geomean
-from bench.cases import Case, id_parts
+from bench.cases import id_parts
 from bench.results import Run, peak_gflops
 from bench.rows import CaseRow
 
@@ -80,7 +80,7 @@ def _quantile(df: float) -> float:
 def _scale(run: Run, ref: Run, row: CaseRow, normalize: bool) -> float:
     if not normalize:
         return 1.0
-    device, dtype = row.case.get("device"), row.case.get("dtype") or "fp32"
+    device, dtype = row.case.device, row.case.dtype
     mine, base = peak_gflops(run.calibration, device, dtype), peak_gflops(ref.calibration,
                                                                           device, dtype)
     return mine / base if mine and base else math.nan
@@ -139,7 +139,7 @@ def ratio_interval(a: Cell, b: Cell) -> tuple[float, float, float, str]:
 
 def describe(row: CaseRow) -> dict:
     """The grouping fields of a case: impl, unroll, device, phase, shape, precision."""
-    parts = id_parts(Case.from_params(row.case))
+    parts = id_parts(row.case)
     return {"impl": parts["impl"], "unroll": parts["unroll"], "device": parts["device"],
             "phase": parts["phase"], "shape": parts["shape"], "precision": parts["dtype"]}
 

@@ -20,7 +20,7 @@ from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
 from bench.analysis.html import REPORT_HTML
 from bench.analysis.stability import split_warning
 from bench.analysis.tta_summary import format_summary, summarize
-from bench.cases import Case, id_parts
+from bench.cases import id_parts
 from bench.errors import UserError
 from bench.results import PARTIAL, Run, read_run, resolve_results_path
 from bench.storage import atomic_write_bytes, atomic_write_text
@@ -62,7 +62,7 @@ def case_table(run: Run):
     frame["median_s"] = [_nan(r.median()) for r in rows]
     frame["rounds"] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
                        for r in rows]
-    parts = [id_parts(Case.from_params(r.case)) for r in rows]
+    parts = [id_parts(r.case) for r in rows]
     frame["shape"] = [p["shape"] for p in parts]  # with its marks: -bi, -ragged
     frame["precision"] = [p["dtype"] for p in parts]  # -xla
     for col in ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "gflops", "pct_peak",
