@@ -141,19 +141,26 @@ def clean_json(obj: Any) -> Any:
     return obj
 
 
-def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
+def save_run(run_dir: str | os.PathLike, doc: dict, *, cases: Sequence[CaseRow] | None = None,
+             tta: Sequence[TTARow] | None = None) -> Path:
     """Write env.json, results.csv, tta.csv (if any) and results.json atomically; return the dir.
 
-    Called again as rows arrive (so Ctrl-C keeps finished cases); each write replaces the
-    previous snapshot of the same run as a whole file, never a half-written one.
+    A measuring command keeps typed rows and passes them as `cases` / `tta`: they are
+    serialised here, in place of the document's own lists. Called again as rows arrive (so
+    Ctrl-C keeps finished cases); each write replaces the previous snapshot of the same run as
+    a whole file, never a half-written one.
     """
     run_dir = Path(run_dir)
+    if cases is not None:
+        doc = {**doc, "cases": [row.to_dict() for row in cases]}
+    if tta is not None:
+        doc = {**doc, "tta": [row.to_dict() for row in tta]}
     doc = clean_json(json.loads(json.dumps(doc, default=json_default)))
-    validate(doc, source=str(run_dir / RESULTS_JSON))
+    run = check_document(doc, source=str(run_dir / RESULTS_JSON))
     atomic_write_text(run_dir / ENV_JSON, json.dumps(doc["env"], indent=1) + "\n")
-    atomic_write_text(run_dir / RESULTS_CSV, cases_frame(doc).to_csv(index=False))
-    if doc["tta"]:
-        atomic_write_text(run_dir / TTA_CSV, tta_frame(doc).to_csv(index=False))
+    atomic_write_text(run_dir / RESULTS_CSV, cases_frame(run.cases).to_csv(index=False))
+    if run.tta:
+        atomic_write_text(run_dir / TTA_CSV, tta_frame(run.tta).to_csv(index=False))
     # results.json last: it moves to a new snapshot only once its companions hold it too.
     atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     return run_dir
@@ -230,12 +237,6 @@ def check_document(doc: Any, source: str = "results") -> Run:
     return Run(doc=doc, source=source, cases=cases, tta=tta)
 
 
-def validate(doc: Any, source: str = "results") -> dict:
-    """Check a current-version document (structure and values); raise a one-line UserError."""
-    check_document(doc, source)
-    return doc
-
-
 def upgrade(doc: dict, source: str = "results") -> dict:
     """Bring a document to SCHEMA_VERSION step by step; reject newer or unknown versions."""
     return upgrade_document(doc, _UPGRADES, SCHEMA_VERSION, source, "results")
@@ -288,30 +289,12 @@ def peak_gflops(calibration: dict, device: str | None, dtype: str = "fp32") -> f
     return roofline.peak_gflops(calibration, device, dtype)
 
 
-def case_rows(doc: dict | Run | Sequence[CaseRow]) -> tuple[CaseRow, ...]:
-    """The typed step-time rows of a document (or of a Run; rows pass through)."""
-    if isinstance(doc, Run):
-        return doc.cases
-    if not isinstance(doc, dict):
-        return tuple(doc)
-    return tuple(CaseRow.from_dict(r, index=i) for i, r in enumerate(doc["cases"]))
-
-
-def tta_rows(doc: dict | Run | Sequence[TTARow]) -> tuple[TTARow, ...]:
-    """The typed time-to-accuracy rows of a document (or of a Run; rows pass through)."""
-    if isinstance(doc, Run):
-        return doc.tta
-    if not isinstance(doc, dict):
-        return tuple(doc)
-    return tuple(TTARow.from_dict(r, index=i) for i, r in enumerate(doc["tta"]))
-
-
-def cases_frame(doc: dict | Run | Sequence[CaseRow]):
+def cases_frame(case_rows: Sequence[CaseRow]):
     """One tidy row per step-time case: id, case params, status, reason, stats (samples as JSON)."""
     import pandas as pd
 
     records = []
-    for row in case_rows(doc):
+    for row in case_rows:
         flat = {"id": row.id, **row.case.params(), **row.case_extra, "status": row.status, "reason": row.reason}
         for key in CaseStats.COLUMNS:
             flat[key] = getattr(row.stats, key)
@@ -329,12 +312,12 @@ def cases_frame(doc: dict | Run | Sequence[CaseRow]):
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
 
 
-def tta_frame(doc: dict | Run | Sequence[TTARow]):
+def tta_frame(tta_rows: Sequence[TTARow]):
     """One row per time-to-accuracy run: id, settings, status, reason, summary (no curve)."""
     import pandas as pd
 
     records = []
-    for row in tta_rows(doc):
+    for row in tta_rows:
         flat = {"id": row.id, **row.settings, "status": row.status, "reason": row.reason}
         flat.update({k: v for k, v in row.stats.to_dict().items() if k != "curve"})
         records.append(flat)

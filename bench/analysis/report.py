@@ -22,7 +22,7 @@ from bench.analysis.stability import split_warning
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.cases import id_parts
 from bench.errors import UserError
-from bench.results import PARTIAL, Run, read_run, resolve_results_path
+from bench.results import Run, read_run, resolve_results_path
 from bench.storage import atomic_write_bytes, atomic_write_text
 
 REPORT_MD = "report.md"
@@ -152,7 +152,7 @@ def tta_table(run: Run):
 
     from bench.results import tta_frame
 
-    flat = tta_frame(run)
+    flat = tta_frame(run.tta)
     if flat.empty:
         return pd.DataFrame(columns=[name for name, _ in TTA_COLUMNS])
     flat = flat.reindex(columns=list(dict.fromkeys([*flat.columns, *(c for _, c in TTA_COLUMNS),
@@ -223,7 +223,7 @@ def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
     if sweeps:
         figures.append(("scaling.png", "Scaling: median time vs swept size (log-log)",
                         plots.scaling_curves(sweeps, title="Scaling with problem size")))
-    png = plots.tta_curves(run.doc.get("tta") or [], title="Time to accuracy: held-out accuracy "
+    png = plots.tta_curves(run.tta, title="Time to accuracy: held-out accuracy "
                                                         "vs training wall time")
     if png:
         figures.append(("tta.png", "Held-out accuracy vs wall-clock training time", png))
@@ -277,9 +277,8 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
     peaks = roofline_report.peaks(run)
     out: list[Part] = [f"# rnnbench report — {doc['run_id']}\n"]
-    if doc.get("status") == PARTIAL:
-        done = (f": {doc.get('cases_finished')} of {doc.get('cases_planned')} cases finished"
-                if doc.get("cases_planned") is not None else "")
+    if run.partial:
+        done = f": {run.progress()}" if run.progress() else ""
         out += [f"**PARTIAL RUN**{done}. The run was interrupted; its tables cover only the "
                 "cases that finished, and `rnnbench check` refuses it as a baseline unless "
                 "`--allow-partial` is given.\n"]
@@ -287,7 +286,7 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
            f"- command: `{doc.get('command') or '–'}`",
            f"- preset: {doc.get('preset') or '–'}",
            f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
-           f"{counts['error']} error; time-to-accuracy runs: {len(doc.get('tta', []))}",
+           f"{counts['error']} error; time-to-accuracy runs: {len(run.tta)}",
            roofline_report.header_line(peaks), "",
            "## Environment\n", Table(env_frame(doc.get("env") or {}))]
     out += roofline_report.roofline_section(peaks, Table)
@@ -329,14 +328,14 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
                 "(`.ci/stability_eval.py` judges their stored rounds again).\n",
                 Table(warned), "What to do:\n",
                 *(f"- {tip}" for tip in warning_advice(run)), ""]
-    if doc.get("tta"):
+    if run.tta:
         table = tta_table(run)
         out += ["## Time to accuracy\n",
                 "Wall-clock time from the first training step to the evaluation that first "
                 "reached the target; held-out evaluation time is excluded and reported "
                 "separately (`eval_s`). Runs that missed the target within the budget are "
                 "listed, not dropped.\n", Table(table)]
-        summary = summarize(doc.get("tta", []))
+        summary = summarize(run.tta)
         if summary:
             out += ["Summary over seeds (a seed that missed counts as never reaching the target, "
                     "so the median is empty once half the seeds missed):\n",
