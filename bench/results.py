@@ -61,21 +61,19 @@ def _v2_to_v3(doc: dict) -> dict:
     cases = doc.get("cases")
     for row in cases if isinstance(cases, list) else ():
         stats = row.get("stats") if isinstance(row, dict) else None
-        samples = stats.get("samples_s") if isinstance(stats, dict) else None
-        if (not isinstance(samples, list) or "median_lo_s" in stats
+        samples = stats.get(rows.SAMPLES_S) if isinstance(stats, dict) else None
+        if (not isinstance(samples, list) or rows.MEDIAN_LO_S in stats
                 or not all(isinstance(s, int | float) and not isinstance(s, bool)
                            and math.isfinite(s) for s in samples)):
             continue  # validation names whatever is wrong with the samples
         interval = median_interval(samples)
         if interval is not None:
-            stats["median_lo_s"], stats["median_hi_s"] = interval
+            stats[rows.MEDIAN_LO_S], stats[rows.MEDIAN_HI_S] = interval
     return {**doc, "schema_version": 3}
 
 
 # Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
 _UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
-
-STAT_KEYS = CaseStats.COLUMNS
 
 
 def utc_now() -> str:
@@ -300,14 +298,13 @@ def cases_frame(case_rows: Sequence[CaseRow]):
             flat[key] = getattr(row.stats, key)
         half = relative_halfwidth(row.stats.median_s, row.stats.median_lo_s, row.stats.median_hi_s)
         flat["median_ci_pct"] = None if half is None else 100.0 * half
-        flat["samples_s"] = json.dumps(list(row.stats.samples_s))
-        flat["warnings"] = "; ".join(row.stats.warnings)
+        flat[rows.SAMPLES_S] = json.dumps(list(row.stats.samples_s))
+        flat[rows.WARNINGS] = "; ".join(row.stats.warnings)
         flat["code_version"] = row.code_version
         flat.update({key: getattr(row, key) for key in CASE_FACTS})
         records.append(flat)
     columns = ["id", *CASE_PARAMS, "status", "reason", *CaseStats.COLUMNS, "median_ci_pct",
-               "samples_s",
-               "warnings", "code_version", *CASE_FACTS]
+               rows.SAMPLES_S, rows.WARNINGS, "code_version", *CASE_FACTS]
     frame = pd.DataFrame(records)
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
 

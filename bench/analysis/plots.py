@@ -8,6 +8,7 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 
+from bench.rows import MEDIAN_S
 from bench.tta_rows import TTARow
 
 UNROLL_COLORS = {"static": "#4C72B0", "dynamic": "#DD8452", "fused": "#55A868"}
@@ -138,7 +139,7 @@ def static_vs_dynamic(frame, *, title: str):
     ok = frame[frame["status"] == "ok"]
     ratios = []
     for (impl, phase), sub in ok.groupby(["impl", "phase"], sort=False):
-        times = dict(zip(sub["unroll"], sub["median_s"], strict=True))
+        times = dict(zip(sub["unroll"], sub[MEDIAN_S], strict=True))
         if times.get("static") and times.get("dynamic"):
             ratios.append((impl, phase, times["static"] / times["dynamic"]))
     if not ratios:
@@ -231,7 +232,7 @@ def scaling_curves(sweeps: list[dict], *, title: str):
             line = unsorted.sort_values(sweep["param"])
             name = f"{impl}/{unroll}"
             color = labels.setdefault(name, f"C{len(labels) % 10}")
-            ax.plot(line[sweep["param"]], line["median_s"] * 1e3, marker="o", ms=3,
+            ax.plot(line[sweep["param"]], line[MEDIAN_S] * 1e3, marker="o", ms=3,
                     color=color, label=name)
         values = sorted(sub[sweep["param"]].unique())
         ax.set_xscale("log")

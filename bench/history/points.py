@@ -17,8 +17,10 @@ from dataclasses import astuple, dataclass
 from bench import identity
 from bench.history import schema
 from bench.results import PARTIAL, Run, peak_gflops
+from bench.rows import MEDIAN_S
+from bench.tta_rows import TIME_TO_TARGET_S
 
-MEDIAN, TTA, RATIO = "median_s", "time_to_target_s", "ab_ratio"
+MEDIAN, TTA, RATIO = MEDIAN_S, TIME_TO_TARGET_S, "ab_ratio"  # the row keys they come from
 METRICS = (MEDIAN, TTA, RATIO)
 RELATIVE = (RATIO,)
 COMPLETE, PARTIAL_STATUS = "complete", PARTIAL
