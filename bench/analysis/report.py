@@ -18,7 +18,7 @@ from bench.analysis.document import (  # markdown_table: also imported from here
 )
 from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
 from bench.analysis.html import REPORT_HTML
-from bench.analysis.stability import split_warning
+from bench.analysis.stability import distinct_advice, findings_text
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.cases import id_parts
 from bench.errors import UserError
@@ -128,18 +128,14 @@ def warnings_frame(run: Run):
     """Case and its stability findings (the advice is listed once, by `warning_advice`)."""
     import pandas as pd
 
-
-    rows = [{"case": row.id, "warnings": " | ".join(split_warning(w)[0]
-                                                    for w in row.stats.warnings)}
+    rows = [{"case": row.id, "warnings": findings_text(row.stats.warnings)}
             for row in run.cases if row.stats.warnings]
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
 
 def warning_advice(run: Run) -> list[str]:
     """Each distinct piece of advice of the run's stability warnings, once, in order."""
-
-    tips = (split_warning(w)[1] for row in run.cases for w in row.stats.warnings)
-    return [tip for tip in dict.fromkeys(tips) if tip]
+    return distinct_advice(w for row in run.cases for w in row.stats.warnings)
 
 
 def status_frame(frame, status: str):

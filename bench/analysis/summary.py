@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed, fmt_time
-from bench.analysis.stability import KIND_NAMES, kind_of, split_warning
+from bench.analysis.stability import KIND_NAMES, distinct_advice, findings_text, kind_of
 from bench.intervals import relative_halfwidth
 from bench.rows import CaseRow
 
@@ -76,9 +76,9 @@ def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = W
     lines = ["", f"stability: {len(warned)} of {len(timed)} timed cases flagged ({what}); "
                  + ("all:" if verbose or len(warned) <= worst else f"worst {len(shown)}:")]
     for row in shown:
-        lines.append(f"  {row.id}: " + " | ".join(split_warning(w)[0] for w in row.stats.warnings))
-    advice = dict.fromkeys(split_warning(w)[1] for r in warned for w in r.stats.warnings)
-    lines += [f"  advice: {tip}" for tip in advice if tip]
+        lines.append(f"  {row.id}: {findings_text(row.stats.warnings)}")
+    advice = distinct_advice(w for r in warned for w in r.stats.warnings)
+    lines += [f"  advice: {tip}" for tip in advice]
     if not verbose and len(warned) > len(shown):
         lines.append("  full list: report.md (Measurement warnings), or rerun with -v")
     return lines
