@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench import registry
@@ -161,15 +162,17 @@ def all_cells(sets: list[RunSet], normalize: bool = False) -> list[dict[str, Cel
 
 
 def common_cases(cells: list[dict[str, Cell]], facts: dict[str, dict]) -> list[str]:
-    """The cases timed in every RunSet, grouped by phase, implementation, unroll, shape."""
+    """The cases timed in every RunSet, grouped by phase, implementation, unroll, shape
+    (computed once per comparison and passed to every table)."""
     ids = [c for c in facts if all(c in cs and cs[c].ok for cs in cells)]
     order = {c: i for i, c in enumerate(facts)}
     return sorted(ids, key=lambda c: (facts[c]["phase"], facts[c]["impl"], facts[c]["unroll"],
                                       facts[c]["shape"], facts[c]["precision"], order[c]))
 
 
-def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
-    """The cases timed everywhere: per RunSet median and interval (s), per other RunSet the
+def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
+               common: Sequence[str]):
+    """The cases timed everywhere (`common`, in order): per RunSet median and interval (s), per other RunSet the
     ratio to the first with its interval, basis and significance; memory when recorded; a
     geometric-mean row last (no interval: the cases are not samples of one quantity)."""
     import pandas as pd
@@ -178,7 +181,7 @@ def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str
     ref = labels[0]
     memory = any(math.isfinite(c.memory) for cs in cells for c in cs.values())
     rows = []
-    for case in common_cases(cells, facts):
+    for case in common:
         row = {"case": case, **facts[case]}
         here = [cs[case] for cs in cells]
         for label, cell in zip(labels, here, strict=True):
@@ -217,11 +220,13 @@ def status_text(cell: Cell | None) -> str:
     return cell.status + (f" ({cell.reason})" if cell.reason else "")
 
 
-def missing_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
-    """The cases not timed in every RunSet: case, then each RunSet's status (the appendix)."""
+def missing_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
+                  common: Sequence[str]):
+    """The cases not timed in every RunSet (not in `common`): case, then each RunSet's status
+    (the appendix)."""
     import pandas as pd
 
-    common = set(common_cases(cells, facts))
+    common = set(common)
     rows = [{"case": case, **{s.label: status_text(cs.get(case)) for s, cs in
                               zip(sets, cells, strict=True)}}
             for case in facts if case not in common]
@@ -243,7 +248,8 @@ def missing_counts(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict
     return out
 
 
-def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
+def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
+                  common: Sequence[str]):
     """Per phase × shape × precision × implementation: each RunSet's geometric mean over its
     own timed cases of the group (seconds) with the case count, and per other RunSet the
     geometric mean of the per-case ratios over the group's cases timed everywhere. Only the
@@ -251,7 +257,7 @@ def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[
     import pandas as pd
 
     labels = [s.label for s in sets]
-    common = set(common_cases(cells, facts))
+    common = set(common)
     groups: dict[tuple, list[str]] = {}
     for case, fact in facts.items():
         groups.setdefault((*(fact[k] for k in GROUP_KEYS), fact["impl"]), []).append(case)
