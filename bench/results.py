@@ -33,7 +33,13 @@ from bench.ab_results import AB_JSON, is_ab_folder, read_ab
 from bench.errors import UserError
 from bench.intervals import median_interval, relative_halfwidth
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats
-from bench.storage import RESULTS_JSON, atomic_write_text, read_json, upgrade_document
+from bench.storage import (
+    RESULTS_JSON,
+    atomic_write_text,
+    parse_json,
+    read_bytes,
+    upgrade_document,
+)
 from bench.tta_rows import TTARow
 
 SCHEMA_VERSION = 3
@@ -273,8 +279,14 @@ def load_run(path: str | os.PathLike) -> dict:
 def read_run(path: str | os.PathLike) -> Run:
     """Load, upgrade and check a run (folder or results.json) into typed rows; UserError if bad."""
     file = resolve_results_path(path)
+    return parse_run(read_bytes(file), file)
+
+
+def parse_run(data: bytes, file: Path) -> Run:
+    """The run held by `data`, the bytes of the results file `file` (read_run's parse, for a
+    caller that needs the bytes too); UserError if bad."""
     source = str(file)
-    doc = read_json(file, "results file")
+    doc = parse_json(data, file, "results file")
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
     return check_document(upgrade(doc, source), source)
