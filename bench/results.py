@@ -305,7 +305,8 @@ def cases_frame(case_rows: Sequence[CaseRow]):
 
     records = []
     for row in case_rows:
-        flat = {"id": row.id, **row.case.params(), **row.case_extra, "status": row.status, "reason": row.reason}
+        flat = {"id": row.id, **row.case.params(), **row.case_extra, "status": row.status,
+                "reason": row.reason}
         for key in CaseStats.COLUMNS:
             flat[key] = getattr(row.stats, key)
         half = relative_halfwidth(row.stats.median_s, row.stats.median_lo_s, row.stats.median_hi_s)

@@ -294,7 +294,8 @@ class CaseRow:
         params = case_params(raw.get("case"), where)
         if "stats" not in raw:
             raise where.fail("stats", "is missing")
-        return cls(id=raw["id"], case=Case.from_params(params), status=status(raw.get("status"), where),
+        return cls(id=raw["id"], case=Case.from_params(params),
+                   status=status(raw.get("status"), where),
                    reason=text(raw.get("reason"), where, "reason"),
                    stats=CaseStats.from_dict(raw["stats"], where),
                    code_version=text(raw.get("code_version"), where, "code_version"),

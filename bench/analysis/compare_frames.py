@@ -172,9 +172,10 @@ def common_cases(cells: list[dict[str, Cell]], facts: dict[str, dict]) -> list[s
 
 def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
                common: Sequence[str]):
-    """The cases timed everywhere (`common`, in order): per RunSet median and interval (s), per other RunSet the
-    ratio to the first with its interval, basis and significance; memory when recorded; a
-    geometric-mean row last (no interval: the cases are not samples of one quantity)."""
+    """The cases timed everywhere (`common`, in order): per RunSet median and interval (s),
+    per other RunSet the ratio to the first with its interval, basis and significance; memory
+    when recorded; a geometric-mean row last (no interval: the cases are not samples of one
+    quantity)."""
     import pandas as pd
 
     labels = [s.label for s in sets]

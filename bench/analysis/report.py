@@ -214,7 +214,7 @@ def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
         if group[PCT_PEAK].notna().any():
             peak = roofline_report.peak_for(table, device, str(group["dtype"].iloc[0]))
             peak_text = f"{fmt_num(peak)} GFLOP/s matmul" if peak else "calibrated matmul"
-            figures.append((f"pct_peak{slug}.png",
+            figures.append((f"{PCT_PEAK}{slug}.png",
                             f"Achieved fraction of the machine peak ({where})",
                             plots.grouped_bars(group, PCT_PEAK,
                                                title=f"% of machine peak ({peak_text}) — "
