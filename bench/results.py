@@ -33,7 +33,13 @@ from bench.ab_results import AB_JSON, is_ab_folder, read_ab
 from bench.errors import UserError
 from bench.intervals import median_interval, relative_halfwidth
 from bench.rows import CASE_FACTS, CASE_PARAMS, CaseRow, CaseStats
-from bench.storage import RESULTS_JSON, atomic_write_text, read_json, upgrade_document
+from bench.storage import (
+    RESULTS_JSON,
+    atomic_write_text,
+    parse_json,
+    read_bytes,
+    upgrade_document,
+)
 from bench.tta_rows import TTARow
 
 SCHEMA_VERSION = 3
@@ -61,21 +67,19 @@ def _v2_to_v3(doc: dict) -> dict:
     cases = doc.get("cases")
     for row in cases if isinstance(cases, list) else ():
         stats = row.get("stats") if isinstance(row, dict) else None
-        samples = stats.get("samples_s") if isinstance(stats, dict) else None
-        if (not isinstance(samples, list) or "median_lo_s" in stats
+        samples = stats.get(rows.SAMPLES_S) if isinstance(stats, dict) else None
+        if (not isinstance(samples, list) or rows.MEDIAN_LO_S in stats
                 or not all(isinstance(s, int | float) and not isinstance(s, bool)
                            and math.isfinite(s) for s in samples)):
             continue  # validation names whatever is wrong with the samples
         interval = median_interval(samples)
         if interval is not None:
-            stats["median_lo_s"], stats["median_hi_s"] = interval
+            stats[rows.MEDIAN_LO_S], stats[rows.MEDIAN_HI_S] = interval
     return {**doc, "schema_version": 3}
 
 
 # Upgraders: _UPGRADES[n] turns a version-n document into version n+1.
 _UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
-
-STAT_KEYS = CaseStats.COLUMNS
 
 
 def utc_now() -> str:
@@ -141,19 +145,26 @@ def clean_json(obj: Any) -> Any:
     return obj
 
 
-def save_run(run_dir: str | os.PathLike, doc: dict) -> Path:
+def save_run(run_dir: str | os.PathLike, doc: dict, *, cases: Sequence[CaseRow] | None = None,
+             tta: Sequence[TTARow] | None = None) -> Path:
     """Write env.json, results.csv, tta.csv (if any) and results.json atomically; return the dir.
 
-    Called again as rows arrive (so Ctrl-C keeps finished cases); each write replaces the
-    previous snapshot of the same run as a whole file, never a half-written one.
+    A measuring command keeps typed rows and passes them as `cases` / `tta`: they are
+    serialised here, in place of the document's own lists. Called again as rows arrive (so
+    Ctrl-C keeps finished cases); each write replaces the previous snapshot of the same run as
+    a whole file, never a half-written one.
     """
     run_dir = Path(run_dir)
+    if cases is not None:
+        doc = {**doc, "cases": [row.to_dict() for row in cases]}
+    if tta is not None:
+        doc = {**doc, "tta": [row.to_dict() for row in tta]}
     doc = clean_json(json.loads(json.dumps(doc, default=json_default)))
-    validate(doc, source=str(run_dir / RESULTS_JSON))
+    run = check_document(doc, source=str(run_dir / RESULTS_JSON))
     atomic_write_text(run_dir / ENV_JSON, json.dumps(doc["env"], indent=1) + "\n")
-    atomic_write_text(run_dir / RESULTS_CSV, cases_frame(doc).to_csv(index=False))
-    if doc["tta"]:
-        atomic_write_text(run_dir / TTA_CSV, tta_frame(doc).to_csv(index=False))
+    atomic_write_text(run_dir / RESULTS_CSV, cases_frame(run.cases).to_csv(index=False))
+    if run.tta:
+        atomic_write_text(run_dir / TTA_CSV, tta_frame(run.tta).to_csv(index=False))
     # results.json last: it moves to a new snapshot only once its companions hold it too.
     atomic_write_text(run_dir / RESULTS_JSON, json.dumps(doc, indent=1, sort_keys=False) + "\n")
     return run_dir
@@ -230,12 +241,6 @@ def check_document(doc: Any, source: str = "results") -> Run:
     return Run(doc=doc, source=source, cases=cases, tta=tta)
 
 
-def validate(doc: Any, source: str = "results") -> dict:
-    """Check a current-version document (structure and values); raise a one-line UserError."""
-    check_document(doc, source)
-    return doc
-
-
 def upgrade(doc: dict, source: str = "results") -> dict:
     """Bring a document to SCHEMA_VERSION step by step; reject newer or unknown versions."""
     return upgrade_document(doc, _UPGRADES, SCHEMA_VERSION, source, "results")
@@ -274,8 +279,14 @@ def load_run(path: str | os.PathLike) -> dict:
 def read_run(path: str | os.PathLike) -> Run:
     """Load, upgrade and check a run (folder or results.json) into typed rows; UserError if bad."""
     file = resolve_results_path(path)
+    return parse_run(read_bytes(file), file)
+
+
+def parse_run(data: bytes, file: Path) -> Run:
+    """The run held by `data`, the bytes of the results file `file` (read_run's parse, for a
+    caller that needs the bytes too); UserError if bad."""
     source = str(file)
-    doc = read_json(file, "results file")
+    doc = parse_json(data, file, "results file")
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise _fail(source, f"not an rnnbench results file (no \"kind\": \"{KIND}\")")
     return check_document(upgrade(doc, source), source)
@@ -288,53 +299,35 @@ def peak_gflops(calibration: dict, device: str | None, dtype: str = "fp32") -> f
     return roofline.peak_gflops(calibration, device, dtype)
 
 
-def case_rows(doc: dict | Run | Sequence[CaseRow]) -> tuple[CaseRow, ...]:
-    """The typed step-time rows of a document (or of a Run; rows pass through)."""
-    if isinstance(doc, Run):
-        return doc.cases
-    if not isinstance(doc, dict):
-        return tuple(doc)
-    return tuple(CaseRow.from_dict(r, index=i) for i, r in enumerate(doc["cases"]))
-
-
-def tta_rows(doc: dict | Run | Sequence[TTARow]) -> tuple[TTARow, ...]:
-    """The typed time-to-accuracy rows of a document (or of a Run; rows pass through)."""
-    if isinstance(doc, Run):
-        return doc.tta
-    if not isinstance(doc, dict):
-        return tuple(doc)
-    return tuple(TTARow.from_dict(r, index=i) for i, r in enumerate(doc["tta"]))
-
-
-def cases_frame(doc: dict | Run | Sequence[CaseRow]):
+def cases_frame(case_rows: Sequence[CaseRow]):
     """One tidy row per step-time case: id, case params, status, reason, stats (samples as JSON)."""
     import pandas as pd
 
     records = []
-    for row in case_rows(doc):
-        flat = {"id": row.id, **row.case, "status": row.status, "reason": row.reason}
+    for row in case_rows:
+        flat = {"id": row.id, **row.case.params(), **row.case_extra, "status": row.status,
+                "reason": row.reason}
         for key in CaseStats.COLUMNS:
             flat[key] = getattr(row.stats, key)
         half = relative_halfwidth(row.stats.median_s, row.stats.median_lo_s, row.stats.median_hi_s)
         flat["median_ci_pct"] = None if half is None else 100.0 * half
-        flat["samples_s"] = json.dumps(list(row.stats.samples_s))
-        flat["warnings"] = "; ".join(row.stats.warnings)
+        flat[rows.SAMPLES_S] = json.dumps(list(row.stats.samples_s))
+        flat[rows.WARNINGS] = "; ".join(row.stats.warnings)
         flat["code_version"] = row.code_version
         flat.update({key: getattr(row, key) for key in CASE_FACTS})
         records.append(flat)
     columns = ["id", *CASE_PARAMS, "status", "reason", *CaseStats.COLUMNS, "median_ci_pct",
-               "samples_s",
-               "warnings", "code_version", *CASE_FACTS]
+               rows.SAMPLES_S, rows.WARNINGS, "code_version", *CASE_FACTS]
     frame = pd.DataFrame(records)
     return frame.reindex(columns=list(dict.fromkeys(columns + list(frame.columns))))
 
 
-def tta_frame(doc: dict | Run | Sequence[TTARow]):
+def tta_frame(tta_rows: Sequence[TTARow]):
     """One row per time-to-accuracy run: id, settings, status, reason, summary (no curve)."""
     import pandas as pd
 
     records = []
-    for row in tta_rows(doc):
+    for row in tta_rows:
         flat = {"id": row.id, **row.settings, "status": row.status, "reason": row.reason}
         flat.update({k: v for k, v in row.stats.to_dict().items() if k != "curve"})
         records.append(flat)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import rows
-from bench.cases import Case
 from bench.rows import CaseRow
 
 FP32 = "fp32"
@@ -156,8 +155,7 @@ def stored_keys(calibration: dict) -> list[tuple[str | None, str]]:
 
 
 def _key(row: CaseRow) -> tuple[str, str]:
-    case = Case.from_params(row.case)
-    return case.device, case.dtype
+    return row.case.device, row.case.dtype
 
 
 def peak_table(calibration: dict, case_rows: Iterable[CaseRow]) -> list[Peak]:
@@ -268,9 +266,10 @@ def _mirror(calibration: dict) -> None:
     size = _best_size(found)
     n = found.get("matmul_n")
     calibration.update(device=device, dtype=dtype, matmul_gflops=found.get("matmul_gflops"),
-                       matmul_n=n, matmul_flops=2.0 * n ** 3 if n else None,
-                       samples_s=size.get("samples_s", []), median_s=size.get("median_s"),
-                       compile_s=size.get("compile_s"))
+                       matmul_n=n, matmul_flops=2.0 * n ** 3 if n else None)
+    calibration.update({rows.SAMPLES_S: size.get(rows.SAMPLES_S, []),
+                        rows.MEDIAN_S: size.get(rows.MEDIAN_S),
+                        rows.COMPILE_S: size.get(rows.COMPILE_S)})
 
 
 def _best_size(found: dict) -> dict:

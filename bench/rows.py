@@ -176,17 +176,26 @@ def case_params(params: Any, where: Where) -> dict:
     return dict(params)
 
 
-def check_case_id(case_id: str, params: dict, where: Where) -> None:
-    """UserError unless `case_id` is the id the (checked) parameters spell."""
-    spelled = Case.from_params(params).id
+def check_case_id(case_id: str, case: dict | Case, where: Where) -> None:
+    """UserError unless `case_id` is the id the case (or its checked parameters) spells."""
+    spelled = (case if isinstance(case, Case) else Case.from_params(case)).id
     if spelled != case_id:
         raise where.fail("id", f"disagrees with its parameters, which spell {spelled}")
 
 
-_CASE_STATS = {"median_s": time_s, "median_lo_s": time_s, "median_hi_s": time_s, "min_s": time_s,
-               "mean_s": time_s, "iqr_s": duration_s, "stddev_s": duration_s, "p90_s": time_s,
-               "p99_s": time_s, "compile_s": duration_s, "rounds": count, "flops": amount,
-               "gflops": amount, "pct_peak": amount}
+# The keys of a step-time row's `stats`, spelled here only: they are also the stat columns of
+# results.csv and of every DataFrame built from rows, and the keys of the statistics the
+# measuring side computes; every other module uses these names (or the typed fields).
+STAT_COLUMNS = (MEDIAN_S, MEDIAN_LO_S, MEDIAN_HI_S, IQR_S, MIN_S, MEAN_S, STDDEV_S, P90_S, P99_S,
+                ROUNDS, COMPILE_S, FLOPS, GFLOPS, PCT_PEAK) = (
+    "median_s", "median_lo_s", "median_hi_s", "iqr_s", "min_s", "mean_s", "stddev_s", "p90_s",
+    "p99_s", "rounds", "compile_s", "flops", "gflops", "pct_peak")
+SAMPLES_S, WARNINGS = "samples_s", "warnings"
+
+_CASE_STATS = {MEDIAN_S: time_s, MEDIAN_LO_S: time_s, MEDIAN_HI_S: time_s, MIN_S: time_s,
+               MEAN_S: time_s, IQR_S: duration_s, STDDEV_S: duration_s, P90_S: time_s,
+               P99_S: time_s, COMPILE_S: duration_s, ROUNDS: count, FLOPS: amount,
+               GFLOPS: amount, PCT_PEAK: amount}
 
 
 @dataclass(frozen=True)
@@ -213,28 +222,27 @@ class CaseStats:
     nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     # Stat columns of results.csv, in order (samples and warnings are added as text).
-    COLUMNS = ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "min_s", "mean_s", "stddev_s",
-               "p90_s", "p99_s", "rounds", "compile_s", "flops", "gflops", "pct_peak")
+    COLUMNS = STAT_COLUMNS
 
     @classmethod
     def from_dict(cls, raw: Any, where: Where) -> CaseStats:
         """Checked stats; raises a UserError naming the field."""
         raw = mapping(raw, where, "stats")
-        samples = items(raw.get("samples_s"), where, "stats.samples_s")
-        warnings = items(raw.get("warnings"), where, "stats.warnings")
+        samples = items(raw.get(SAMPLES_S), where, f"stats.{SAMPLES_S}")
+        warnings = items(raw.get(WARNINGS), where, f"stats.{WARNINGS}")
         for i, w in enumerate(warnings):
-            text(w, where, f"stats.warnings[{i}]")
+            text(w, where, f"stats.{WARNINGS}[{i}]")
         values = {k: check(raw.get(k), where, f"stats.{k}") for k, check in _CASE_STATS.items()}
         return cls(samples_s=tuple(_sample(s, where, i) for i, s in enumerate(samples)),
                    warnings=tuple(warnings), **values,
-                   extra=_extra(raw, {"samples_s", "warnings", *_CASE_STATS}),
+                   extra=_extra(raw, {SAMPLES_S, WARNINGS, *_CASE_STATS}),
                    nulls=_nulls(raw, _CASE_STATS))
 
     def to_dict(self) -> dict:
         """The stored form: samples, then the measured numbers that exist, then warnings."""
-        out: dict = {"samples_s": list(self.samples_s)}
+        out: dict = {SAMPLES_S: list(self.samples_s)}
         out.update(_present(self, self.COLUMNS))
-        out["warnings"] = list(self.warnings)
+        out[WARNINGS] = list(self.warnings)
         out.update(self.extra)
         return out
 
@@ -246,7 +254,7 @@ class CaseStats:
 
 
 def _sample(value, where: Where, index: int) -> float:
-    name = f"stats.samples_s[{index}]"
+    name = f"stats.{SAMPLES_S}[{index}]"
     if value is None:
         raise where.fail(name, "is null, not a time")
     return time_s(value, where, name)
@@ -262,7 +270,7 @@ class CaseRow:
     """One step-time case: id, parameters, status, reason, stats, code version, kernel, memory."""
 
     id: str
-    case: dict
+    case: Case
     status: str
     reason: str | None = None
     stats: CaseStats = field(default_factory=CaseStats)
@@ -272,6 +280,7 @@ class CaseRow:
     memory_method: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
     nulls: frozenset = field(default=frozenset(), compare=False, repr=False)
+    case_extra: dict = field(default_factory=dict, compare=False)  # unknown `case` keys, kept
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "results", index: int = 0) -> CaseRow:
@@ -285,18 +294,20 @@ class CaseRow:
         params = case_params(raw.get("case"), where)
         if "stats" not in raw:
             raise where.fail("stats", "is missing")
-        return cls(id=raw["id"], case=params, status=status(raw.get("status"), where),
+        return cls(id=raw["id"], case=Case.from_params(params),
+                   status=status(raw.get("status"), where),
                    reason=text(raw.get("reason"), where, "reason"),
                    stats=CaseStats.from_dict(raw["stats"], where),
                    code_version=text(raw.get("code_version"), where, "code_version"),
                    **{k: check(raw.get(k), where, k) for k, check in CASE_FACTS.items()},
                    extra=_extra(raw, {"id", "case", "status", "reason", "stats",
                                       "code_version", *CASE_FACTS}),
-                   nulls=_nulls(raw, CASE_FACTS))
+                   nulls=_nulls(raw, CASE_FACTS), case_extra=_extra(params, CASE_PARAMS))
 
     def to_dict(self) -> dict:
         """The stored form of the row (the current schema)."""
-        return {"id": self.id, "case": dict(self.case), "status": self.status,
+        return {"id": self.id, "case": {**self.case.params(), **self.case_extra},
+                "status": self.status,
                 "reason": self.reason, "stats": self.stats.to_dict(),
                 "code_version": self.code_version, **_present(self, CASE_FACTS), **self.extra}
 

@@ -181,12 +181,27 @@ def read_json(path: str | os.PathLike, what: str) -> object:
     refused, never a traceback: malformed or truncated JSON, nesting deeper than Python's
     parser can take, integers too long to convert, bytes that are not UTF-8.
     """
+    return parse_json(read_bytes(path), path, what)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """A file's bytes; one-line UserError naming the file when it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def parse_json(data: bytes, path: str | os.PathLike, what: str) -> object:
+    """Parse the bytes of the file at `path` (gzipped when it ends in .gz) as read_json does,
+    for a caller that needs the bytes as well (e.g. to hash them)."""
     import gzip
     import json
 
     path = Path(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        raw = gzip.decompress(data) if path.suffix == ".gz" else data
         return json.loads(raw.decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: malformed JSON (line {exc.lineno}: {exc.msg}); the file may "

@@ -32,7 +32,8 @@ from bench.rows import (
     text,
 )
 
-_TTA_STATS = {"reached": flag, "time_to_target_s": duration_s, "steps": count,
+TIME_TO_TARGET_S = "time_to_target_s"  # the key readers name (history metric, report column)
+_TTA_STATS = {"reached": flag, TIME_TO_TARGET_S: duration_s, "steps": count,
               "epochs": amount, "best_acc": fraction, "final_acc": fraction,
               "train_s": duration_s, "eval_s": duration_s, "compile_s": duration_s,
               "build_s": duration_s, "diverged": flag, "evals": count}

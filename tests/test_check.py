@@ -54,6 +54,16 @@ def make_doc(run_id: str, cases: dict[str, list[float] | tuple[str, str]], *, en
     return doc
 
 
+def loaded(docs: list[dict]) -> list[results.Run]:
+    """The documents as runs, each through the results validator (as `check` loads them)."""
+    return [results.check_document(doc, doc["run_id"]) for doc in docs]
+
+
+def frame_of(base: list[dict], cur: list[dict], **kwargs):
+    """check_frame over documents loaded as runs."""
+    return check.check_frame(loaded(base), loaded(cur), **kwargs)
+
+
 def write(tmp_path, name: str, doc: dict):
     """Save a document as a run folder and return its path."""
     path = tmp_path / name
@@ -102,7 +112,7 @@ def test_three_vs_three_runs_with_a_20pct_slowdown_is_a_regression():
     rng = np.random.default_rng(1)
     base = make_runs("b", 3, CASES, rng, run_sigma=0.01)
     cur = make_runs("c", 3, {**CASES, "c3": CASES["c3"] * 1.2}, rng, run_sigma=0.01)
-    frame = check.check_frame(base, cur)
+    frame = frame_of(base, cur)
     got = verdicts(frame)
     assert got.pop("c3") == "regression"
     assert set(got.values()) == {"same"}
@@ -118,7 +128,7 @@ def test_one_vs_one_run_is_unreliable_and_says_how_many_runs():
     rng = np.random.default_rng(2)
     base = make_runs("b", 1, CASES, rng)
     cur = make_runs("c", 1, {k: 2 * v for k, v in CASES.items()}, rng)
-    frame = check.check_frame(base, cur)
+    frame = frame_of(base, cur)
     assert set(verdicts(frame).values()) == {"unreliable"}
     assert not check.failing_cases(frame)
     assert "1 vs 1 run(s): at least 3 per side needed" in frame["note"].iloc[0]
@@ -127,7 +137,7 @@ def test_one_vs_one_run_is_unreliable_and_says_how_many_runs():
 def test_two_runs_on_one_side_give_the_runs_needed_at_the_observed_spread():
     base = [make_doc("b0", {"x": [1e-3] * 5}), make_doc("b1", {"x": [1.2e-3] * 5})]
     cur = [make_doc("c0", {"x": [1e-3] * 5})]
-    row = check.check_frame(base, cur).iloc[0]
+    row = frame_of(base, cur).iloc[0]
     assert row["verdict"] == "unreliable"
     sigma = stats.pooled_log_sd([0.0, math.log(1.2)])
     need = stats.runs_needed(sigma, 0.10, 0.05)
@@ -140,7 +150,7 @@ def test_a_drifting_machine_does_not_fail_unchanged_code():
     rng = np.random.default_rng(4)
     base = make_runs("b", 4, CASES, rng, factors=[1.0, 1.25, 0.9, 1.1])
     cur = make_runs("c", 4, CASES, rng, factors=[1.3, 1.2, 1.25, 1.15])
-    frame = check.check_frame(base, cur)
+    frame = frame_of(base, cur)
     assert not check.failing_cases(frame)
     assert "regression" not in set(verdicts(frame).values())
 
@@ -162,7 +172,7 @@ def test_improvement_and_same():
     # `same` means a 10 % slowdown would have shown: runs this steady can show it.
     base = make_runs("b", 5, CASES, rng, run_sigma=0.01)
     cur = make_runs("c", 5, {**CASES, "c0": CASES["c0"] * 0.7}, rng, run_sigma=0.01)
-    got = verdicts(check.check_frame(base, cur))
+    got = verdicts(frame_of(base, cur))
     assert got.pop("c0") == "improvement"
     assert set(got.values()) == {"same"}
 
@@ -172,7 +182,7 @@ def test_unchanged_but_too_noisy_to_see_the_threshold_is_unreliable_not_same():
     rng = np.random.default_rng(6)
     base = make_runs("b", 3, CASES, rng, run_sigma=0.2)
     cur = make_runs("c", 3, CASES, rng, run_sigma=0.2)
-    frame = check.check_frame(base, cur)
+    frame = frame_of(base, cur)
     judged = frame[frame["case"] != stats.GEOMEAN]
     assert set(judged["verdict"]) == {"unreliable"}
     assert all(judged["detectable"] > 0.10)
@@ -183,7 +193,7 @@ def test_slow_but_not_significant_is_unreliable_not_pass():
     rng = np.random.default_rng(7)
     base = make_runs("b", 3, {"x": 1e-3}, rng, run_sigma=0.3)
     cur = make_runs("c", 3, {"x": 1.15e-3}, rng, run_sigma=0.3)
-    row = check.check_frame(base, cur).iloc[0]
+    row = frame_of(base, cur).iloc[0]
     if row["ratio"] > 1.10:
         assert row["verdict"] == "unreliable"
         assert "not significant" in row["note"]
@@ -192,7 +202,7 @@ def test_slow_but_not_significant_is_unreliable_not_pass():
 
 def test_identical_runs_are_same():
     doc = make_doc("b", {"x": [1e-3] * 10})
-    assert check.check_frame([doc] * 3, [doc] * 3).iloc[0]["verdict"] == "same"
+    assert frame_of([doc] * 3, [doc] * 3).iloc[0]["verdict"] == "same"
 
 
 def test_frame_lists_every_case_and_geomean():
@@ -208,7 +218,7 @@ def test_frame_lists_every_case_and_geomean():
     for row in cur[0]["cases"]:
         if row["id"] == cid("breaks"):
             row.update(status="error", reason="OOM", stats={"samples_s": []})
-    frame = check.check_frame(base, cur)
+    frame = frame_of(base, cur)
     assert verdicts(frame) == {"slow": "regression", "breaks": "broken", "same": "same",
                                "skip": "skipped", "gone": "baseline only",
                                "new": "current only"}
@@ -225,7 +235,7 @@ def test_changed_code_version_is_shown_and_still_judged():
     rng = np.random.default_rng(9)
     base = make_runs("b", 3, {"x": 1e-3}, rng, code_version="v1")
     cur = make_runs("c", 3, {"x": 2e-3}, rng, code_version="v2")
-    row = check.check_frame(base, cur).iloc[0]
+    row = frame_of(base, cur).iloc[0]
     assert row["verdict"] == "regression"
     assert "code changed (v1 → v2)" in row["note"]
 
@@ -236,8 +246,8 @@ def test_normalize_rescales_each_run_by_its_calibration():
     # Current machine: 2x slower at the matmul and 2x slower at every case: no regression.
     cur = make_runs("c", 3, {k: 2 * v for k, v in CASES.items()}, rng, gflops=50.0,
                     run_sigma=0.005)
-    assert set(verdicts(check.check_frame(base, cur)).values()) == {"regression"}
-    frame = check.check_frame(base, cur, normalize=True)
+    assert set(verdicts(frame_of(base, cur)).values()) == {"regression"}
+    frame = frame_of(base, cur, normalize=True)
     assert set(verdicts(frame).values()) == {"same"}
     assert frame["ratio"].iloc[0] == pytest.approx(1.0, rel=0.1)
 
@@ -253,11 +263,11 @@ def test_normalize_uses_the_calibration_of_the_case_device():
             doc["calibration"] = {"device": "cpu", "matmul_gflops": 50.0,
                                   "devices": {"cpu": {"matmul_gflops": 50.0},
                                               "gpu": {"matmul_gflops": gpu}}}
-    row = check.check_frame(base, cur, normalize=True).iloc[0]
+    row = frame_of(base, cur, normalize=True).iloc[0]
     assert row["ratio"] == pytest.approx(1.0, rel=0.1)
     for doc in cur:
         del doc["calibration"]["devices"]["gpu"]
-    row = check.check_frame(base, cur, normalize=True).iloc[0]
+    row = frame_of(base, cur, normalize=True).iloc[0]
     assert row["verdict"] == "unreliable"
     assert row["n_current"] == 0
 
@@ -302,14 +312,16 @@ def _flag_rate(slowdown: float, seed: int, runs: int = 5) -> tuple[float, float]
     """Over TRIALS checks of 8 cases (5 runs per side, 5 % run-to-run noise, c0 slowed): the
     fraction that flag c0 and the fraction that flag any other case."""
     from bench.analysis.verdicts import judge_cases
+    from bench.cases import Case
     from bench.rows import CaseRow, CaseStats
 
     rng = np.random.default_rng(seed)
     names = list(CASES)
+    case = Case.from_params(CASE)  # the verdicts read only the medians
     hit = other = 0
     for _ in range(TRIALS):
         noise = np.exp(rng.normal(0.0, 0.05, (2, len(names), runs)))
-        sides = [tuple([CaseRow(name, {}, "ok", stats=CaseStats(median_s=float(
+        sides = [tuple([CaseRow(name, case, "ok", stats=CaseStats(median_s=float(
                     CASES[name] * (1 + slowdown * (side == 1 and name == "c0")) * f)))
                         for f in noise[side, i]] for side in (0, 1))
                  for i, name in enumerate(names)]
@@ -541,8 +553,8 @@ def test_a_significant_check_verdict_never_shows_an_interval_holding_1(seed):
     alpha = float(rng.choice([0.01, 0.05, 0.2]))
     base = make_runs("b", int(rng.integers(3, 7)), cases, rng, run_sigma=sigma)
     cur = make_runs("c", int(rng.integers(3, 7)), slow, rng, run_sigma=sigma)
-    frame = check.check_frame(base, cur, alpha=alpha, threshold=float(rng.choice([0.0001,
-                                                                                   0.1])))
+    threshold = float(rng.choice([0.0001, 0.1]))
+    frame = frame_of(base, cur, alpha=alpha, threshold=threshold)
     for row in frame.iloc[:-1].to_dict("records"):
         if row["verdict"] == "regression":
             assert row["ci_low"] > 1.0

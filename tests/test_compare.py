@@ -40,7 +40,7 @@ def _frames(*paths, normalize=False):
     sets = _sets(*paths)
     facts = cf.case_facts(sets)
     cells = cf.all_cells(sets, normalize)
-    return sets, facts, cells, cf.main_frame(sets, cells, facts)
+    return sets, facts, cells, cf.main_frame(sets, cells, facts, cf.common_cases(cells, facts))
 
 
 def test_main_table_holds_the_cases_timed_everywhere_with_ratio_intervals():
@@ -63,7 +63,7 @@ def test_main_table_holds_the_cases_timed_everywhere_with_ratio_intervals():
     assert bool(body.loc[case, "B/A significant"]) is bool(body.loc[case, "B/A hi"] < 1)
     assert set(body["fastest"]) == {"B"}
     # everything else is in the appendix, with each run's status
-    missing = cf.missing_frame(sets, cells, facts).set_index("case")
+    missing = cf.missing_frame(sets, cells, facts, list(body.index)).set_index("case")
     assert set(missing.index) | set(body.index) == {r.id for n in ("run_a", "run_b")
                                                     for r in read_run(FIXTURES / n).cases}
     gone = "basic_rnn/static/cpu/b16-t10-i8-h32-l1/fp32/backward"
@@ -97,7 +97,7 @@ def test_several_runs_of_one_machine_make_the_run_the_unit(tmp_path):
 
 def test_summary_per_implementation_and_the_fastest_per_machine():
     sets, facts, cells, _ = _frames(FIXTURES / "run_a", FIXTURES / "run_b")
-    summary = cf.summary_frame(sets, cells, facts)
+    summary = cf.summary_frame(sets, cells, facts, cf.common_cases(cells, facts))
     row = summary[(summary["phase"] == "forward") & (summary["impl"] == "keras_lstm")]
     assert list(row["shape"]) == ["b16-t10-i8-h32-l1"]  # the l2 shape ran in A only: left out
     row = row.iloc[0]

@@ -165,12 +165,15 @@ def test_rows_round_trip_exactly():
 
 
 def test_row_median_falls_back_to_the_samples():
+    from bench.cases import Case, Shape
     from bench.rows import CaseRow, CaseStats
 
-    row = CaseRow("x", {}, "ok", stats=CaseStats(samples_s=(3.0, 1.0, 2.0)))
+    case = Case("basic_rnn", "dynamic", "cpu", Shape(2, 3, 4, 5))
+    row = CaseRow(case.id, case, "ok", stats=CaseStats(samples_s=(3.0, 1.0, 2.0)))
     assert row.median() == 2.0
-    assert CaseRow("x", {}, "ok", stats=CaseStats(median_s=5.0, samples_s=(1.0,))).median() == 5.0
-    assert CaseRow("x", {}, "skipped").median() is None
+    assert CaseRow(case.id, case, "ok", stats=CaseStats(median_s=5.0, samples_s=(1.0,))
+                   ).median() == 5.0
+    assert CaseRow(case.id, case, "skipped").median() is None
 
 
 @pytest.mark.parametrize("edit", sorted(HOSTILE))

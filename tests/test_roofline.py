@@ -16,7 +16,7 @@ from bench.errors import UserError
 from bench.measure import calibration, timing
 from bench.measure.case_run import make_row
 from bench.measure.run.collector import Collector
-from bench.results import case_rows, empty_document, load_run, peak_gflops, save_run
+from bench.results import empty_document, load_run, peak_gflops, read_run, save_run
 from bench.rows import CaseRow
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -222,7 +222,7 @@ def test_a_run_with_a_raised_peak_saves_and_loads(tmp_path):
                               [("cpu", "fp32"), ("cpu", "bf16")])
     collector.record(_ok_row(collector, CASE, 30.0))
     collector.record(_ok_row(collector, replace(CASE, dtype="bf16"), 30.0))
-    save_run(tmp_path, collector.document())
+    save_run(tmp_path, collector.doc, cases=collector.rows)
     doc = load_run(tmp_path)
     assert [r["stats"].get("pct_peak") for r in doc["cases"]] == [100.0, None]
     assert json.loads((tmp_path / "results.json").read_text())["calibration"]["device"] == "cpu"
@@ -252,12 +252,12 @@ def test_old_documents_over_100_percent_are_reported_against_a_raised_peak(tmp_p
         if row["status"] == "ok":
             row["stats"]["pct_peak"] = 100 * row["stats"]["gflops"] / 1e-3  # as stored then
     file.write_text(json.dumps(doc))
-    loaded = load_run(file)
-    table = roofline.peak_table(loaded["calibration"], case_rows(loaded))
+    loaded = read_run(file)
+    table = roofline.peak_table(loaded.calibration, loaded.cases)
     assert [(p.device, p.dtype, p.raised) for p in table] == [("cpu", "fp32", True)]
     best = max(r["stats"]["gflops"] for r in doc["cases"] if r["status"] == "ok")
     assert table[0].used == pytest.approx(best)
-    rows = roofline.rescored(case_rows(loaded), table)
+    rows = roofline.rescored(loaded.cases, table)
     pcts = [r.stats.pct_peak for r in rows if r.ok]
     assert max(pcts) == pytest.approx(100.0)
     assert all(0 < p <= 100 for p in pcts)

@@ -20,6 +20,7 @@ from bench.tta import command as tta
 from bench.tta import mnist as data
 from bench.tta import settings as tts
 from bench.tta import train
+from bench.tta_rows import TTARow
 
 # The tiny recipe of the training tests: a fused LSTM (fast to trace) with a high learning rate
 # learns well above chance (0.1) in 60 steps, about a second on 2 cores.
@@ -33,7 +34,7 @@ def row_data() -> data.TaskData:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(row_data) -> dict:
+def tiny_run(row_data) -> TTARow:
     """One real training run that cannot reach its target (1.0) within its budget."""
     return train.run_tta(TINY, row_data, data_info=data.load_subset().describe())
 
@@ -115,27 +116,27 @@ def test_pairs_expand_each_supported_mode():
 # Real training ----------------------------------------------------------------------------------
 
 def test_tiny_run_learns_and_reports_a_budget_miss(tiny_run):
-    stats = tiny_run["stats"]
-    assert tiny_run["status"] == "ok"
-    assert stats["reached"] is False
-    assert stats["time_to_target_s"] is None
-    assert "not reached within 60steps" in tiny_run["reason"]
-    curve = stats["curve"]
+    stats = tiny_run.stats
+    assert tiny_run.status == "ok"
+    assert stats.reached is False
+    assert stats.time_to_target_s is None
+    assert "not reached within 60steps" in tiny_run.reason
+    curve = stats.curve
     assert [p["step"] for p in curve] == [20, 40, 60]
     accs = [p["heldout_acc"] for p in curve]
-    assert stats["best_acc"] == max(accs)
-    assert stats["final_acc"] == accs[-1]
-    assert stats["best_acc"] > 0.5  # chance is 0.1
+    assert stats.best_acc == max(accs)
+    assert stats.final_acc == accs[-1]
+    assert stats.best_acc > 0.5  # chance is 0.1
     assert curve[-1]["train_loss"] < curve[0]["train_loss"] < math.log(10) + 0.5
     walls = [p["wall_s"] for p in curve]
     assert walls == sorted(walls)
-    assert stats["train_s"] == walls[-1]
-    assert stats["steps"] == 60
-    assert stats["epochs"] == pytest.approx(60 / 31)
-    assert stats["eval_s"] > 0
-    assert stats["compile_s"] > 0
-    assert stats["diverged"] is False
-    settings = tiny_run["settings"]
+    assert stats.train_s == walls[-1]
+    assert stats.steps == 60
+    assert stats.epochs == pytest.approx(60 / 31)
+    assert stats.eval_s > 0
+    assert stats.compile_s > 0
+    assert stats.diverged is False
+    settings = tiny_run.settings
     assert settings["data_source"] == "subset"
     assert settings["steps_per_epoch"] == 31
     assert settings["permutation_seed"] is None
@@ -143,24 +144,24 @@ def test_tiny_run_learns_and_reports_a_budget_miss(tiny_run):
 
 
 def test_run_stops_at_first_evaluation_reaching_target(row_data, tiny_run):
-    target = tiny_run["stats"]["curve"][1]["heldout_acc"] - 1e-9  # reached at the 2nd eval
+    target = tiny_run.stats.curve[1]["heldout_acc"] - 1e-9  # reached at the 2nd eval
     row = train.run_tta(dataclasses.replace(TINY, target=target), row_data)
-    stats = row["stats"]
-    assert stats["reached"] is True
-    assert row["reason"] is None
-    curve = stats["curve"]
+    stats = row.stats
+    assert stats.reached is True
+    assert row.reason is None
+    curve = stats.curve
     assert curve[-1]["heldout_acc"] >= target
     assert all(p["heldout_acc"] < target for p in curve[:-1])
-    assert stats["time_to_target_s"] == curve[-1]["wall_s"]
-    assert stats["steps"] == curve[-1]["step"] < 60
+    assert stats.time_to_target_s == curve[-1]["wall_s"]
+    assert stats.steps == curve[-1]["step"] < 60
 
 
 def test_seed_is_reproducible_and_matters(row_data, tiny_run):
     short = dataclasses.replace(TINY, budget=tts.Budget("steps", 20))
-    again = train.run_tta(short, row_data)["stats"]["curve"][0]
-    first = tiny_run["stats"]["curve"][0]
+    again = train.run_tta(short, row_data).stats.curve[0]
+    first = tiny_run.stats.curve[0]
     assert again["train_loss"] == pytest.approx(first["train_loss"], rel=1e-4)
-    other = train.run_tta(dataclasses.replace(short, seed=1), row_data)["stats"]["curve"][0]
+    other = train.run_tta(dataclasses.replace(short, seed=1), row_data).stats.curve[0]
     assert other["train_loss"] != pytest.approx(first["train_loss"], rel=1e-4)
 
 
@@ -171,7 +172,7 @@ def test_compile_step_is_undone_before_the_clock(row_data):
     from bench.impls.base import LayerConfig, build_layer
 
     settings = dataclasses.replace(TINY, budget=tts.Budget("steps", 1), eval_every=1)
-    first_loss = train.run_tta(settings, row_data)["stats"]["curve"][0]["train_loss"]
+    first_loss = train.run_tta(settings, row_data).stats.curve[0]["train_loss"]
     layer = build_layer(LayerConfig("lstm_block_fused", "fused", 28, 32), seed=TINY.seed)
     rng = np.random.default_rng([TINY.seed, 1])
     rng.permutation(4000)  # the batch order drawn for the compile step
@@ -185,24 +186,25 @@ def test_compile_step_is_undone_before_the_clock(row_data):
 def test_huge_learning_rate_is_marked_diverged(row_data):
     settings = dataclasses.replace(TINY, lr=1e4, budget=tts.Budget("steps", 40), eval_every=5)
     row = train.run_tta(settings, row_data)
-    stats = row["stats"]
-    assert stats["diverged"] is True
-    assert stats["reached"] is False
-    assert stats["steps"] == 5  # stopped at the first check
-    assert row["reason"].startswith("diverged at step 5")
-    assert not (stats["curve"][-1]["train_loss"] <= train.DIVERGED_LOSS)
+    stats = row.stats
+    assert stats.diverged is True
+    assert stats.reached is False
+    assert stats.steps == 5  # stopped at the first check
+    assert row.reason.startswith("diverged at step 5")
+    loss = stats.curve[-1]["train_loss"]
+    assert loss is None or loss > train.DIVERGED_LOSS  # NaN and inf are stored as null
 
 
 def test_time_budget_with_a_fake_clock(row_data):
     ticks = itertools.count()
     settings = dataclasses.replace(TINY, budget=tts.Budget("seconds", 5.0), eval_every=1000)
     row = train.run_tta(settings, row_data, timer=lambda: float(next(ticks)))
-    stats = row["stats"]
-    assert stats["reached"] is False
-    assert 1 <= stats["steps"] <= 5  # each step reads the clock at least once: 1 s per step
-    assert stats["train_s"] >= 5.0
-    assert len(stats["curve"]) == 1
-    assert "within 5s" in row["reason"]
+    stats = row.stats
+    assert stats.reached is False
+    assert 1 <= stats.steps <= 5  # each step reads the clock at least once: 1 s per step
+    assert stats.train_s >= 5.0
+    assert len(stats.curve) == 1
+    assert "within 5s" in row.reason
 
 
 def test_permuted_task_runs_and_records_its_permutation():
@@ -212,10 +214,10 @@ def test_permuted_task_runs_and_records_its_permutation():
     settings = dataclasses.replace(TINY, task="permuted", hidden_size=8, batch=32,
                                    budget=tts.Budget("epochs", 1))
     row = train.run_tta(settings, small)
-    assert row["stats"]["steps"] == 2
-    assert row["settings"]["seq_len"] == 784
-    assert row["settings"]["permutation_seed"] == data.PERMUTATION_SEED
-    assert row["settings"]["permutation_sha256"] == full.permutation_sha256
+    assert row.stats.steps == 2
+    assert row.settings["seq_len"] == 784
+    assert row.settings["permutation_seed"] == data.PERMUTATION_SEED
+    assert row.settings["permutation_sha256"] == full.permutation_sha256
     with pytest.raises(ValueError, match="task"):
         train.run_tta(TINY, small)
 
@@ -224,23 +226,24 @@ def test_rows_validate_and_round_trip_through_results(tmp_path, tiny_run):
     doc = results.empty_document(run_id="t", env={}, command="test")
     skipped = train.failed_row(dataclasses.replace(TINY, impl="cudnn_lstm"), "skipped",
                              "cudnn_lstm needs a GPU")
-    doc["tta"] += [tiny_run, skipped]
-    results.save_run(tmp_path, doc)
-    loaded = results.load_run(tmp_path)
-    assert loaded["tta"][0]["stats"]["curve"] == json.loads(json.dumps(tiny_run))["stats"][
-        "curve"]
-    frame = results.tta_frame(loaded)
+    results.save_run(tmp_path, doc, tta=[tiny_run, skipped])
+    loaded = results.read_run(tmp_path)
+    assert [r.to_dict() for r in loaded.tta] == [tiny_run.to_dict(), skipped.to_dict()]
+    assert json.loads((tmp_path / results.RESULTS_JSON).read_text())["tta"][0]["stats"][
+        "curve"] == [dict(p) for p in tiny_run.stats.curve]
+    frame = results.tta_frame(loaded.tta)
     assert list(frame["status"]) == ["ok", "skipped"]
     assert (tmp_path / results.TTA_CSV).is_file()
 
 
 # Seeds summary ----------------------------------------------------------------------------------
 
-def _fake_row(seed, ttt, best, group="row/x/dynamic/cpu/h8-l1/b128"):
-    return {"id": f"{group}/seed{seed}", "status": "ok",
-            "settings": {"task": "row", "impl": "x", "unroll": "dynamic", "target": 0.9},
-            "stats": {"reached": ttt is not None, "time_to_target_s": ttt, "best_acc": best,
-                      "epochs": 2.0, "train_s": 4.0, "diverged": False}}
+def _fake_row(seed, ttt, best, group="row/x/dynamic/cpu/h8-l1/b128", **settings) -> TTARow:
+    return TTARow.from_dict({
+        "id": f"{group}/seed{seed}", "status": "ok",
+        "settings": {"task": "row", "impl": "x", "unroll": "dynamic", "target": 0.9, **settings},
+        "stats": {"reached": ttt is not None, "time_to_target_s": ttt, "best_acc": best,
+                  "epochs": 2.0, "train_s": 4.0, "diverged": False}})
 
 
 def test_summary_median_counts_misses_as_never():
@@ -349,8 +352,7 @@ def test_chance_warning_names_why_the_time_is_meaningless(settings, said):
     warning = tta_summary.chance_warning(settings)
     assert said in warning.replace("62.0%", "62.0 %")
     assert "meaningless" in warning
-    row = _fake_row(0, 0.0, 1.0)
-    row["settings"].update(settings)
+    row = _fake_row(0, 0.0, 1.0, **settings)
     table = tta_summary.format_summary(tta_summary.summarize([row]))
     assert "**meaningless**" in table
     assert f"**Warning**: {warning}." in table

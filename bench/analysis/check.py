@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench import args as shared
@@ -29,7 +30,7 @@ from bench.analysis.stats import GEOMEAN, MIN_RUNS
 from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 from bench.errors import UserError
 from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
-from bench.results import RESULTS_JSON, Run, check_document, peak_gflops, read_run
+from bench.results import RESULTS_JSON, Run, peak_gflops, read_run
 
 FAILING = ("regression", "broken")
 JUDGED = ("regression", "improvement", "same", "unreliable")
@@ -180,12 +181,6 @@ def run_problems(baseline: list[Run], current: list[Run], *, normalize: bool, ad
 # ---------------------------------------------------------------- the verdicts
 
 
-def _as_runs(runs) -> list[Run]:
-    if isinstance(runs, Run | dict):
-        runs = [runs]
-    return [r if isinstance(r, Run) else check_document(r) for r in runs]
-
-
 def _rows(run: Run) -> dict:
     out = {}
     for row in run.cases:
@@ -193,11 +188,12 @@ def _rows(run: Run) -> dict:
     return out
 
 
-def check_frame(baseline, current, *, threshold: float = DEFAULT_THRESHOLD,
-                alpha: float = DEFAULT_ALPHA, normalize: bool = False):
+def check_frame(baseline: Sequence[Run], current: Sequence[Run], *,
+                threshold: float = DEFAULT_THRESHOLD, alpha: float = DEFAULT_ALPHA,
+                normalize: bool = False):
     """Per case: baseline and current geomean of run medians (s), ratio, p, verdict, note.
 
-    `baseline` and `current` are runs (Run or document, one or a list). Columns: case,
+    `baseline` and `current` are loaded runs (bench.results.read_run). Columns: case,
     baseline, current, ratio, ci_low, ci_high, ci_level (the test's interval of the ratio), p
     (Bonferroni-adjusted, in the direction of the ratio), detectable
     (minimum detectable slowdown, a fraction), n_baseline, n_current (runs with a timing),
@@ -209,7 +205,7 @@ def check_frame(baseline, current, *, threshold: float = DEFAULT_THRESHOLD,
 
     from bench.analysis.verdicts import judge_cases, summary_row
 
-    base_runs, cur_runs = _as_runs(baseline), _as_runs(current)
+    base_runs, cur_runs = list(baseline), list(current)
     base_rows = [_rows(r) for r in base_runs]
     cur_rows = [_rows(r) for r in cur_runs]
     base_ids = {i for rows in base_rows for i in rows}
@@ -241,8 +237,8 @@ def _scales(runs: list[Run], ref: dict, rows: list, normalize: bool) -> list[flo
     """Per run: the factor that brings its times to the reference calibration (1 without)."""
     if not normalize:
         return [1.0] * len(runs)
-    first = next((r.case for r in rows if r is not None), {})
-    device, dtype = first.get("device"), first.get("dtype") or "fp32"
+    first = next((r.case for r in rows if r is not None), None)
+    device, dtype = (first.device, first.dtype) if first is not None else (None, "fp32")
     base = peak_gflops(ref, device, dtype)
     out = []
     for run in runs:

@@ -121,11 +121,12 @@ def build(sets: list[cf.RunSet], *, diffs: dict, normalize: bool = False, figure
 
     facts = cf.case_facts(sets)
     cells = cf.all_cells(sets, normalize)
-    frame = cf.main_frame(sets, cells, facts)
-    summary = cf.summary_frame(sets, cells, facts)
+    common = cf.common_cases(cells, facts)
+    frame = cf.main_frame(sets, cells, facts, common)
+    summary = cf.summary_frame(sets, cells, facts, common)
     png = heatmap(sets, frame, normalize) if figure and not frame.empty else None
     parts = compare_parts(sets, cells, facts, frame, summary, diffs=diffs, normalize=normalize,
-                          figure=png)
+                          figure=png, missing=cf.missing_frame(sets, cells, facts, common))
     return parts, frame
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench import registry
 from bench.analysis.stats import GEOMEAN, geomean
-from bench.cases import Case, id_parts
+from bench.cases import id_parts
 from bench.results import Run, peak_gflops
 from bench.rows import CaseRow
 
@@ -80,7 +81,7 @@ def _quantile(df: float) -> float:
 def _scale(run: Run, ref: Run, row: CaseRow, normalize: bool) -> float:
     if not normalize:
         return 1.0
-    device, dtype = row.case.get("device"), row.case.get("dtype") or "fp32"
+    device, dtype = row.case.device, row.case.dtype
     mine, base = peak_gflops(run.calibration, device, dtype), peak_gflops(ref.calibration,
                                                                           device, dtype)
     return mine / base if mine and base else math.nan
@@ -139,7 +140,7 @@ def ratio_interval(a: Cell, b: Cell) -> tuple[float, float, float, str]:
 
 def describe(row: CaseRow) -> dict:
     """The grouping fields of a case: impl, unroll, device, phase, shape, precision."""
-    parts = id_parts(Case.from_params(row.case))
+    parts = id_parts(row.case)
     return {"impl": parts["impl"], "unroll": parts["unroll"], "device": parts["device"],
             "phase": parts["phase"], "shape": parts["shape"], "precision": parts["dtype"]}
 
@@ -161,24 +162,27 @@ def all_cells(sets: list[RunSet], normalize: bool = False) -> list[dict[str, Cel
 
 
 def common_cases(cells: list[dict[str, Cell]], facts: dict[str, dict]) -> list[str]:
-    """The cases timed in every RunSet, grouped by phase, implementation, unroll, shape."""
+    """The cases timed in every RunSet, grouped by phase, implementation, unroll, shape
+    (computed once per comparison and passed to every table)."""
     ids = [c for c in facts if all(c in cs and cs[c].ok for cs in cells)]
     order = {c: i for i, c in enumerate(facts)}
     return sorted(ids, key=lambda c: (facts[c]["phase"], facts[c]["impl"], facts[c]["unroll"],
                                       facts[c]["shape"], facts[c]["precision"], order[c]))
 
 
-def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
-    """The cases timed everywhere: per RunSet median and interval (s), per other RunSet the
-    ratio to the first with its interval, basis and significance; memory when recorded; a
-    geometric-mean row last (no interval: the cases are not samples of one quantity)."""
+def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
+               common: Sequence[str]):
+    """The cases timed everywhere (`common`, in order): per RunSet median and interval (s),
+    per other RunSet the ratio to the first with its interval, basis and significance; memory
+    when recorded; a geometric-mean row last (no interval: the cases are not samples of one
+    quantity)."""
     import pandas as pd
 
     labels = [s.label for s in sets]
     ref = labels[0]
     memory = any(math.isfinite(c.memory) for cs in cells for c in cs.values())
     rows = []
-    for case in common_cases(cells, facts):
+    for case in common:
         row = {"case": case, **facts[case]}
         here = [cs[case] for cs in cells]
         for label, cell in zip(labels, here, strict=True):
@@ -217,11 +221,13 @@ def status_text(cell: Cell | None) -> str:
     return cell.status + (f" ({cell.reason})" if cell.reason else "")
 
 
-def missing_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
-    """The cases not timed in every RunSet: case, then each RunSet's status (the appendix)."""
+def missing_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
+                  common: Sequence[str]):
+    """The cases not timed in every RunSet (not in `common`): case, then each RunSet's status
+    (the appendix)."""
     import pandas as pd
 
-    common = set(common_cases(cells, facts))
+    common = set(common)
     rows = [{"case": case, **{s.label: status_text(cs.get(case)) for s, cs in
                               zip(sets, cells, strict=True)}}
             for case in facts if case not in common]
@@ -243,7 +249,8 @@ def missing_counts(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict
     return out
 
 
-def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict]):
+def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
+                  common: Sequence[str]):
     """Per phase × shape × precision × implementation: each RunSet's geometric mean over its
     own timed cases of the group (seconds) with the case count, and per other RunSet the
     geometric mean of the per-case ratios over the group's cases timed everywhere. Only the
@@ -251,7 +258,7 @@ def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[
     import pandas as pd
 
     labels = [s.label for s in sets]
-    common = set(common_cases(cells, facts))
+    common = set(common)
     groups: dict[tuple, list[str]] = {}
     for case, fact in facts.items():
         groups.setdefault((*(fact[k] for k in GROUP_KEYS), fact["impl"]), []).append(case)

@@ -108,8 +108,8 @@ def _basis_note(frame, labels: list[str]) -> str:
 
 
 def compare_parts(sets: list[cf.RunSet], cells, facts, frame, summary, *, diffs: dict,
-                  normalize: bool, figure: bytes | None) -> list[Part]:
-    """The whole comparison as parts."""
+                  normalize: bool, figure: bytes | None, missing) -> list[Part]:
+    """The whole comparison as parts (`missing`: compare_frames.missing_frame)."""
     labels = [s.label for s in sets]
     ref = labels[0]
     out: list[Part] = ["# rnnbench compare\n", Table(runs_frame(sets))]
@@ -161,7 +161,6 @@ def compare_parts(sets: list[cf.RunSet], cells, facts, frame, summary, *, diffs:
         out += ["## Figure\n", Figure(HEATMAP, f"Time ratio to {ref} per case timed in every "
                                       "run, grouped by phase and implementation; hatched: the "
                                       "95 % interval includes 1×", figure)]
-    missing = cf.missing_frame(sets, cells, facts)
     if not missing.empty:
         out += [f"## Appendix: cases not timed in every run ({len(missing)})\n", Table(missing)]
     return out

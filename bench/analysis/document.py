@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.analysis import html
-from bench.analysis.fmt import fmt_num
 
 FIGURES = "figures"
 
@@ -42,13 +41,8 @@ Part = str | Table | Figure
 
 
 def _cell(value) -> str:
-    if isinstance(value, float):
-        text = fmt_num(value)
-    elif value is None:
-        text = "–"
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A Markdown cell: the text html.cell_text gives the page's cell, pipes escaped."""
+    return html.cell_text(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(frame, index: bool = False) -> str:

@@ -8,6 +8,9 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 
+from bench.rows import MEDIAN_S
+from bench.tta_rows import TTARow
+
 UNROLL_COLORS = {"static": "#4C72B0", "dynamic": "#DD8452", "fused": "#55A868"}
 PHASE_COLORS = {"forward": "#4C72B0", "backward": "#DD8452", "train_step": "#C44E52"}
 # One colour per series (a run, a machine) where a figure draws several.
@@ -136,7 +139,7 @@ def static_vs_dynamic(frame, *, title: str):
     ok = frame[frame["status"] == "ok"]
     ratios = []
     for (impl, phase), sub in ok.groupby(["impl", "phase"], sort=False):
-        times = dict(zip(sub["unroll"], sub["median_s"], strict=True))
+        times = dict(zip(sub["unroll"], sub[MEDIAN_S], strict=True))
         if times.get("static") and times.get("dynamic"):
             ratios.append((impl, phase, times["static"] / times["dynamic"]))
     if not ratios:
@@ -229,7 +232,7 @@ def scaling_curves(sweeps: list[dict], *, title: str):
             line = unsorted.sort_values(sweep["param"])
             name = f"{impl}/{unroll}"
             color = labels.setdefault(name, f"C{len(labels) % 10}")
-            ax.plot(line[sweep["param"]], line["median_s"] * 1e3, marker="o", ms=3,
+            ax.plot(line[sweep["param"]], line[MEDIAN_S] * 1e3, marker="o", ms=3,
                     color=color, label=name)
         values = sorted(sub[sweep["param"]].unique())
         ax.set_xscale("log")
@@ -257,22 +260,22 @@ def scaling_curves(sweeps: list[dict], *, title: str):
     return to_png(fig)
 
 
-def tta_curves(rows: list[dict], *, title: str):
+def tta_curves(rows: Sequence[TTARow], *, title: str):
     """Held-out accuracy vs wall-clock seconds per time-to-accuracy row, one panel per task."""
-    usable = [r for r in rows if (r.get("stats") or {}).get("curve")]
+    usable = [r for r in rows if r.stats.curve]
     if not usable:
         return None
-    tasks = _ordered((r.get("settings") or {}).get("task", "?") for r in usable)
+    tasks = _ordered(r.settings.get("task", "?") for r in usable)
     fig = figure(5.2 * len(tasks) + 1.8, 4.0)
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     colors = {}
     for ax, task in zip(axes, tasks, strict=True):
         targets = set()
         for row in usable:
-            settings = row.get("settings") or {}
+            settings = row.settings
             if settings.get("task", "?") != task:
                 continue
-            points = [p for p in row["stats"]["curve"]
+            points = [p for p in row.stats.curve
                       if p.get("wall_s") is not None and p.get("heldout_acc") is not None]
             if not points:
                 continue

@@ -18,11 +18,22 @@ from bench.analysis.document import (  # markdown_table: also imported from here
 )
 from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
 from bench.analysis.html import REPORT_HTML
-from bench.analysis.stability import split_warning
+from bench.analysis.stability import distinct_advice, findings_text
 from bench.analysis.tta_summary import format_summary, summarize
-from bench.cases import Case, id_parts
+from bench.cases import id_parts
 from bench.errors import UserError
-from bench.results import PARTIAL, Run, read_run, resolve_results_path
+from bench.results import Run, read_run, resolve_results_path
+from bench.rows import (
+    GFLOPS,
+    IQR_S,
+    MEDIAN_HI_S,
+    MEDIAN_LO_S,
+    MEDIAN_S,
+    P90_S,
+    P99_S,
+    PCT_PEAK,
+    ROUNDS,
+)
 from bench.storage import atomic_write_bytes, atomic_write_text
 
 REPORT_MD = "report.md"
@@ -59,14 +70,13 @@ def case_table(run: Run):
     rows = roofline_report.rows_against_peaks(run)
     frame = cases_frame(rows)
     frame["samples"] = [list(r.stats.samples_s) for r in rows]
-    frame["median_s"] = [_nan(r.median()) for r in rows]
-    frame["rounds"] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
-                       for r in rows]
-    parts = [id_parts(Case.from_params(r.case)) for r in rows]
+    frame[MEDIAN_S] = [_nan(r.median()) for r in rows]
+    frame[ROUNDS] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
+                     for r in rows]
+    parts = [id_parts(r.case) for r in rows]
     frame["shape"] = [p["shape"] for p in parts]  # with its marks: -bi, -ragged
     frame["precision"] = [p["dtype"] for p in parts]  # -xla
-    for col in ("median_s", "median_lo_s", "median_hi_s", "iqr_s", "gflops", "pct_peak",
-                "memory_peak_bytes"):
+    for col in (MEDIAN_S, MEDIAN_LO_S, MEDIAN_HI_S, IQR_S, GFLOPS, PCT_PEAK, "memory_peak_bytes"):
         frame[col] = frame[col].astype(float)
     return frame
 
@@ -91,25 +101,25 @@ def step_time_frame(group, percentiles: bool = False):
     """
     import pandas as pd
 
-    ok = group[(group["status"] == "ok") & group["median_s"].notna()]
-    fastest = ok["median_s"].min() if not ok.empty else math.nan
-    slowest = ok["median_s"].max() if not ok.empty else math.nan
+    ok = group[(group["status"] == "ok") & group[MEDIAN_S].notna()]
+    fastest = ok[MEDIAN_S].min() if not ok.empty else math.nan
+    slowest = ok[MEDIAN_S].max() if not ok.empty else math.nan
     rows = []
-    for r in group.sort_values("median_s", na_position="last").to_dict("records"):
-        run = r["status"] == "ok" and r["median_s"] == r["median_s"]
+    for r in group.sort_values(MEDIAN_S, na_position="last").to_dict("records"):
+        run = r["status"] == "ok" and r[MEDIAN_S] == r[MEDIAN_S]
         rows.append({
             "impl": r["impl"], "unroll": r["unroll"], "kernel": r["kernel"],
-            "median (ms) ±95 %": (fmt_ci(r["median_s"], r["median_lo_s"], r["median_hi_s"])
+            "median (ms) ±95 %": (fmt_ci(r[MEDIAN_S], r[MEDIAN_LO_S], r[MEDIAN_HI_S])
                                   if run else r["status"]),
-            "IQR (ms)": fmt_ms(r["iqr_s"]) if run else "–",
-            **({"p90 (ms)": fmt_ms(r.get("p90_s")) if run else "–",
-                "p99 (ms)": fmt_ms(r.get("p99_s")) if run else "–"} if percentiles else {}),
-            "rounds": str(int(r["rounds"])) if run else "–",
-            "GFLOP/s": r["gflops"] if run else None,
-            "% of peak": r["pct_peak"] if run else None,
+            "IQR (ms)": fmt_ms(r[IQR_S]) if run else "–",
+            **({"p90 (ms)": fmt_ms(r.get(P90_S)) if run else "–",
+                "p99 (ms)": fmt_ms(r.get(P99_S)) if run else "–"} if percentiles else {}),
+            "rounds": str(int(r[ROUNDS])) if run else "–",
+            "GFLOP/s": r[GFLOPS] if run else None,
+            "% of peak": r[PCT_PEAK] if run else None,
             "peak memory": fmt_bytes(r["memory_peak_bytes"]) if run else "–",
-            "× fastest": r["median_s"] / fastest if run else None,
-            "speed-up vs slowest": slowest / r["median_s"] if run else None,
+            "× fastest": r[MEDIAN_S] / fastest if run else None,
+            "speed-up vs slowest": slowest / r[MEDIAN_S] if run else None,
         })
     return pd.DataFrame(rows)
 
@@ -118,18 +128,14 @@ def warnings_frame(run: Run):
     """Case and its stability findings (the advice is listed once, by `warning_advice`)."""
     import pandas as pd
 
-
-    rows = [{"case": row.id, "warnings": " | ".join(split_warning(w)[0]
-                                                    for w in row.stats.warnings)}
+    rows = [{"case": row.id, "warnings": findings_text(row.stats.warnings)}
             for row in run.cases if row.stats.warnings]
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
 
 def warning_advice(run: Run) -> list[str]:
     """Each distinct piece of advice of the run's stability warnings, once, in order."""
-
-    tips = (split_warning(w)[1] for row in run.cases for w in row.stats.warnings)
-    return [tip for tip in dict.fromkeys(tips) if tip]
+    return distinct_advice(w for row in run.cases for w in row.stats.warnings)
 
 
 def status_frame(frame, status: str):
@@ -152,7 +158,7 @@ def tta_table(run: Run):
 
     from bench.results import tta_frame
 
-    flat = tta_frame(run)
+    flat = tta_frame(run.tta)
     if flat.empty:
         return pd.DataFrame(columns=[name for name, _ in TTA_COLUMNS])
     flat = flat.reindex(columns=list(dict.fromkeys([*flat.columns, *(c for _, c in TTA_COLUMNS),
@@ -198,19 +204,19 @@ def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
         figures.append((f"step_time{slug}.png",
                         f"Median step time by implementation and unroll ({where}); "
                         "whiskers span the IQR",
-                        plots.grouped_bars(group, "median_s", scale=1e3, err="iqr_s",
+                        plots.grouped_bars(group, MEDIAN_S, scale=1e3, err=IQR_S,
                                            title=f"Step time by implementation — {where}",
                                            ylabel="median time per call (ms)")))
         png = plots.static_vs_dynamic(group, title=f"Static vs dynamic unrolling — {where}")
         if png:
             figures.append((f"static_vs_dynamic{slug}.png",
                             f"Static / dynamic time ratio ({where})", png))
-        if group["pct_peak"].notna().any():
+        if group[PCT_PEAK].notna().any():
             peak = roofline_report.peak_for(table, device, str(group["dtype"].iloc[0]))
             peak_text = f"{fmt_num(peak)} GFLOP/s matmul" if peak else "calibrated matmul"
-            figures.append((f"pct_peak{slug}.png",
+            figures.append((f"{PCT_PEAK}{slug}.png",
                             f"Achieved fraction of the machine peak ({where})",
-                            plots.grouped_bars(group, "pct_peak",
+                            plots.grouped_bars(group, PCT_PEAK,
                                                title=f"% of machine peak ({peak_text}) — "
                                                      f"{where}",
                                                ylabel="% of calibrated matmul GFLOP/s")))
@@ -223,7 +229,7 @@ def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
     if sweeps:
         figures.append(("scaling.png", "Scaling: median time vs swept size (log-log)",
                         plots.scaling_curves(sweeps, title="Scaling with problem size")))
-    png = plots.tta_curves(run.doc.get("tta") or [], title="Time to accuracy: held-out accuracy "
+    png = plots.tta_curves(run.tta, title="Time to accuracy: held-out accuracy "
                                                         "vs training wall time")
     if png:
         figures.append(("tta.png", "Held-out accuracy vs wall-clock training time", png))
@@ -277,9 +283,8 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
     counts = {s: int((frame["status"] == s).sum()) for s in ("ok", "skipped", "error")}
     peaks = roofline_report.peaks(run)
     out: list[Part] = [f"# rnnbench report — {doc['run_id']}\n"]
-    if doc.get("status") == PARTIAL:
-        done = (f": {doc.get('cases_finished')} of {doc.get('cases_planned')} cases finished"
-                if doc.get("cases_planned") is not None else "")
+    if run.partial:
+        done = f": {run.progress()}" if run.progress() else ""
         out += [f"**PARTIAL RUN**{done}. The run was interrupted; its tables cover only the "
                 "cases that finished, and `rnnbench check` refuses it as a baseline unless "
                 "`--allow-partial` is given.\n"]
@@ -287,7 +292,7 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
            f"- command: `{doc.get('command') or '–'}`",
            f"- preset: {doc.get('preset') or '–'}",
            f"- step-time cases: {counts['ok']} ok, {counts['skipped']} skipped, "
-           f"{counts['error']} error; time-to-accuracy runs: {len(doc.get('tta', []))}",
+           f"{counts['error']} error; time-to-accuracy runs: {len(run.tta)}",
            roofline_report.header_line(peaks), "",
            "## Environment\n", Table(env_frame(doc.get("env") or {}))]
     out += roofline_report.roofline_section(peaks, Table)
@@ -329,14 +334,14 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
                 "(`.ci/stability_eval.py` judges their stored rounds again).\n",
                 Table(warned), "What to do:\n",
                 *(f"- {tip}" for tip in warning_advice(run)), ""]
-    if doc.get("tta"):
+    if run.tta:
         table = tta_table(run)
         out += ["## Time to accuracy\n",
                 "Wall-clock time from the first training step to the evaluation that first "
                 "reached the target; held-out evaluation time is excluded and reported "
                 "separately (`eval_s`). Runs that missed the target within the budget are "
                 "listed, not dropped.\n", Table(table)]
-        summary = summarize(doc.get("tta", []))
+        summary = summarize(run.tta)
         if summary:
             out += ["Summary over seeds (a seed that missed counts as never reaching the target, "
                     "so the median is empty once half the seeds missed):\n",

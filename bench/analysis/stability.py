@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.cases import MIN_ROUNDS
@@ -99,6 +99,16 @@ def split_warning(warning: str) -> tuple[str, str]:
     """A stored warning as (finding, advice); advice is '' when it has none."""
     finding, sep, advice = warning.rpartition("; ")
     return (finding, advice) if sep else (warning, "")
+
+
+def findings_text(warnings: Iterable[str]) -> str:
+    """One case's stored warnings as one line of findings (`a | b`), their advice left off."""
+    return " | ".join(split_warning(w)[0] for w in warnings)
+
+
+def distinct_advice(warnings: Iterable[str]) -> list[str]:
+    """Each distinct piece of advice of the stored warnings, once, in order of first use."""
+    return [tip for tip in dict.fromkeys(split_warning(w)[1] for w in warnings) if tip]
 
 
 def kind_of(warning: str) -> str:

@@ -39,6 +39,20 @@ def _mean_var(values: Sequence[float]) -> tuple[float, float]:
     return mean, var
 
 
+def _welch(before: Sequence[float], after: Sequence[float]) -> tuple[float, float, float]:
+    """(mean(after) - mean(before), its squared standard error, Welch–Satterthwaite df); the
+    df is NaN when neither side has any spread (the squared error is then 0)."""
+    if len(before) < 2 or len(after) < 2:
+        raise ValueError("Welch's t-test needs at least two values on each side")
+    (m_b, v_b), (m_a, v_a) = _mean_var(before), _mean_var(after)
+    se2_b, se2_a = v_b / len(before), v_a / len(after)
+    se2 = se2_b + se2_a
+    if se2 == 0.0:
+        return m_a - m_b, 0.0, math.nan
+    df = se2 ** 2 / (se2_b ** 2 / (len(before) - 1) + se2_a ** 2 / (len(after) - 1))
+    return m_a - m_b, se2, df
+
+
 def welch_p(before: Sequence[float], after: Sequence[float], alternative: str = "greater"
             ) -> float:
     """One-sided Welch t-test p-value that `after` has a greater (or "less") mean than `before`.
@@ -48,17 +62,12 @@ def welch_p(before: Sequence[float], after: Sequence[float], alternative: str = 
     """
     from scipy.special import stdtr
 
-    if len(before) < 2 or len(after) < 2:
-        raise ValueError("Welch's t-test needs at least two values on each side")
+    diff, se2, df = _welch(before, after)
     if alternative not in ("greater", "less"):
         raise ValueError(f"alternative must be 'greater' or 'less', not {alternative!r}")
-    (m_b, v_b), (m_a, v_a) = _mean_var(before), _mean_var(after)
-    diff = (m_a - m_b) if alternative == "greater" else (m_b - m_a)
-    se2 = v_b / len(before) + v_a / len(after)
+    diff = diff if alternative == "greater" else -diff
     if se2 == 0.0:
         return 0.0 if diff > 0 else 1.0
-    df = se2 ** 2 / ((v_b / len(before)) ** 2 / (len(before) - 1)
-                     + (v_a / len(after)) ** 2 / (len(after) - 1))
     return float(stdtr(df, -diff / math.sqrt(se2)))
 
 
@@ -69,15 +78,9 @@ def welch_bounds(before: Sequence[float], after: Sequence[float], level: float
     Both sides need >= 2 values; without any spread both bounds are the difference."""
     from scipy.special import stdtrit
 
-    if len(before) < 2 or len(after) < 2:
-        raise ValueError("Welch's t-test needs at least two values on each side")
-    (m_b, v_b), (m_a, v_a) = _mean_var(before), _mean_var(after)
-    diff = m_a - m_b
-    se2 = v_b / len(before) + v_a / len(after)
+    diff, se2, df = _welch(before, after)
     if se2 == 0.0:
         return diff, diff
-    df = se2 ** 2 / ((v_b / len(before)) ** 2 / (len(before) - 1)
-                     + (v_a / len(after)) ** 2 / (len(after) - 1))
     half = float(stdtrit(df, level)) * math.sqrt(se2)
     return diff - half, diff + half
 

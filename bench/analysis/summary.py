@@ -6,8 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed, fmt_time
-from bench.analysis.stability import KIND_NAMES, kind_of, split_warning
-from bench.cases import Case
+from bench.analysis.stability import KIND_NAMES, distinct_advice, findings_text, kind_of
 from bench.intervals import relative_halfwidth
 from bench.rows import CaseRow
 
@@ -42,7 +41,7 @@ def _group_lines(members: list[CaseRow], head: str, highlight: bool) -> list[str
     for i, row in enumerate(ok + rest):
         s, c = row.stats, row.case
         mark = "*" if i == 0 and row.ok and len(ok) > 1 else " "
-        name = f"{c['impl']}/{c['unroll']}"
+        name = f"{c.impl}/{c.unroll}"
         if row.ok:
             note = ", ".join(dict.fromkeys(KIND_NAMES[kind_of(w)] for w in s.warnings))
             line = (f"{mark} {name:<26} {fmt_time(row.median()):>10} {interval_cell(s):>7} "
@@ -77,9 +76,9 @@ def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = W
     lines = ["", f"stability: {len(warned)} of {len(timed)} timed cases flagged ({what}); "
                  + ("all:" if verbose or len(warned) <= worst else f"worst {len(shown)}:")]
     for row in shown:
-        lines.append(f"  {row.id}: " + " | ".join(split_warning(w)[0] for w in row.stats.warnings))
-    advice = dict.fromkeys(split_warning(w)[1] for r in warned for w in r.stats.warnings)
-    lines += [f"  advice: {tip}" for tip in advice if tip]
+        lines.append(f"  {row.id}: {findings_text(row.stats.warnings)}")
+    advice = distinct_advice(w for r in warned for w in r.stats.warnings)
+    lines += [f"  advice: {tip}" for tip in advice]
     if not verbose and len(warned) > len(shown):
         lines.append("  full list: report.md (Measurement warnings), or rerun with -v")
     return lines
@@ -94,7 +93,7 @@ def summary_table(rows: Sequence[CaseRow], highlight: bool = False, verbose: boo
     typed = list(rows)
     groups: dict[tuple, list[CaseRow]] = {}
     for row in typed:
-        groups.setdefault(Case.from_params(row.case).group_labels(), []).append(row)
+        groups.setdefault(row.case.group_labels(), []).append(row)
     head = (f"  {'impl/unroll':<26} {'median':>10} {'±95%':>7} {'min':>10} {'rounds':>6} "
             f"{'GFLOP/s':>8} {'%peak':>6} {'compile':>8}  note")
     lines = []

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed
+from bench.tta_rows import TTARow
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -28,45 +29,44 @@ def chance_warning(settings: dict) -> str | None:
     return None
 
 
-def summarize(rows: Sequence[dict]) -> list[dict]:
+def summarize(rows: Sequence[TTARow]) -> list[dict]:
     """Per impl/unroll/task group: seeds, reached count, median and min–max over seeds.
 
     A seed that missed the target counts as never reaching it (infinite time), so the median
     time-to-target is None (not reached) once half or more of the seeds missed.
     """
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[TTARow]] = {}
     for row in rows:
-        if row.get("status") == "ok":
-            key = row["id"].rsplit("/seed", 1)[0]
-            groups.setdefault(key, []).append(row)
+        if row.status == "ok":
+            groups.setdefault(row.group, []).append(row)
     out = []
     for key, members in groups.items():
-        stats = [m.get("stats") or {} for m in members]
-        ttt = sorted(s["time_to_target_s"] if s.get("reached") and s.get("time_to_target_s")
-                     is not None else math.inf for s in stats)
+        stats = [m.stats for m in members]
+        ttt = sorted(s.time_to_target_s if s.reached and s.time_to_target_s is not None
+                     else math.inf for s in stats)
         med = statistics.median(ttt)
         reached = [t for t in ttt if math.isfinite(t)]
-        accs = [s["best_acc"] for s in stats if s.get("best_acc") is not None]
-        settings = members[0].get("settings") or {}
+        accs = [s.best_acc for s in stats if s.best_acc is not None]
+        settings = members[0].settings
         out.append({
             "group": key, "task": settings.get("task"), "impl": settings.get("impl"),
             "unroll": settings.get("unroll"), "target": settings.get("target"),
             "seeds": len(members), "reached": len(reached),
-            "diverged": sum(bool(s.get("diverged")) for s in stats),
+            "diverged": sum(bool(s.diverged) for s in stats),
             "ttt_median_s": med if math.isfinite(med) else None,
             "ttt_min_s": min(reached) if reached else None,
             "ttt_max_s": max(reached) if reached else None,
-            "epochs_median": _median([s["epochs"] for s in stats if s.get("epochs")]),
+            "epochs_median": _median([s.epochs for s in stats if s.epochs]),
             "best_acc_median": _median(accs), "best_acc_min": min(accs, default=None),
             "best_acc_max": max(accs, default=None),
-            "s_per_epoch_median": _median([s["train_s"] / s["epochs"] for s in stats
-                                           if s.get("epochs") and s.get("train_s")]),
+            "s_per_epoch_median": _median([s.train_s / s.epochs for s in stats
+                                           if s.epochs and s.train_s]),
             "warning": chance_warning(settings),
         })
     return out
 
 
-def format_summary(summary: Sequence[dict], skipped: Sequence[dict] = ()) -> str:
+def format_summary(summary: Sequence[dict], skipped: Sequence[TTARow] = ()) -> str:
     """The seeds summary as a Markdown table (plus skipped/error rows with their reasons)."""
 
     def num(value, spec=".1f"):
@@ -88,9 +88,9 @@ def format_summary(summary: Sequence[dict], skipped: Sequence[dict] = ()) -> str
             f"[{num(s['best_acc_min'], '.3f')}–{num(s['best_acc_max'], '.3f')}] | "
             f"{num(s['s_per_epoch_median'], '.2f')} |")
     for row in skipped:
-        settings = row.get("settings", {})
+        settings = row.settings
         lines.append(f"| {settings.get('task')} | {settings.get('impl')}/"
-                     f"{settings.get('unroll')} | — | {row['status']}: {row.get('reason')} "
+                     f"{settings.get('unroll')} | — | {row.status}: {row.reason} "
                      "| | | | |")
     warned = {s["warning"] for s in summary if s.get("warning")}
     lines += [f"\n**Warning**: {w}." for w in sorted(warned)]

@@ -1,6 +1,6 @@
 """The relative series: one `ab_ratio` point per judged case of an A/B run (B/A, against A).
 
-The run is read through the project's ab.json loader (`bench.ab_results`); side B's
+The run is loaded through the project's ab.json loader (`bench.ab_results`); side B's
 environment gives the machine and the commit measured, side A's commit is the reference the
 ratio is measured against.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.ab_results import read_ab
+from bench.ab_results import ABDocument
 from bench.ab_rows import VERSION_FIELDS
 from bench.history.points import COMPLETE, PARTIAL_STATUS, RATIO, Machine, Point, Source
 
@@ -31,10 +31,10 @@ def reference_of(commit: str | None, differences: dict) -> str | None:
     return f"{commit or 'unknown'} vs {','.join(others)}"
 
 
-def ab_points(path: Path, commit_time: Callable[[str | None], str | None]
+def ab_points(doc: ABDocument, path: Path, commit_time: Callable[[str | None], str | None]
               ) -> tuple[Source, list[Point]]:
-    """The source (run, machine, commits) and ratio points of one A/B folder or file."""
-    doc = read_ab(path)
+    """The source (run, machine, commits) and ratio points of one loaded A/B document, read
+    from the folder or file `path`."""
     side_a, side_b = doc.sides["A"], doc.sides["B"]
     commit = side_b.commit
     run_id = doc.run_id or (path.name if path.is_dir() else path.name.split(".")[0])

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bench.ab_results import AB_JSON
+from bench.ab_results import AB_JSON, ABDocument, resolve_ab_path
 from bench.errors import UserError, one_line
 from bench.history.abpoints import ab_points
 from bench.history.points import COMPLETE, Machine, Point, RunRecord, Source, run_points
 from bench.history.schema import MACHINE_COLUMNS, POINT_COLUMNS, RUN_COLUMNS
 from bench.history.store import Store
-from bench.results import RESULTS_JSON, read_run, utc_now
+from bench.results import RESULTS_JSON, parse_run, utc_now
+from bench.storage import parse_json, read_bytes
 
 ADDED, KNOWN, REFUSED = "added", "known", "refused"
 GZ_SUFFIX = ".json.gz"
@@ -85,8 +86,8 @@ def commit_time(sha: str | None, repo: str) -> str | None:
 def load_folder(folder: Path, repo: str) -> tuple[RunRecord, Machine, list[Point]]:
     """The run record, machine and points of one folder; UserError when it is unusable."""
     if folder.is_dir() and (folder / RESULTS_JSON).is_file():
-        run = read_run(folder)
-        data = (folder / RESULTS_JSON).read_bytes()
+        data = read_bytes(folder / RESULTS_JSON)  # read once: parsed and hashed
+        run = parse_run(data, folder / RESULTS_JSON)
         machine = Machine.from_env(run.env)
         sha = run.env.get("git_commit") or None
         kind = "tta" if run.tta and not run.cases else "run"
@@ -96,9 +97,11 @@ def load_folder(folder: Path, repo: str) -> tuple[RunRecord, Machine, list[Point
                         status="partial" if run.partial else COMPLETE)
         points = run_points(run, source)
     else:
-        data = (folder / AB_JSON if folder.is_dir() else folder).read_bytes()
+        file = resolve_ab_path(folder)
+        data = read_bytes(file)
+        doc = ABDocument.from_dict(parse_json(data, file, "rnnbench A/B file"), str(file))
         kind = "ab"
-        source, points = ab_points(folder, lambda sha: commit_time(sha, repo))
+        source, points = ab_points(doc, folder, lambda sha: commit_time(sha, repo))
         machine = source.machine
     record = RunRecord(run_id=source.run_id, kind=kind,
                        content_hash=hashlib.sha256(data).hexdigest(), source=str(folder),

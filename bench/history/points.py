@@ -17,8 +17,10 @@ from dataclasses import astuple, dataclass
 from bench import identity
 from bench.history import schema
 from bench.results import PARTIAL, Run, peak_gflops
+from bench.rows import MEDIAN_S
+from bench.tta_rows import TIME_TO_TARGET_S
 
-MEDIAN, TTA, RATIO = "median_s", "time_to_target_s", "ab_ratio"
+MEDIAN, TTA, RATIO = MEDIAN_S, TIME_TO_TARGET_S, "ab_ratio"  # the row keys they come from
 METRICS = (MEDIAN, TTA, RATIO)
 RELATIVE = (RATIO,)
 COMPLETE, PARTIAL_STATUS = "complete", PARTIAL
@@ -147,10 +149,9 @@ def run_points(run: Run, source: Source) -> list[Point]:
         if not row.ok or median is None:
             continue
         ci = _median_ci(row.stats)
-        peak = peak_gflops(run.calibration, row.case.get("device"),
-                           str(row.case.get("dtype") or "fp32"))
+        peak = peak_gflops(run.calibration, row.case.device, row.case.dtype)
         n = row.stats.rounds if row.stats.rounds is not None else len(row.stats.samples_s)
-        out.append(source.point(row.id, MEDIAN, row.case.get("impl"), row.case.get("phase"),
+        out.append(source.point(row.id, MEDIAN, row.case.impl, row.case.phase,
                                 median, ci, n, peak))
     for row in run.tta:
         seconds = row.stats.time_to_target_s

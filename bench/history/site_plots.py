@@ -7,11 +7,11 @@ import math
 from bench.analysis.html import esc
 from bench.analysis.plots import RUN_COLORS, missing_glyphs_allowed
 from bench.history.changes import REGRESSION
-from bench.history.points import RELATIVE
+from bench.history.points import MEDIAN, RATIO, RELATIVE, TTA
 
-_LABEL = {"median_s": "median step time (s)", "time_to_target_s": "time to target (s)",
-          "ab_ratio": "A/B ratio B/A (vs the reference commit)",
-          "median_s*peak": "time × calibrated peak (GFLOP)"}
+_LABEL = {MEDIAN: "median step time (s)", TTA: "time to target (s)",
+          RATIO: "A/B ratio B/A (vs the reference commit)",
+          f"{MEDIAN}*peak": "time × calibrated peak (GFLOP)"}  # history.series.normalized
 MAX_LABELLED = 40  # points per panel above which the commit labels are left off
 
 

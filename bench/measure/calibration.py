@@ -18,6 +18,7 @@ from bench.cases import Case
 from bench.errors import UserError, one_line
 from bench.measure import timing
 from bench.results import utc_now
+from bench.rows import COMPILE_S, FLOPS, GFLOPS, MEDIAN_S, PCT_PEAK, SAMPLES_S
 
 # Matrix sizes per device: from cache-resident to large enough for the BLAS / cuBLAS peak.
 SIZES = {"cpu": (256, 512, 1024, 2048), "gpu": (2048, 4096, 8192)}
@@ -66,7 +67,7 @@ def time_size(fn: Kernel, n: int, *, rounds: int = ROUNDS, warmup: int = WARMUP,
     median = statistics.median(samples)
     if median <= 0:
         raise ValueError(f"the clock did not advance over a {n}×{n} matmul")
-    return {"n": n, "samples_s": samples, "median_s": median, "compile_s": compile_s,
+    return {"n": n, SAMPLES_S: samples, MEDIAN_S: median, COMPILE_S: compile_s,
             "matmul_gflops": 2.0 * n ** 3 / median / 1e9}
 
 
@@ -87,7 +88,7 @@ def calibrate(device: str = "cpu", dtype: str = "fp32", *, sizes: Iterable[int] 
         except Exception as exc:  # a dtype or size that cannot run here is data, not a crash
             done.append({"n": n, "error": one_line(exc)})
             break
-        if done[-1]["median_s"] > SLOW_CALL_S:
+        if done[-1][MEDIAN_S] > SLOW_CALL_S:
             break
     timed = [d for d in done if "error" not in d]
     best = max(timed, key=lambda d: d["matmul_gflops"]) if timed else None
@@ -147,4 +148,4 @@ def roofline(case: Case, median_s: float | None, calibration: dict) -> dict:
     flops = case.flops()
     gflops = flops / median_s / 1e9 if median_s else None
     peak = roof.used_peak(calibration, case.device, case.dtype)
-    return {"flops": flops, "gflops": gflops, "pct_peak": roof.pct_of_peak(gflops, peak)}
+    return {FLOPS: flops, GFLOPS: gflops, PCT_PEAK: roof.pct_of_peak(gflops, peak)}

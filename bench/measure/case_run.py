@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench import rows
 from bench.cases import Case
 from bench.errors import UserError, one_line
 from bench.measure import calibration, kernel, memory, phases, timing
@@ -121,18 +122,18 @@ class CaseRun:
     def row(self, samples: Sequence[float] = (), *, calibration_doc: dict | None = None,
             resolution: float = 1e-9, min_rounds: int = timing.MIN_RELIABLE_ROUNDS) -> CaseRow:
         """The case's row: statistics of `samples` when ok, else its reason (values checked)."""
-        stats: dict = {"compile_s": self.compile_s, "flops": self.case.flops()}
+        stats: dict = {rows.COMPILE_S: self.compile_s, rows.FLOPS: self.case.flops()}
         status = self.status
         if status == "ok":
             if not samples:
                 raise ValueError(f"{self.case.id}: an ok row needs samples")
             stats.update(timing.summarize(samples))
-            stats.update(calibration.roofline(self.case, stats["median_s"],
+            stats.update(calibration.roofline(self.case, stats[rows.MEDIAN_S],
                                               calibration_doc or {}))
-            stats["warnings"] = timing.stability_warnings(samples, resolution=resolution,
-                                                          min_rounds=min_rounds)
+            stats[rows.WARNINGS] = timing.stability_warnings(samples, resolution=resolution,
+                                                             min_rounds=min_rounds)
         elif status == "skipped":
-            stats = {"flops": self.case.flops()}
+            stats = {rows.FLOPS: self.case.flops()}
         elif status == "unknown":  # not in this registry: as a row, it is an error
             status = "error"
         return make_row(self.case, status, reason=self.reason, stats=stats,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from bench import rows
 from bench.analysis import stability
 from bench.cases import PRESETS, RoundsPolicy
 from bench.intervals import median_interval
@@ -100,22 +101,23 @@ def _quartiles(samples: Sequence[float]) -> tuple[float, float]:
 
 def summarize(samples: Sequence[float]) -> dict:
     """Median and its 95 % interval (none below 6 rounds), IQR, min, mean, stddev (sample), p90,
-    p99 and rounds of raw per-round seconds."""
+    p99 and rounds of raw per-round seconds, keyed as a row's `stats` (bench.rows)."""
     if not samples:
         raise ValueError("no samples to summarise")
     samples = [float(s) for s in samples]
     q1, q3 = _quartiles(samples)
     return {
-        "samples_s": samples,
-        "median_s": statistics.median(samples),
-        **dict(zip(("median_lo_s", "median_hi_s"), median_interval(samples) or (), strict=False)),
-        "iqr_s": q3 - q1,
-        "min_s": min(samples),
-        "mean_s": statistics.fmean(samples),
-        "stddev_s": statistics.stdev(samples) if len(samples) > 1 else 0.0,
-        "p90_s": percentile(samples, 90),
-        "p99_s": percentile(samples, 99),
-        "rounds": len(samples),
+        rows.SAMPLES_S: samples,
+        rows.MEDIAN_S: statistics.median(samples),
+        **dict(zip((rows.MEDIAN_LO_S, rows.MEDIAN_HI_S), median_interval(samples) or (),
+                   strict=False)),
+        rows.IQR_S: q3 - q1,
+        rows.MIN_S: min(samples),
+        rows.MEAN_S: statistics.fmean(samples),
+        rows.STDDEV_S: statistics.stdev(samples) if len(samples) > 1 else 0.0,
+        rows.P90_S: percentile(samples, 90),
+        rows.P99_S: percentile(samples, 99),
+        rows.ROUNDS: len(samples),
     }
 
 

@@ -28,6 +28,7 @@ from bench.tta.settings import (
     parse_budget,
 )
 from bench.tta.train import failed_row, run_tta
+from bench.tta_rows import TTARow
 
 
 def add_arguments(parser) -> None:
@@ -110,18 +111,18 @@ def _pairs(impls: Sequence[str], unrolls: Sequence[str], device: str
     return out
 
 
-def _save(run_dir, doc: dict, saved: int) -> int:
+def _save(run_dir, doc: dict, rows: list[TTARow], saved: int) -> int:
     """Save a snapshot; the rows it holds, or a UserError that says what the disk kept."""
     from bench import results, storage
 
     try:
-        results.save_run(run_dir, doc)
+        results.save_run(run_dir, doc, tta=rows)
     except storage.WriteError as exc:
         kept = (f"{saved} of {doc.get('cases_planned')} run(s) are saved in "
                 f"{run_dir / results.RESULTS_JSON} (status partial)" if saved else
                 "nothing was saved")
         raise UserError(f"{exc}; {kept}; free space or choose another --out") from None
-    return len(doc["tta"])
+    return len(rows)
 
 
 def _command(args, budget: Budget) -> str:
@@ -190,6 +191,7 @@ def main(args) -> int:
         f"{info['n_heldout']} held out), target {args.target:g}, budget {budget}, "
         f"{len(runnable)} impl(s) x {args.seeds} seed(s) -> {run_dir}")
     saved = 0
+    rows: list[TTARow] = []  # typed until saved
     for impl, unroll, skip in pairs:
         for seed in range(args.seeds):
             settings = replace(base, impl=impl, unroll=unroll, seed=seed)
@@ -202,16 +204,15 @@ def main(args) -> int:
                     raise
                 except Exception as exc:  # an impl that fails (OOM, missing kernel) is a row
                     row = failed_row(settings, "error", one_line(exc), info)
-                    say(f"{settings.id}: error: {row['reason']}")
-            doc["tta"].append(row)
-            results.mark_finished(doc, len(doc["tta"]), complete=False)
-            saved = _save(run_dir, doc, saved)
+                    say(f"{settings.id}: error: {row.reason}")
+            rows.append(row)
+            results.mark_finished(doc, len(rows), complete=False)
+            saved = _save(run_dir, doc, rows, saved)
             if skip is not None:
                 break  # one skipped row per impl is enough
-    results.mark_finished(doc, len(doc["tta"]), complete=True)
-    _save(run_dir, doc, saved)
-    print(format_summary(summarize(doc["tta"]),
-                         [r for r in doc["tta"] if r["status"] != "ok"]))
+    results.mark_finished(doc, len(rows), complete=True)
+    _save(run_dir, doc, rows, saved)
+    print(format_summary(summarize(rows), [r for r in rows if r.status != "ok"]))
     write_report(run_dir, "tta")
     print(f"results: {run_dir}")
-    return 1 if any(r["status"] == "error" for r in doc["tta"]) else 0
+    return 1 if any(r.status == "error" for r in rows) else 0

@@ -25,8 +25,10 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.errors import UserError
+from bench.results import clean_json
 from bench.tta import mnist as mnist_data
 from bench.tta.settings import TTASettings
+from bench.tta_rows import TTARow
 
 DIVERGED_LOSS = 100.0  # mean train loss of an interval; uniform guessing is ln 10 ≈ 2.3
 PROGRESS_EVERY_S = 15.0  # a progress line at least this often on long evaluation intervals
@@ -70,8 +72,8 @@ def _outcome(mean_loss: float, acc: float, at_budget: bool, step: int,
 
 def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict | None = None,
             timer: Callable[[], float] = time.perf_counter,
-            progress: Callable[[str], None] | None = None) -> dict:
-    """Train one seed until the target or the budget; return a `tta` results row."""
+            progress: Callable[[str], None] | None = None) -> TTARow:
+    """Train one seed until the target or the budget; return its typed `tta` row."""
     settings.validate()
     if data.task != settings.task:
         raise ValueError(f"data is for task {data.task!r}, settings for {settings.task!r}")
@@ -204,12 +206,17 @@ def run_tta(settings: TTASettings, data: mnist_data.TaskData, *, data_info: dict
              "epochs": step / steps_per_epoch, "best_acc": best_acc, "final_acc": final_acc,
              "train_s": train_s, "eval_s": eval_s, "compile_s": compile_s, "build_s": build_s,
              "diverged": diverged, "evals": len(curve), "curve": curve}
-    return {"id": settings.id, "settings": settings_out, "status": "ok", "reason": reason,
-            "stats": stats}
+    return _row({"id": settings.id, "settings": settings_out, "status": "ok", "reason": reason,
+                 "stats": stats})
 
 
-def failed_row(settings: TTASettings, status: str, reason: str,
-               data_info: dict | None = None) -> dict:
+def failed_row(settings: TTASettings, status: str, reason: str | None,
+               data_info: dict | None = None) -> TTARow:
     """A `skipped` or `error` row for a run that could not train."""
-    return {"id": settings.id, "settings": {**settings.record(), **(data_info or {})},
-            "status": status, "reason": reason, "stats": {"reached": False, "curve": []}}
+    return _row({"id": settings.id, "settings": {**settings.record(), **(data_info or {})},
+                 "status": status, "reason": reason, "stats": {"reached": False, "curve": []}})
+
+
+def _row(raw: dict) -> TTARow:
+    """The typed row, values checked (a loss that blew up to NaN or inf is stored as null)."""
+    return TTARow.from_dict(clean_json(raw), "this run")

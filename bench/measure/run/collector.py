@@ -22,7 +22,7 @@ class Collector:
         self.progress = progress
         self.stream = stream or sys.stderr
         self.started = time.perf_counter()
-        self.doc: dict | None = None  # the run's document without its rows
+        self.doc: dict | None = None  # the run's document without its rows (saved with them)
         self.rows: list[CaseRow] = []  # typed until saved
         self.total = 0
         self.done = 0
@@ -137,19 +137,13 @@ class Collector:
         from bench.storage import WriteError
 
         try:
-            save_run(self.run_dir, self.document())
+            save_run(self.run_dir, self.doc, cases=self.rows)
         except WriteError as exc:
             self.write_error = exc
             if stop:
                 pytest.exit(f"rnnbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
             return
         self.saved = len(self.rows)
-
-    def document(self) -> dict | None:
-        """The run's results document with its rows serialised (None before collection)."""
-        if self.doc is None:
-            return None
-        return {**self.doc, "cases": [row.to_dict() for row in self.rows]}
 
     # output
     def _prefix(self, n: int) -> str:

@@ -45,11 +45,11 @@ def test_tta_tiny(benchmark, row_data, tta_pair):
     chosen = dataclasses.replace(settings.TINY_PRESET, impl=impl, unroll=unroll)
     row = benchmark.pedantic(train.run_tta, args=(chosen, row_data), rounds=1, iterations=1,
                              warmup_rounds=0)
-    stats = row["stats"]
+    stats = row.stats
     benchmark.extra_info.update(
-        id=row["id"], reached=stats["reached"], time_to_target_s=stats["time_to_target_s"],
-        best_acc=stats["best_acc"], steps=stats["steps"], epochs=stats["epochs"],
-        compile_s=stats["compile_s"], eval_s=stats["eval_s"], target=chosen.target)
-    assert row["status"] == "ok"
-    assert not stats["diverged"], row["reason"]
-    assert stats["best_acc"] > 0.3  # learned something (chance 0.1), even if the target was missed
+        id=row.id, reached=stats.reached, time_to_target_s=stats.time_to_target_s,
+        best_acc=stats.best_acc, steps=stats.steps, epochs=stats.epochs,
+        compile_s=stats.compile_s, eval_s=stats.eval_s, target=chosen.target)
+    assert row.status == "ok"
+    assert not stats.diverged, row.reason
+    assert stats.best_acc > 0.3  # learned something (chance 0.1), even if the target was missed
