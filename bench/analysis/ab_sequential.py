@@ -152,8 +152,7 @@ class Sequential:
              ) -> list[str]:
         """Decide at the look after `passes` passes (`cases`: the blocks measured so far);
         returns the ids settled now. A case is only judged while ok on both sides."""
-        judged = [cid for cid, c in cases.items()
-                  if c.get("a_status") == "ok" and c.get("b_status") == "ok"]
+        judged = ab_stats.judged_ids(cases)
         open_ = [cid for cid in judged if cid not in self.stops]
         if not open_:
             return []
@@ -215,16 +214,14 @@ def sequential_frame(cases: Mapping[str, Mapping], generations: Sequence[int] | 
     gens = list(generations) if generations is not None else \
         [0] * max((len(c.get("a") or []) for c in cases.values()), default=0)
     seq = replay(cases, gens, rule, threshold=threshold, alpha=alpha, power=power)
-    judged = [cid for cid, c in cases.items()
-              if c.get("a_status") == "ok" and c.get("b_status") == "ok"]
+    judged = ab_stats.judged_ids(cases)
     share = seq.shares(len(judged))[rule.max_pairs]
     end = ab_stats.verdict_frame(cases, threshold=threshold, alpha=alpha * share, power=power,
                                  geomean=geomean, generations=gens)
     rows = [_stopped_row(row, seq.stops.get(row["case"]), row["case"] in judged)
             for row in end.to_dict("records")]
-    rank = {v: i for i, v in enumerate(ab_stats.VERDICTS)}
     body = [r for r in rows if r["case"] != ab_stats.GEOMEAN_LABEL]
-    body.sort(key=lambda r: (rank.get(r["verdict"], len(rank)), -_finite(r["ratio"])))
+    ab_stats.sort_attention_first(body)
     frame = pd.DataFrame(body + [r for r in rows if r["case"] == ab_stats.GEOMEAN_LABEL],
                          columns=[*ab_stats.COLUMNS, "stop"])
     frame.attrs.update(end.attrs)
@@ -243,10 +240,6 @@ def _stopped_row(end_row: dict, stop: Stop | None, judged: bool) -> dict:
     if judged:
         return {**end_row, "stop": f"{STOP_ENDED} after {end_row['pairs']} pairs"}
     return {**end_row, "stop": None}
-
-
-def _finite(x) -> float:
-    return x if x is not None and isinstance(x, float | int) and math.isfinite(x) else -math.inf
 
 
 def stop_counts(frame) -> dict[str, int]:

@@ -255,8 +255,7 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
     """
     import pandas as pd
 
-    judged = [cid for cid, c in cases.items()
-              if c.get("a_status") == "ok" and c.get("b_status") == "ok"]
+    judged = judged_ids(cases)
     m = len(judged)
     pairs = {cid: indexed_log_ratios(cases[cid].get("a") or [], cases[cid].get("b") or [])
              for cid in judged}
@@ -294,10 +293,7 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
                    p_adj=min(1.0, p * max(m, 1)), mde=res["mde"], pairs_needed=needed,
                    verdict=verdict, note=note)
         rows.append(row)
-    rank = {v: i for i, v in enumerate(VERDICTS)}
-    rows.sort(key=lambda r: (rank.get(r["verdict"], len(rank)),
-                             -(r["ratio"] if r["ratio"] is not None and math.isfinite(r["ratio"])
-                               else -math.inf)))
+    sort_attention_first(rows)
     if geomean and judged:
         row = _geomean_row(cases, judged, alpha)
         if not known:  # its interval would rest on the unmeasured process spread as well
@@ -309,6 +305,20 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
     frame["pairs"] = frame["pairs"].astype("Int64")
     frame["pairs_needed"] = frame["pairs_needed"].astype("Int64")
     return frame
+
+
+def judged_ids(cases: Mapping[str, Mapping]) -> list[str]:
+    """Ids of the cases ok on both sides (the ones a verdict is computed for), in order."""
+    return [cid for cid, c in cases.items()
+            if c.get("a_status") == "ok" and c.get("b_status") == "ok"]
+
+
+def sort_attention_first(rows: list[dict]) -> None:
+    """Sort verdict rows in place: by verdict (regressions first), then largest ratio first."""
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    rows.sort(key=lambda r: (rank.get(r["verdict"], len(rank)),
+                             -(r["ratio"] if r["ratio"] is not None and math.isfinite(r["ratio"])
+                               else -math.inf)))
 
 
 UNMEASURED_PROCESS_SPREAD = (
