@@ -34,6 +34,7 @@ from bench.history.points import Machine, Point, RunRecord, series_key  # noqa: 
 from bench.history.schema import MACHINE_COLUMNS, POINT_COLUMNS, RUN_COLUMNS  # noqa: E402
 from bench.history.store import open_store  # noqa: E402
 from bench.registry import CORE  # noqa: E402
+from bench.rows import MEDIAN_S  # noqa: E402
 from bench.storage import atomic_write_text  # noqa: E402
 
 PHASES = ("forward", "backward", "train_step")
@@ -70,8 +71,8 @@ def fill(store, machines: int, cases: int, runs: int, batch: int = 50) -> None:
                                       commit, when, when, "complete", None, cases, when).row())
             values = base * np.exp(rng.normal(0, 0.03, cases))
             for (cid, impl, phase), v in zip(ids, values, strict=True):
-                point_rows.append(Point(series_key(cid, "median_s", machine.machine), run_id,
-                                        cid, "median_s", machine.machine, impl, phase, commit,
+                point_rows.append(Point(series_key(cid, MEDIAN_S, machine.machine), run_id,
+                                        cid, MEDIAN_S, machine.machine, impl, phase, commit,
                                         when, when, float(v), float(v) * 0.98, float(v) * 1.02,
                                         9, "complete", None, 50.0).row())
             if len(run_rows) >= batch:
@@ -129,7 +130,7 @@ def measure(url: str, args, work: Path) -> list[tuple[str, str]]:
                                      "intra_op_threads": 1}).machine)))
         rows.append(("one series by index (case, machine)", f"{seconds * 1000:.0f} ms "
                                                             f"({len(one)} points)"))
-    seconds, _ = timed(lambda: cli("history", "changes", "--store", url, "--metric", "median_s"))
+    seconds, _ = timed(lambda: cli("history", "changes", "--store", url, "--metric", MEDIAN_S))
     rows.append(("history changes over every series", f"{seconds:.0f} s"))
     site = work / "site"
     seconds, _ = timed(lambda: cli("publish", "--store", url, "--out", str(site)))

@@ -38,7 +38,7 @@ from bench import rows
 from bench.ab_rows import SIDES, ABCase, Settings, Side, TestMethod, Verdict, one_of
 from bench.errors import UserError
 from bench.rows import Where
-from bench.storage import read_json, upgrade_document
+from bench.storage import parse_json, read_bytes, upgrade_document
 
 SCHEMA_VERSION = 3
 KIND = "rnnbench-ab"
@@ -247,4 +247,10 @@ def is_ab_folder(path: str | os.PathLike) -> bool:
 def read_ab(path: str | os.PathLike) -> ABDocument:
     """Load, upgrade and check an A/B run (folder, ab.json or ab.json.gz); UserError if bad."""
     file = resolve_ab_path(path)
-    return ABDocument.from_dict(read_json(file, "rnnbench A/B file"), str(file))
+    return parse_ab(read_bytes(file), file)
+
+
+def parse_ab(data: bytes, file: Path) -> ABDocument:
+    """The A/B document held by `data`, the bytes of `file` (read_ab's parse, for a caller that
+    needs the bytes too); UserError if bad."""
+    return ABDocument.from_dict(parse_json(data, file, "rnnbench A/B file"), str(file))

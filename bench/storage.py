@@ -174,16 +174,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_json(path: str | os.PathLike, what: str) -> object:
-    """Parse a JSON file (gzipped when it ends in .gz); one-line UserError naming the file.
-
-    `what` names the expected document in messages (e.g. "results file"). Hostile input is
-    refused, never a traceback: malformed or truncated JSON, nesting deeper than Python's
-    parser can take, integers too long to convert, bytes that are not UTF-8.
-    """
-    return parse_json(read_bytes(path), path, what)
-
-
 def read_bytes(path: str | os.PathLike) -> bytes:
     """A file's bytes; one-line UserError naming the file when it cannot be read."""
     path = Path(path)
@@ -194,8 +184,14 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 
 
 def parse_json(data: bytes, path: str | os.PathLike, what: str) -> object:
-    """Parse the bytes of the file at `path` (gzipped when it ends in .gz) as read_json does,
-    for a caller that needs the bytes as well (e.g. to hash them)."""
+    """Parse the bytes of the JSON file at `path` (gzipped when it ends in .gz); one-line
+    UserError naming the file.
+
+    `what` names the expected document in messages (e.g. "results file"). Hostile input is
+    refused, never a traceback: malformed or truncated JSON, nesting deeper than Python's
+    parser can take, integers too long to convert, bytes that are not UTF-8. Callers read the
+    bytes first (read_bytes) so that they can hash the same bytes they parse.
+    """
     import gzip
     import json
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bench.ab_results import AB_JSON, ABDocument, resolve_ab_path
+from bench.ab_results import AB_JSON, parse_ab, resolve_ab_path
 from bench.errors import UserError, one_line
 from bench.history.abpoints import ab_points
 from bench.history.points import COMPLETE, Machine, Point, RunRecord, Source, run_points
 from bench.history.schema import MACHINE_COLUMNS, POINT_COLUMNS, RUN_COLUMNS
 from bench.history.store import Store
 from bench.results import RESULTS_JSON, parse_run, utc_now
-from bench.storage import parse_json, read_bytes
+from bench.storage import read_bytes
 
 ADDED, KNOWN, REFUSED = "added", "known", "refused"
 GZ_SUFFIX = ".json.gz"
@@ -99,7 +99,7 @@ def load_folder(folder: Path, repo: str) -> tuple[RunRecord, Machine, list[Point
     else:
         file = resolve_ab_path(folder)
         data = read_bytes(file)
-        doc = ABDocument.from_dict(parse_json(data, file, "rnnbench A/B file"), str(file))
+        doc = parse_ab(data, file)
         kind = "ab"
         source, points = ab_points(doc, folder, lambda sha: commit_time(sha, repo))
         machine = source.machine

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.errors import UserError
 from bench.measure.ab.worker import PARENT_ENV, PROTOCOL
+from bench.rows import SAMPLES_S
 
 HELLO_TIMEOUT_S = 120.0     # interpreter start + `import bench` on a loaded machine
 SETUP_TIMEOUT_S = 900.0     # between two setup messages: one case's equivalence check + trace
@@ -344,7 +345,7 @@ class WorkerSide:
         msg = self._read(self.measure_timeout, during)
         if msg.get("type") == "error" and msg.get("id") == case_id:
             raise CaseFailed(msg.get("reason") or "error")
-        samples = msg.get("samples_s")
+        samples = msg.get(SAMPLES_S)
         if (msg.get("type") != "samples" or msg.get("id") != case_id
                 or not isinstance(samples, list) or len(samples) != rounds):
             raise self._fail(f"unexpected answer during {during}: {str(msg)[:120]}")

@@ -138,6 +138,7 @@ class Worker:
     def measure(self, msg: dict) -> None:
         """Time one block: `warmup` untimed calls, then `rounds` timed ones."""
         from bench.errors import one_line
+        from bench.rows import SAMPLES_S
 
         try:
             case_id, rounds, warmup = msg["id"], int(msg["rounds"]), int(msg["warmup"])
@@ -151,7 +152,7 @@ class Worker:
         except Exception as exc:
             self.send({"type": "error", "id": case_id, "reason": one_line(exc)})
             return
-        self.send({"type": "samples", "id": case_id, "samples_s": samples})
+        self.send({"type": "samples", "id": case_id, SAMPLES_S: samples})
 
 
 def serve(stdin, proto) -> int:
