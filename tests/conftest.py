@@ -39,7 +39,7 @@ def _ab_case(case, verdict: str | None, blocks: int) -> dict:
             "verdict": row}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ab_doc():
     """A valid current-version ab.json document: `ab_doc({impl: verdict, ...})`, one smoke
     forward case per implementation (case ids agree with their parameters)."""

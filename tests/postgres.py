@@ -78,11 +78,12 @@ class Server:
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its folder."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            # runuser (as root) does not pass SIGINT on: signal the server's whole group.
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -104,7 +105,7 @@ def start() -> Server:
     proc = subprocess.Popen(
         [*prefix, str(BIN / "postgres"), "-D", str(data), "-k", str(root), "-p", str(port),
          "-c", "listen_addresses=", "-c", "fsync=off", "-c", "max_connections=60"],
-        stdout=log, stderr=subprocess.STDOUT)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(root, port, proc, log)
     deadline = time.monotonic() + 60
     while not (root / f".s.PGSQL.{port}").exists():

@@ -275,7 +275,7 @@ def _sim_frame(rng, threshold=DEFAULT_THRESHOLD, **kw):
 
 def test_simulated_aa_false_alarm_rate_at_defaults():
     rng = np.random.default_rng(7)
-    runs = 200
+    runs = 120
     flagged = 0
     for _ in range(runs):
         frame = _sim_frame(rng)
@@ -356,7 +356,7 @@ def test_a_significant_verdict_never_shows_an_interval_holding_1(seed):
 def test_simulated_detection_rate_at_defaults():
     rng = np.random.default_rng(8)
     slow = set(range(6))
-    runs = 200
+    runs = 120
     hits = clean = 0
     for _ in range(runs):
         frame = _sim_frame(rng, slow=slow)

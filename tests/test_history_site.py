@@ -14,9 +14,11 @@ from tests.history_data import write_ab_history, write_history
 SHOTS = Path("/tmp/rnnbench-history-site-shots")
 
 
-@pytest.fixture
-def site(tmp_path, ab_doc, capsys):
-    """A store with two machines' runs (a step on one) and A/B runs (a step), published."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, ab_doc):
+    """A store with two machines' runs (a step on one) and A/B runs (a step), published once
+    per module (the tests that publish again publish the same store)."""
+    tmp_path = tmp_path_factory.mktemp("history-site")
     write_history(tmp_path / "runs" / "m1", 16, step_at=10, step=1.2, prefix="m1-")
     write_history(tmp_path / "runs" / "m2", 12, prefix="m2-", env={"cpu_model": "Other CPU"})
     write_ab_history(tmp_path / "ab", ab_doc, 14, step_at=8, step=1.15)
@@ -25,7 +27,6 @@ def site(tmp_path, ab_doc, capsys):
                      "--store", str(store)]) == 0
     out = tmp_path / "site"
     assert cli.main(["publish", "--store", str(store), "--out", str(out)]) == 0
-    capsys.readouterr()
     return out
 
 
@@ -63,12 +64,13 @@ def test_publish_refuses_a_folder_that_is_not_a_site(tmp_path, capsys):
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
-def test_publish_again_replaces_the_site_as_a_whole(site, tmp_path, capsys):
+def test_publish_again_replaces_the_site_as_a_whole(site, capsys):
     (site / "cases" / "stale.html").write_text("old")
-    assert cli.main(["publish", "--store", str(tmp_path / "h.sqlite"), "--out", str(site)]) == 0
+    assert cli.main(["publish", "--store", str(site.parent / "h.sqlite"), "--out",
+                     str(site)]) == 0
     assert not (site / "cases" / "stale.html").exists()
     assert (site / "index.html").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
+    assert not [p for p in site.parent.iterdir() if p.name.startswith(".site")]
 
 
 def _local_links(browser) -> list[Path]:

@@ -81,6 +81,9 @@ HOSTILE = {
                                                         + 1 + n),
     "finished-disagrees": lambda doc, n: doc.update(cases_finished=n % 6),
     "huge-number": lambda doc, n: doc["cases"][n % 4]["stats"].update(median_s=10 ** (300 + n)),
+    # a v1 file's rounds get their interval on upgrade: an integer no float can hold there
+    "huge-sample": lambda doc, n: doc["cases"][n % 4]["stats"]["samples_s"].__setitem__(
+        0, 10 ** (400 + n)),
     "nan-in-calibration": lambda doc, n: doc["calibration"].update(
         samples_s=[float("nan")] * (1 + n % 3)),
     "inf-in-calibration": lambda doc, n: doc["calibration"].update(clock_resolution_s=float(
