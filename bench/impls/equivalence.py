@@ -89,7 +89,7 @@ def compare_with_reference(impl: str, unroll: str, shape: Shape, device: str = "
         upstream = tf.constant(g)
         seq_t = None if seq is None else tf.constant(seq, tf.int32)
 
-        @tf.function
+        @tf.function(autograph=False)  # as the timed step is traced (bench.measure.phases)
         def outputs_and_grads():
             with tf.GradientTape() as tape:
                 out = tf.cast(layer(x_var, seq_t), tf.float32) * valid
