@@ -186,11 +186,31 @@ def _connect_sqlite(url: str, create: bool) -> Store:
     try:
         conn = sqlite3.connect(path, timeout=_BUSY_S, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         raise UserError(f"{path}: not a usable history store ({exc})") from None
     return Store(str(path), _Conn(conn), "sqlite")
+
+
+def _switch_to_wal(conn) -> None:
+    """PRAGMA journal_mode = WAL, retried while another process holds the lock it needs.
+
+    Several processes opening a new store at once can get "database is locked" here at once:
+    SQLite does not wait in its busy handler where waiting could deadlock (a shared lock that
+    wants to become exclusive), so the retry, with no lock held in between, waits instead.
+    """
+    import time
+
+    deadline = time.monotonic() + _BUSY_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class _Conn:
