@@ -62,13 +62,6 @@ def _v1_to_v2(doc: dict) -> dict:
     return {**doc, "schema_version": 2}
 
 
-def _plain_number(value) -> bool:
-    """A finite number Python can take as a float (JSON integers may be any length)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= rows.MAX_NUMBER
-
-
 def _v2_to_v3(doc: dict) -> dict:
     """v3 stores the 95 % interval of each median; older rows get it from their raw rounds."""
     cases = doc.get("cases")
@@ -76,7 +69,7 @@ def _v2_to_v3(doc: dict) -> dict:
         stats = row.get("stats") if isinstance(row, dict) else None
         samples = stats.get(rows.SAMPLES_S) if isinstance(stats, dict) else None
         if (not isinstance(samples, list) or rows.MEDIAN_LO_S in stats
-                or not all(_plain_number(s) for s in samples)):
+                or not all(rows.is_time(s) for s in samples)):
             continue  # validation names whatever is wrong with the samples
         interval = median_interval(samples)
         if interval is not None:

@@ -79,6 +79,14 @@ def time_s(value, where: Where, name: str) -> float | None:
     return _number(value, where, name, low=MIN_SECONDS, high=MAX_SECONDS)
 
 
+def is_time(value) -> bool:
+    """True when `value` is a time that time_s accepts (and not None)."""
+    try:
+        return time_s(value, Where("", ""), "") is not None
+    except UserError:
+        return False
+
+
 def duration_s(value, where: Where, name: str) -> float | None:
     """A shown duration or spread: finite, in [0, MAX_SECONDS], or None."""
     return _number(value, where, name, low=0.0, high=MAX_SECONDS)

@@ -18,10 +18,6 @@ from hypothesis import strategies as st
 from bench import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# Hypothesis' failure report touches a deprecated mypy_extensions name; without this filter the
-# report itself becomes an INTERNALERROR under `filterwarnings = error` and hides the example.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 
 
 def _small_run() -> dict:

@@ -66,9 +66,9 @@ def block_medians(blocks: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def _median(block: Sequence[float]) -> float:
-    # one-call blocks (the default) need no sort
-    n = len(block)
-    return block[0] if n == 1 else statistics.median(block) if n else math.nan
+    if len(block) == 1:  # one-call blocks (the default) need no sort
+        return block[0]
+    return statistics.median(block) if len(block) else math.nan
 
 
 def log_ratios(a_blocks: Sequence[Sequence[float]], b_blocks: Sequence[Sequence[float]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -200,8 +201,6 @@ def _switch_to_wal(conn) -> None:
     SQLite does not wait in its busy handler where waiting could deadlock (a shared lock that
     wants to become exclusive), so the retry, with no lock held in between, waits instead.
     """
-    import time
-
     deadline = time.monotonic() + _BUSY_S
     while True:
         try:
