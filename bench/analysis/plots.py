@@ -115,7 +115,7 @@ def grouped_bars(frame, value: str, *, title: str, ylabel: str, scale: float = 1
                             va="bottom", fontsize=7, color="#777777")
         _log_if_wide(ax, plotted)
         if ax.get_yscale() == "log":
-            _plain_log_ticks(ax.yaxis)
+            plain_log_ticks(ax.yaxis)
         ax.set_xticks(range(len(impls)))
         ax.set_xticklabels(impls, rotation=25, ha="right", fontsize=8)
         ax.set_title(f"{panel}: {key}", fontsize=10)
@@ -204,7 +204,7 @@ def find_sweeps(frame) -> list[dict]:
     return sweeps
 
 
-def _plain_log_ticks(axis) -> None:
+def plain_log_ticks(axis) -> None:
     """Ticks at 1, 2, 5 × 10^k with plain labels on a log axis."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
@@ -240,7 +240,7 @@ def scaling_curves(sweeps: list[dict], *, title: str):
         ax.set_xticks(values)
         ax.set_xticklabels([str(v) for v in values])
         ax.minorticks_off()
-        _plain_log_ticks(ax.yaxis)
+        plain_log_ticks(ax.yaxis)
         ax.set_xlabel(_SWEEP_LABEL[sweep["param"]])
         ax.set_ylabel("median step time (ms)")
         ax.set_title(f"{sweep['phase']} on {sweep['device']}, {_base_label(sweep)}",
