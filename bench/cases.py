@@ -23,6 +23,11 @@ from bench.registry import (
 PHASES = ("forward", "backward", "train_step")
 # Fewer timed rounds than this make a median too loose for `check` (the stability verdict).
 MIN_ROUNDS = 10
+# Untimed warm-up time before the timed rounds. After the build, smoke's millisecond calls ran
+# slower for a quarter of a second whatever their count (2-core VM: with 2 warm-up calls the
+# first tenth of the rounds took 1.20-1.26x the median, the ramp lasting about 0.25 s; after
+# 200 calls it was flat). docs/design.md, "Warm-up".
+WARMUP_S = 0.25
 RAGGED_SEED = 20261124
 
 # Gates per family: the matmul width of one step is gates * hidden (docs/design.md).
@@ -219,13 +224,15 @@ SCALING_IMPLS = (("basic_lstm", "dynamic"), ("lstm_block", "dynamic"),
 
 @dataclass(frozen=True)
 class RoundsPolicy:
-    """How many rounds a case gets: fixed `rounds`, or a time budget clamped to [min, max]."""
+    """How many rounds a case gets: fixed `rounds`, or a time budget clamped to [min, max];
+    before them, at least `warmup` untimed calls (the first call included) and `warmup_s`."""
 
     min_rounds: int = MIN_ROUNDS
     max_rounds: int = 1000
     warmup: int = 2
     budget_s: float = 1.0
     rounds: int | None = None
+    warmup_s: float = WARMUP_S
 
     def plan(self, estimate_s: float) -> int:
         """Rounds for a call that takes about `estimate_s` seconds."""

@@ -142,6 +142,8 @@ ROWS = [
      r"argument --rounds: must be at least 1, got 0", ()),
     ("run: --max-time -1", ["run", "--max-time", "-1", "--out", "OUT"], _nothing,
      r"argument --max-time: must be positive", ()),
+    ("run: --warmup-time -0.1", ["run", "--warmup-time", "-0.1", "--out", "OUT"], _nothing,
+     r"argument --warmup-time: must be 0 or more", ()),
     ("run: --out under a file (unwritable)", ["run", "--impl", "basic_rnn", "--out",
                                               "TMP/blocker/run"], _a_file_in_the_way,
      r"cannot write to .*blocker/run", ()),

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from bench.cases import Case, Shape
+from bench.cases import Case, Shape, preset
 from bench.measure import calibration, timing
 
 
@@ -120,9 +120,37 @@ def test_smoke_keeps_enough_rounds_for_the_regression_check():
     assert smoke.plan(100.0) >= timing.MIN_RELIABLE_ROUNDS
 
 
+def test_warm_up_runs_until_both_the_count_and_the_time_are_reached():
+    clock = FakeClock([0.03] * 10)
+    assert timing.warm_up(clock.work, calls=2, seconds=0.1, timer=clock) == 4  # time rules
+    clock = FakeClock([0.03] * 10)
+    assert timing.warm_up(clock.work, calls=5, seconds=0.1, timer=clock) == 5  # count rules
+    clock = FakeClock([0.03] * 10)
+    assert timing.warm_up(clock.work, calls=0, seconds=0.0, timer=clock) == 0
+    with pytest.raises(ValueError, match="seconds >= 0"):
+        timing.warm_up(clock.work, seconds=-1.0, timer=clock)
+
+
+def test_plan_rounds_warms_up_then_plans_from_one_more_call():
+    from bench.measure.case_run import CaseRun
+
+    clock = FakeClock([0.5, 0.5, 0.01])  # slow warm-up calls, then a fast planning call
+    run = CaseRun(preset("smoke")[0], timer=clock)
+    run.step = type("Step", (), {"call": staticmethod(clock.work)})()
+    policy = timing.RoundsPolicy(warmup=3, warmup_s=0.0, budget_s=1.0, min_rounds=10)
+    assert run.plan_rounds(policy) == 100  # 1.0 s / 0.01 s, not 1.0 s / 0.5 s
+    assert clock.calls == 3  # 2 warm-up calls + the planning call (itself a warm-up call)
+    clock = FakeClock([0.03] * 10)
+    run.timer = clock
+    run.step = type("Step", (), {"call": staticmethod(clock.work)})()
+    run.plan_rounds(timing.RoundsPolicy(warmup=1, warmup_s=0.1, budget_s=1.0))
+    assert clock.calls == 5  # 0.12 s of 0.03 s calls, then the planning call
+
+
 def test_policy_overrides():
-    policy = timing.policy_for("cpu", min_rounds=5000, max_time=3.0, warmup=0)
-    assert (policy.min_rounds, policy.budget_s, policy.warmup) == (5000, 3.0, 0)
+    policy = timing.policy_for("cpu", min_rounds=5000, max_time=3.0, warmup=0, warmup_time=0.5)
+    assert (policy.min_rounds, policy.budget_s, policy.warmup, policy.warmup_s) == (5000, 3.0,
+                                                                                   0, 0.5)
     assert policy.plan(1e-9) == 5000  # max raised to the minimum
     assert timing.policy_for("no-such-preset") == timing.RoundsPolicy()
 

@@ -5,6 +5,7 @@ The pytest suite's `measure_case` fixture and the A/B worker are thin adapters o
   check()    validate against this registry, code version, skip reason, equivalence
   build()    memory probe on, build the step, first call timed as `compile_s`
   settle()   memory probe off, kernel from the traced graph, kernel promise
+  plan_rounds(policy)  warm-up (calls and seconds), then rounds planned from one more call
   time(...)  one block of timed rounds (warm-up discarded), any number of times
   row(...)   the finished `CaseRow` (ok with statistics, skipped or error)
 
@@ -110,6 +111,17 @@ class CaseRun:
         except Exception as exc:  # a case that cannot run is a row, not a dead driver
             self.fail(exc)
         return self.runnable
+
+    def plan_rounds(self, policy: timing.RoundsPolicy) -> int:
+        """Warm up as the policy says, then time one more call to plan the rounds from it.
+
+        The planning call counts as one of the policy's warm-up calls (build's first call,
+        `compile_s`, does not).
+        """
+        timing.warm_up(self.step.call, calls=max(policy.warmup - 1, 0),
+                       seconds=policy.warmup_s, timer=self.timer)
+        estimate, _ = timing.time_call(self.step.call, self.timer)
+        return policy.plan(estimate)
 
     def time(self, rounds: int, warmup: int = 0) -> list[float]:
         """One block: `warmup` untimed calls, then the raw seconds of `rounds` timed ones."""

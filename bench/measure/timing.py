@@ -34,13 +34,28 @@ def time_call(fn: Callable[[], Any], timer: Timer = time.perf_counter) -> tuple[
     return timer() - start, result
 
 
+def warm_up(fn: Callable[[], Any], *, calls: int = 0, seconds: float = 0.0,
+            timer: Timer = time.perf_counter) -> int:
+    """Untimed calls of `fn` until at least `calls` of them and `seconds` have passed; how many.
+
+    A count alone is not enough for millisecond calls: their first tens of milliseconds after
+    the build run slower (caches, thread pools and clocks waking up), whatever the count.
+    """
+    if calls < 0 or not seconds >= 0:
+        raise ValueError(f"need calls >= 0 and seconds >= 0, got {calls} and {seconds}")
+    start, done = timer(), 0
+    while done < calls or (seconds > 0 and timer() - start < seconds):
+        fn()
+        done += 1
+    return done
+
+
 def measure(fn: Callable[[], Any], *, rounds: int, warmup: int = 0,
             timer: Timer = time.perf_counter) -> list[float]:
     """Call `fn` `warmup` times (discarded), then `rounds` timed times; return the raw seconds."""
     if rounds < 1 or warmup < 0:
         raise ValueError(f"need rounds >= 1 and warmup >= 0, got {rounds} and {warmup}")
-    for _ in range(warmup):
-        fn()
+    warm_up(fn, calls=warmup, timer=timer)
     return [time_call(fn, timer)[0] for _ in range(rounds)]
 
 
@@ -75,7 +90,8 @@ def clock_resolution(timer: Timer = time.perf_counter, probes: int = 200) -> flo
 
 
 def policy_for(preset: str | None, *, rounds: int | None = None, min_rounds: int | None = None,
-               max_time: float | None = None, warmup: int | None = None) -> RoundsPolicy:
+               max_time: float | None = None, warmup: int | None = None,
+               warmup_time: float | None = None) -> RoundsPolicy:
     """The preset's policy with any user overrides applied."""
     found = PRESETS.get(preset or "")
     policy = found.rounds if found is not None else RoundsPolicy()
@@ -89,6 +105,8 @@ def policy_for(preset: str | None, *, rounds: int | None = None, min_rounds: int
         changes["budget_s"] = max_time
     if warmup is not None:
         changes["warmup"] = warmup
+    if warmup_time is not None:
+        changes["warmup_s"] = warmup_time
     return replace(policy, **changes)
 
 

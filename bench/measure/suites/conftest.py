@@ -66,23 +66,21 @@ def pytest_generate_tests(metafunc):
 def _policy(config) -> timing.RoundsPolicy:
     opt = config.getoption
     return timing.policy_for(opt("preset"), rounds=opt("rounds"), min_rounds=opt("min_rounds"),
-                             max_time=opt("max_time"), warmup=opt("warmup"))
+                             max_time=opt("max_time"), warmup=opt("warmup"),
+                             warmup_time=opt("warmup_time"))
 
 
 def timed_rounds(run: CaseRun, benchmark, policy: timing.RoundsPolicy) -> list[float]:
-    """Rounds planned from a second call, then pytest-benchmark's pedantic rounds.
+    """pytest-benchmark's pedantic rounds, planned and warmed up by CaseRun.plan_rounds.
 
-    The first call (compile_s) was CaseRun.build's. Returns the raw per-round seconds; empty
-    under --benchmark-disable.
+    Returns the raw per-round seconds; empty under --benchmark-disable (one plain call).
     """
-    estimate, _ = timing.time_call(run.step.call)
-    rounds = policy.plan(estimate)
-    warmup = max(policy.warmup - 1, 0)
-    timed = timing.Recorder(run.step.call)
-    benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup, iterations=1)
     if getattr(benchmark, "disabled", False):
+        benchmark.pedantic(run.step.call, rounds=1, iterations=1)
         return []
-    return timed.samples[warmup:warmup + rounds]
+    timed = timing.Recorder(run.step.call, run.timer)
+    benchmark.pedantic(timed, rounds=run.plan_rounds(policy), iterations=1)
+    return timed.samples
 
 
 @pytest.fixture
