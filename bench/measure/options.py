@@ -75,8 +75,8 @@ def build_options() -> tuple[Option, ...]:
                "discarded warm-up rounds after the first call (default: 2)",
                {"type": shared.non_negative_int, "metavar": "N"}),
         Option("warmup_time", ("--warmup-time",), "--warmup-time",
-               f"and warm up for at least SEC seconds (default: {cases_mod.WARMUP_S:g}; 0: the "
-               "count alone)", {"type": shared.non_negative_float, "metavar": "SEC"}),
+               f"warm up for at least SEC seconds too (default: {cases_mod.WARMUP_S:g}; 0: the "
+               "--warmup count alone)", {"type": shared.non_negative_float, "metavar": "SEC"}),
     )
 
 
