@@ -172,6 +172,23 @@ def test_each_piece_of_advice_is_printed_once(tmp_path):
     assert f"- {advice}" in text
 
 
+def test_drift_in_most_cases_is_one_machine_line_above_the_advice(tmp_path):
+    from bench.analysis import stability
+
+    doc = empty_document(run_id="wander", env={}, command="t")
+    for i, case in enumerate(preset("smoke")[:6]):
+        row = _row(case, 1e-3)
+        ramp = [1e-3 * (1 + (0.3 if i % 2 else 0.02) * k / 30) for k in range(30)]
+        row["stats"].update(samples_s=ramp, rounds=30, warnings=stability.warnings(ramp))
+        doc["cases"].append(row)
+    save_run(tmp_path, doc)
+    text = report.write_report(tmp_path, figures=False).read_text(encoding="utf-8")
+    section = text.split("## Measurement warnings")[1]
+    assert section.count("**machine: 3 of 6 timed cases drifted within their rounds") == 1
+    assert section.index("**machine:") < section.index("What to do:")
+    assert stability.ADVICE_DRIFT not in text
+
+
 def test_partial_run_says_so_in_its_first_lines(tmp_path):
     doc = empty_document(run_id="cut", env={}, command="t")
     doc["cases"].append(_row(preset("smoke")[0], 1e-3))

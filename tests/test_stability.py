@@ -170,3 +170,37 @@ def test_the_ci_script_judges_stored_rounds_again(tmp_path, capsys):
     assert capsys.readouterr().out == ("r1 (preset smoke): 2 timed, flagged 2 when measured, "
                                        "1 now (wide 1, drift 1)\n")
     assert module.main([str(tmp_path / "nope")]) == 2
+
+
+def _drifting(seed: int, slope: float = 0.4) -> list[float]:
+    return [s * (1 + slope * i / ROUNDS) for i, s in enumerate(clean(seed))]
+
+
+def test_drift_in_many_cases_is_reported_once_as_the_machine_s():
+    rows = ([_row(i, timed(_drifting(i))) for i in range(5)]
+            + [_row(5 + i, timed(clean(50 + i))) for i in range(7)])
+    machine = stability.machine_drift((r.stats.warnings, r.stats.samples_s) for r in rows)
+    assert (machine.drifting, machine.timed) == (5, 12)
+    changes = sorted(abs(stability.third_change(r.stats.samples_s)) for r in rows)
+    assert machine.typical == pytest.approx(statistics.median(changes))
+    text = summary_table(rows)
+    assert text.count("machine: 5 of 12 timed cases drifted") == 1
+    assert stability.ADVICE_DRIFT not in text  # the machine line replaces the per-case advice
+    assert "drifting" in text  # the cases keep their own finding
+
+
+def test_drift_in_a_few_cases_stays_the_cases():
+    rows = ([_row(i, timed(_drifting(i))) for i in range(3)]
+            + [_row(3 + i, timed(clean(50 + i))) for i in range(9)])
+    assert stability.machine_drift((r.stats.warnings, r.stats.samples_s) for r in rows) is None
+    text = summary_table(rows)
+    assert "machine:" not in text
+    assert text.count(stability.ADVICE_DRIFT) == 1
+    assert stability.ADVICE_DRIFT in stability.run_advice(
+        [w for r in rows for w in r.stats.warnings], None)
+
+
+def test_the_change_between_thirds_is_signed_and_needs_three_rounds():
+    assert stability.third_change([1.0, 1.0, 1.0, 2.0, 2.0, 2.0]) == pytest.approx(1.0)
+    assert stability.third_change([2.0, 2.0, 1.0, 1.0]) == pytest.approx(-0.5)
+    assert stability.third_change([1.0, 2.0]) is None

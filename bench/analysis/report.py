@@ -18,7 +18,8 @@ from bench.analysis.document import (  # markdown_table: also imported from here
 )
 from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
 from bench.analysis.html import REPORT_HTML
-from bench.analysis.stability import distinct_advice, findings_text
+from bench.analysis.stability import findings_text, run_advice
+from bench.analysis.summary import run_machine_drift
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.cases import id_parts
 from bench.errors import UserError
@@ -133,9 +134,11 @@ def warnings_frame(run: Run):
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
 
-def warning_advice(run: Run) -> list[str]:
-    """Each distinct piece of advice of the run's stability warnings, once, in order."""
-    return distinct_advice(w for row in run.cases for w in row.stats.warnings)
+def warning_advice(run: Run) -> tuple[str | None, list[str]]:
+    """The run-level drift finding (None without one) and each other advice, once."""
+    machine = run_machine_drift(run.cases)
+    advice = run_advice((w for row in run.cases for w in row.stats.warnings), machine)
+    return (machine.text if machine is not None else None), advice
 
 
 def status_frame(frame, status: str):
@@ -332,8 +335,11 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
                 "(bench/analysis/stability.py). The warnings are those the measuring rnnbench "
                 "wrote; runs before results schema 3 used a coefficient-of-variation rule "
                 "(`.ci/stability_eval.py` judges their stored rounds again).\n",
-                Table(warned), "What to do:\n",
-                *(f"- {tip}" for tip in warning_advice(run)), ""]
+                Table(warned)]
+        machine, advice = warning_advice(run)
+        if machine is not None:
+            out += [f"**{machine}**\n"]
+        out += ["What to do:\n", *(f"- {tip}" for tip in advice), ""]
     if run.tta:
         table = tta_table(run)
         out += ["## Time to accuracy\n",

@@ -13,6 +13,10 @@ scatter (one slow round out of 50 moves a standard deviation, not a median):
 - `clock`: the fastest round lasts fewer than MIN_TICKS ticks of the clock.
 
 Each finding is a warning `finding; advice`; report and terminal print each advice once.
+
+Drift in a third of a run's timed cases or more is the machine's, not the cases': report and
+terminal then say so once (`machine_drift`), with the typical size, instead of the per-case
+advice to warm up longer.
 """
 
 from __future__ import annotations
@@ -36,10 +40,14 @@ ADVICE_NOISE = ("close other programs, pin the thread count (--threads 1 for sma
                 "raise the rounds (--rounds / --max-time)")
 ADVICE_ROUNDS = "raise --rounds or --max-time"
 ADVICE_DRIFT = ("the machine's speed changed during the case (warm-up, throttling, arriving "
-                "load): raise --warmup or rerun on an idle machine")
+                "load): raise --warmup-time or rerun on an idle machine")
 ADVICE_BIMODAL = ("the rounds ran at two speeds (another process, frequency scaling): rerun on "
                   "an idle machine and compare builds with `rnnbench ab`, not single runs")
 ADVICE_CLOCK = "time more work per call (larger batch or sequence)"
+# Drift in at least this share of a run's timed cases (and MACHINE_DRIFT_MIN of them) is the
+# machine's speed wandering under every case, not something a case does.
+MACHINE_DRIFT_SHARE = 1 / 3
+MACHINE_DRIFT_MIN = 3
 
 @dataclass(frozen=True)
 class Finding:
@@ -122,22 +130,62 @@ def warnings(samples: Sequence[float], *, resolution: float = 1e-9,
     return [f.warning for f in assess(samples, resolution=resolution, min_rounds=min_rounds)]
 
 
-def drift_share(samples: Sequence[float]) -> float | None:
-    """Last third's median over the first third's, minus 1, when they disagree; else None.
+def third_change(samples: Sequence[float]) -> float | None:
+    """Last third's median over the first third's, minus 1 (None below 3 rounds)."""
+    third = len(samples) // 3
+    if third == 0 or not statistics.median(samples[:third]) > 0:
+        return None
+    return statistics.median(samples[-third:]) / statistics.median(samples[:third]) - 1.0
 
-    They disagree when the ratio is beyond ±DRIFT_SHARE and the two thirds' 95 % intervals of
+
+def drift_share(samples: Sequence[float]) -> float | None:
+    """`third_change` when the first and last thirds disagree; else None.
+
+    They disagree when the change is beyond ±DRIFT_SHARE and the two thirds' 95 % intervals of
     the median are disjoint; with fewer than 6 rounds per third there is no verdict.
     """
-    third = len(samples) // 3
-    if third == 0:
+    change = third_change(samples)
+    if change is None:
         return None
-    first, last = list(samples[:third]), list(samples[-third:])
-    a, b = median_interval(first), median_interval(last)
+    third = len(samples) // 3
+    a, b = median_interval(samples[:third]), median_interval(samples[-third:])
     if a is None or b is None:
         return None
-    ratio = statistics.median(last) / statistics.median(first) - 1.0
     disjoint = a[1] < b[0] or b[1] < a[0]
-    return ratio if disjoint and abs(ratio) > DRIFT_SHARE else None
+    return change if disjoint and abs(change) > DRIFT_SHARE else None
+
+
+@dataclass(frozen=True)
+class MachineDrift:
+    """Drift in many of a run's cases at once: the machine's speed wandered under all of them."""
+
+    drifting: int
+    timed: int
+    typical: float  # median unsigned change from first to last third, over the timed cases
+
+    @property
+    def text(self) -> str:
+        """The run-level finding and what to do, in one line."""
+        return (f"machine: {self.drifting} of {self.timed} timed cases drifted within their "
+                f"rounds (first and last thirds typically {self.typical:.0%} apart): this "
+                "machine's speed wandered during the run, so one run's medians are good to "
+                f"about ±{self.typical:.0%}, not to their ±95 % intervals; compare builds with "
+                "`rnnbench ab`, which interleaves them")
+
+
+def machine_drift(cases: Iterable[tuple[Sequence[str], Sequence[float]]]) -> MachineDrift | None:
+    """The run-level drift finding from each timed case's (warnings, rounds), or None."""
+    pairs = list(cases)
+    drifting = sum(any(kind_of(w) == "drift" for w in warns) for warns, _ in pairs)
+    if drifting < max(MACHINE_DRIFT_MIN, MACHINE_DRIFT_SHARE * len(pairs)):
+        return None
+    changes = [abs(c) for _, rounds in pairs if (c := third_change(rounds)) is not None]
+    return MachineDrift(drifting, len(pairs), statistics.median(changes))
+
+
+def run_advice(warnings: Iterable[str], machine: MachineDrift | None) -> list[str]:
+    """Each advice of a run's warnings once; the per-case drift advice is left to `machine`."""
+    return [tip for tip in distinct_advice(warnings) if machine is None or tip != ADVICE_DRIFT]
 
 
 def bimodal_split(samples: Sequence[float]) -> tuple[int, float] | None:

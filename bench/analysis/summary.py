@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed, fmt_time
-from bench.analysis.stability import KIND_NAMES, distinct_advice, findings_text, kind_of
+from bench.analysis.stability import KIND_NAMES, findings_text, kind_of, machine_drift, run_advice
 from bench.intervals import relative_halfwidth
 from bench.rows import CaseRow
 
@@ -61,6 +61,11 @@ def _severity(row: CaseRow) -> tuple:
     return (-len(row.stats.warnings), -(half if half is not None else float("inf")), row.id)
 
 
+def run_machine_drift(rows: Sequence[CaseRow]):
+    """The run-level drift finding (bench.analysis.stability.machine_drift) of the ok rows."""
+    return machine_drift((r.stats.warnings, r.stats.samples_s or ()) for r in rows if r.ok)
+
+
 def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = WORST) -> list[str]:
     """The stability warnings in a few lines: one count, the worst cases, each advice once.
 
@@ -77,7 +82,10 @@ def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = W
                  + ("all:" if verbose or len(warned) <= worst else f"worst {len(shown)}:")]
     for row in shown:
         lines.append(f"  {row.id}: {findings_text(row.stats.warnings)}")
-    advice = distinct_advice(w for r in warned for w in r.stats.warnings)
+    machine = run_machine_drift(timed)
+    if machine is not None:
+        lines.append(f"  {machine.text}")
+    advice = run_advice((w for r in warned for w in r.stats.warnings), machine)
     lines += [f"  advice: {tip}" for tip in advice]
     if not verbose and len(warned) > len(shown):
         lines.append("  full list: report.md (Measurement warnings), or rerun with -v")
