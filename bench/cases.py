@@ -296,25 +296,13 @@ def _both_devices(build) -> list[Case]:
     return [case for device in DEVICES for case in build(device)]
 
 
-def _precision() -> list[Case]:
-    return _both_devices(lambda device: [
-        case for dtype in DTYPES for case in _matrix(
-            impl_unrolls(device, core_only=False), device, [ROW_MNIST],
-            ("forward", "train_step"), dtype=dtype)])
-
-
-def _ragged() -> list[Case]:
-    return _both_devices(lambda device: [
-        case for lengths in LENGTHS for case in _matrix(
-            impl_unrolls(device, core_only=False), device, [ROW_MNIST],
-            ("forward", "train_step"), lengths=lengths)])
-
-
-def _xla() -> list[Case]:
-    return _both_devices(lambda device: [
-        case for xla in (False, True) for case in _matrix(
+def _across(name: str) -> Callable[[], list[Case]]:
+    """A dimension preset: the row-MNIST shape at every value of dimension `name`."""
+    values = next(d.values for d in DIMENSIONS if d.name == name)
+    return lambda: _both_devices(lambda device: [
+        case for value in values for case in _matrix(
             impl_unrolls(device, core_only=False), device, [ROW_MNIST], ("forward", "train_step"),
-            xla=xla)])
+            **{name: value})])
 
 
 def _latency() -> list[Case]:
@@ -356,14 +344,14 @@ PRESETS = {p.name: p for p in (
     Preset("scaling", _scaling, "backward-pass sweeps of seq_len, hidden and batch for the LSTM "
            "impls",
            RoundsPolicy(min_rounds=10, max_rounds=100, warmup=2, budget_s=1.5)),
-    Preset("precision", _precision, "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed "
+    Preset("precision", _across("dtype"), "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed "
            "precision), forward and train step; use --device to pick cpu or gpu",
            RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
-    Preset("ragged", _ragged, "row-MNIST shape, full against right-padded batches with lengths "
-           "in [T/2, T]",
+    Preset("ragged", _across("lengths"), "row-MNIST shape, full against right-padded batches "
+           "with lengths in [T/2, T]",
            RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
-    Preset("xla", _xla, "row-MNIST shape with jit_compile off and on (error rows where XLA has "
-           "no kernel)",
+    Preset("xla", _across("xla"), "row-MNIST shape with jit_compile off and on (error rows where "
+           "XLA has no kernel)",
            RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
     # p99 needs samples: at 300 rounds, 3 lie above it.
     Preset("latency", _latency, "batch 1 forward, T 1/16/100, H 128/512: p50/p90/p99 per call; "
