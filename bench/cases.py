@@ -63,8 +63,11 @@ class Dimension:
     that part when it is not at its default (`-ragged` on the shape, `-xla` on the dtype), so
     adding a dimension leaves the ids of every earlier case unchanged. `filter` is the noun of
     its `--NAME` filter in error messages (None: not a filter), `help` what the filter's help
-    calls it; `compared` dimensions are what a table ranks within
-    a group (the group key is the id without them).
+    calls it; `compared` dimensions are what a table ranks within a group (the group key is
+    the id without them); group headings and keys name a `leads` dimension first. `column`
+    names its id part (marks included) as a table column when its own name is the bare stored
+    value (`precision`: the dtype with -xla). `since` is the results schema that first stored
+    it: `params()` orders its keys by it, so rows stored before keep their key order.
     """
 
     name: str
@@ -74,6 +77,12 @@ class Dimension:
     filter: str | None = None
     help: str | None = None
     compared: bool = False
+    leads: bool = False
+    column: str = ""  # "": its name
+    since: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column", self.column or self.name)
 
     def mark(self, value) -> str:
         """What the value adds to its part of the id: '' at the default."""
@@ -89,10 +98,11 @@ DIMENSIONS = (
     Dimension("device", DEVICES, filter="device"),
     Dimension("shape", None),
     Dimension("lengths", LENGTHS, "full", part="shape", filter="lengths",
-              help="sequence-length kind (full, ragged)"),
-    Dimension("dtype", tuple(DTYPES), "fp32", filter="dtype", help="dtype (fp32, bf16, fp16)"),
+              help="sequence-length kind (full, ragged)", since=2),
+    Dimension("dtype", tuple(DTYPES), "fp32", filter="dtype", help="dtype (fp32, bf16, fp16)",
+              column="precision"),
     Dimension("xla", (False, True), False, part="dtype"),
-    Dimension("phase", PHASES, "forward", filter="phase"),
+    Dimension("phase", PHASES, "forward", filter="phase", leads=True),
 )
 FILTERS = tuple(d for d in DIMENSIONS if d.filter)
 
@@ -109,15 +119,29 @@ def param_types() -> dict[str, type]:
 
 
 def id_parts(case) -> dict[str, str]:
-    """The parts of a case id by dimension name (marks folded into their parts)."""
+    """The parts of a case id by column name, marks folded in: impl, unroll, device, shape,
+    precision, phase (a new dimension's own part too)."""
+    column = {d.name: d.column for d in DIMENSIONS}
     parts: dict[str, str] = {}
     for dim in DIMENSIONS:
         value = getattr(case, dim.name)
         if dim.part is not None:
-            parts[dim.part] += dim.mark(value)
+            parts[column[dim.part]] += dim.mark(value)
         else:
-            parts[dim.name] = value.label if isinstance(value, Shape) else str(value)
+            parts[column[dim.name]] = value.label if isinstance(value, Shape) else str(value)
     return parts
+
+
+def compared_columns() -> tuple[str, ...]:
+    """The id parts a table ranks within a group: ('impl', 'unroll')."""
+    return tuple(d.column for d in DIMENSIONS if d.compared)
+
+
+def group_columns(*, leading: bool = True) -> tuple[str, ...]:
+    """The id parts every table groups by, the leading ones first (`leading=False`: without
+    them): ('phase', 'device', 'shape', 'precision')."""
+    own = [d for d in DIMENSIONS if d.part is None and not d.compared and (leading or not d.leads)]
+    return tuple(d.column for d in sorted(own, key=lambda d: not d.leads))
 
 
 @dataclass(frozen=True)
@@ -143,10 +167,10 @@ class Case:
         return "/".join(id_parts(self).values())
 
     def group_labels(self) -> tuple[str, ...]:
-        """The id without the compared dimensions (impl, unroll): e.g. (device, shape[-ragged],
-        dtype[-xla], phase), what every table groups the implementations by."""
-        compared = {d.name for d in DIMENSIONS if d.compared}
-        return tuple(v for k, v in id_parts(self).items() if k not in compared)
+        """The labels of its `group_columns()`: e.g. (phase, device, shape[-ragged],
+        dtype[-xla]), what every table groups the implementations by and heads a group with."""
+        parts = id_parts(self)
+        return tuple(parts[column] for column in group_columns())
 
     def sequence_lengths(self) -> list[int] | None:
         """Per-example lengths of a ragged batch (seeded, in [ceil(T/2), T]); None when full."""
@@ -180,17 +204,21 @@ class Case:
         return self.forward_flops() * _PHASE_FACTOR[self.phase]
 
     def params(self) -> dict:
-        """The identity fields as one flat dict (what results store under `case`)."""
-        return {"impl": self.impl, "unroll": self.unroll, "device": self.device,
-                **asdict(self.shape), "dtype": self.dtype, "xla": self.xla, "phase": self.phase,
-                "lengths": self.lengths}
+        """The value of every dimension as one flat dict, the shape as its fields (what results
+        store under `case`), keys in the order the results schema added them."""
+        out: dict = {}
+        for dim in sorted(DIMENSIONS, key=lambda d: d.since):
+            value = getattr(self, dim.name)
+            out.update(asdict(value) if dim.values is None else {dim.name: value})
+        return out
 
     @classmethod
     def from_params(cls, params: dict) -> Case:
-        """Rebuild a case from the flat `params()` dict, ignoring unknown keys."""
+        """Rebuild a case from the flat `params()` dict, ignoring unknown keys (a missing
+        dimension is at its default)."""
         shape = Shape(**{f.name: params[f.name] for f in fields(Shape) if f.name in params})
-        own = {f.name for f in fields(cls)} - {"shape"}
-        return cls(shape=shape, **{k: v for k, v in params.items() if k in own})
+        return cls(**{d.name: shape if d.values is None else params[d.name]
+                      for d in DIMENSIONS if d.values is None or d.name in params})
 
     def validate(self) -> Case:
         """Raise a UserError if any field names an unknown value; return self."""
@@ -303,25 +331,13 @@ def _both_devices(build) -> list[Case]:
     return [case for device in DEVICES for case in build(device)]
 
 
-def _precision() -> list[Case]:
-    return _both_devices(lambda device: [
-        case for dtype in DTYPES for case in _matrix(
-            impl_unrolls(device, core_only=False), device, [ROW_MNIST],
-            ("forward", "train_step"), dtype=dtype)])
-
-
-def _ragged() -> list[Case]:
-    return _both_devices(lambda device: [
-        case for lengths in LENGTHS for case in _matrix(
-            impl_unrolls(device, core_only=False), device, [ROW_MNIST],
-            ("forward", "train_step"), lengths=lengths)])
-
-
-def _xla() -> list[Case]:
-    return _both_devices(lambda device: [
-        case for xla in (False, True) for case in _matrix(
+def _across(name: str) -> Callable[[], list[Case]]:
+    """A dimension preset: the row-MNIST shape at every value of dimension `name`."""
+    values = next(d.values for d in DIMENSIONS if d.name == name)
+    return lambda: _both_devices(lambda device: [
+        case for value in values for case in _matrix(
             impl_unrolls(device, core_only=False), device, [ROW_MNIST], ("forward", "train_step"),
-            xla=xla)])
+            **{name: value})])
 
 
 def _latency() -> list[Case]:
@@ -363,14 +379,14 @@ PRESETS = {p.name: p for p in (
     Preset("scaling", _scaling, "backward-pass sweeps of seq_len, hidden and batch for the LSTM "
            "impls",
            RoundsPolicy(min_rounds=10, max_rounds=100, warmup=2, budget_s=1.5)),
-    Preset("precision", _precision, "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed "
+    Preset("precision", _across("dtype"), "row-MNIST shape in fp32, bf16 and fp16 (Keras mixed "
            "precision), forward and train step; use --device to pick cpu or gpu",
            RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
-    Preset("ragged", _ragged, "row-MNIST shape, full against right-padded batches with lengths "
-           "in [T/2, T]",
+    Preset("ragged", _across("lengths"), "row-MNIST shape, full against right-padded batches "
+           "with lengths in [T/2, T]",
            RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
-    Preset("xla", _xla, "row-MNIST shape with jit_compile off and on (error rows where XLA has "
-           "no kernel)",
+    Preset("xla", _across("xla"), "row-MNIST shape with jit_compile off and on (error rows where "
+           "XLA has no kernel)",
            RoundsPolicy(min_rounds=10, max_rounds=200, warmup=2, budget_s=1.0)),
     # p99 needs samples: at 300 rounds, 3 lie above it.
     Preset("latency", _latency, "batch 1 forward, T 1/16/100, H 128/512: p50/p90/p99 per call; "

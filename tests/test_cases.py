@@ -243,25 +243,80 @@ class _WideCase(Case):
     width: str = "narrow"
 
 
+def _add_width(monkeypatch, **declared) -> cases.Dimension:
+    """Declare the fake `width` dimension in the table (a filter, stored after every other)."""
+    width = cases.Dimension("width", ("narrow", "wide"), "narrow", filter="width", since=99,
+                            **declared)
+    monkeypatch.setattr(cases, "DIMENSIONS", (*cases.DIMENSIONS, width))
+    monkeypatch.setattr(cases, "FILTERS", (*cases.FILTERS, width))
+    return width
+
+
 def test_a_new_dimension_reaches_ids_filters_options_and_group_keys(monkeypatch):
     from bench.measure import options
 
     plain = Case("gru", "static", "cpu", cases.SMOKE_SHAPE).id
-    width = cases.Dimension("width", ("narrow", "wide"), "narrow", part="shape", filter="width")
-    monkeypatch.setattr(cases, "DIMENSIONS", (*cases.DIMENSIONS, width))
-    monkeypatch.setattr(cases, "FILTERS", (*cases.FILTERS, width))
+    _add_width(monkeypatch, part="shape")
     narrow = _WideCase("gru", "static", "cpu", cases.SMOKE_SHAPE)
     wide = replace(narrow, width="wide")
     assert narrow.id == plain  # a dimension at its default leaves the id unchanged
     assert wide.id == "gru/static/cpu/b16-t10-i8-h32-l1-wide/fp32/forward"
-    assert wide.group_labels() == ("cpu", "b16-t10-i8-h32-l1-wide", "fp32", "forward")
+    assert wide.group_labels() == ("forward", "cpu", "b16-t10-i8-h32-l1-wide", "fp32")
     assert narrow.group_labels() != wide.group_labels()
     assert select([narrow, wide], width=["wide"]) == [wide]
     with pytest.raises(UserError, match="unknown width 'tall'; valid: narrow, wide"):
         select([narrow], width=["tall"])
     assert cases.param_types()["width"] is str
+    assert list(wide.params())[-1] == "width"  # stored after the keys of every earlier row
+    assert _WideCase.from_params(wide.params()) == wide
+    before = {k: v for k, v in wide.params().items() if k != "width"}  # stored before it
+    assert _WideCase.from_params(before) == narrow
     flags = {flag for opt in options.build_options() for flag in opt.run_flags}
     assert "--width" in flags
+
+
+def test_a_new_dimension_with_its_own_id_part_reaches_every_table(monkeypatch):
+    """ids, filters, stored params, the terminal summary, report, compare and plot groups."""
+    import pandas as pd
+
+    from bench.analysis import compare_frames, heatmap, plots, report, summary
+    from bench.rows import CaseRow, CaseStats
+
+    _add_width(monkeypatch)
+    narrow = [_WideCase("keras_lstm", "dynamic", "cpu", replace(cases.SMOKE_SHAPE, seq_len=t))
+              for t in (8, 16, 32)]
+    wide = [replace(c, width="wide") for c in narrow]
+    assert wide[0].id == "keras_lstm/dynamic/cpu/b16-t8-i8-h32-l1/fp32/forward/wide"
+    assert select(narrow + wide, width=["narrow"]) == narrow
+    assert [_WideCase.from_params(c.params()) for c in wide] == wide
+    assert cases.group_columns() == ("phase", "device", "shape", "precision", "width")
+
+    rows = [CaseRow(id=c.id, case=c, status="ok", stats=CaseStats(median_s=1e-3, rounds=5))
+            for c in narrow + wide]
+    text = summary.summary_table(rows)
+    assert "forward · cpu · b16-t8-i8-h32-l1 · fp32 · narrow" in text
+    assert "forward · cpu · b16-t8-i8-h32-l1 · fp32 · wide" in text
+
+    frame = pd.DataFrame([{**c.params(), **cases.id_parts(c), "status": "ok", "median_s": 1e-3}
+                          for c in narrow + wide])
+    groups = report.step_time_groups(frame)
+    assert ("forward", "cpu", "b16-t8-i8-h32-l1", "fp32", "wide") in dict(groups)
+    assert len(groups) == 6  # 3 shapes × 2 widths
+    sweeps = plots.find_sweeps(frame)
+    assert sorted(s["base"]["width"] for s in sweeps) == ["narrow", "wide"]
+    assert all(s["rows"]["width"].nunique() == 1 for s in sweeps)
+
+    facts = {row.id: compare_frames.describe(row) for row in rows}
+    assert facts[wide[0].id]["width"] == "wide"
+    assert compare_frames.group_keys() == ("phase", "shape", "precision", "width")
+    sets = [compare_frames.RunSet(label, label, ()) for label in "AB"]
+    cells = [{c: compare_frames.Cell("ok", 1e-3, runs=1) for c in facts}] * 2
+    common = compare_frames.common_cases(cells, facts)
+    table = compare_frames.summary_frame(sets, cells, facts, common)
+    assert len(table) == 6
+    assert set(table["width"]) == {"narrow", "wide"}
+    labels = heatmap._row_labels(pd.DataFrame([facts[c] for c in common]))
+    assert labels[0].endswith(" · narrow")
 
 
 def test_every_preset_is_one_record():

@@ -87,6 +87,19 @@ def test_scaling_run_gets_log_log_curves(tmp_path):
     assert (tmp_path / "figures" / "scaling.png").read_bytes()[:8] == PNG
 
 
+def test_full_and_ragged_cases_never_share_a_sweep(tmp_path):
+    doc = empty_document(run_id="scaling-ragged", env={"hostname": "h"}, command="t")
+    for case in preset("scaling"):
+        if case.device == "cpu" and case.impl == "keras_lstm":
+            for lengths in ("full", "ragged"):
+                doc["cases"].append(_row(replace(case, lengths=lengths), 1e-3))
+    save_run(tmp_path, doc)
+    sweeps = plots.find_sweeps(report.case_table(read_run(tmp_path)))
+    assert len(sweeps) == 6  # three swept fields, each once per kind of lengths
+    assert all(s["rows"]["lengths"].nunique() == 1 for s in sweeps)
+    assert sorted(s["base"]["lengths"] for s in sweeps) == ["full"] * 3 + ["ragged"] * 3
+
+
 def test_tta_rows_with_missing_keys_do_not_break_the_report(tmp_path):
     doc = empty_document(run_id="tta", env={}, command="rnnbench tta")
     doc["tta"] = [

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from bench import registry
 from bench.analysis.stats import GEOMEAN, geomean
-from bench.cases import id_parts
+from bench.cases import compared_columns, group_columns, id_parts
 from bench.results import Run, peak_gflops
 from bench.rows import CaseRow
 
@@ -34,7 +34,8 @@ Z95 = 1.959963984540054
 LEVEL = 0.95
 RUNS, WITHIN, MIXED = "runs", "within-run", "mixed"
 NOT_RUN = "not run"
-GROUP_KEYS = ("phase", "shape", "precision")
+# compare leaves the device to the case id and its own column (its tables have never had one).
+DEVICE = "device"
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,16 @@ def ratio_interval(a: Cell, b: Cell) -> tuple[float, float, float, str]:
     return ratio, ratio * math.exp(-q * se), ratio * math.exp(q * se), basis
 
 
+def group_keys() -> tuple[str, ...]:
+    """What the summary groups an implementation's cases by: the group columns of every table
+    (bench.cases) but the device: ('phase', 'shape', 'precision')."""
+    return tuple(c for c in group_columns() if c != DEVICE)
+
+
 def describe(row: CaseRow) -> dict:
-    """The grouping fields of a case: impl, unroll, device, phase, shape, precision."""
+    """The grouping fields of a case: impl, unroll, device, then `group_keys()`."""
     parts = id_parts(row.case)
-    return {"impl": parts["impl"], "unroll": parts["unroll"], "device": parts["device"],
-            "phase": parts["phase"], "shape": parts["shape"], "precision": parts["dtype"]}
+    return {c: parts[c] for c in (*compared_columns(), DEVICE, *group_keys())}
 
 
 def case_facts(sets: list[RunSet]) -> dict[str, dict]:
@@ -166,8 +172,9 @@ def common_cases(cells: list[dict[str, Cell]], facts: dict[str, dict]) -> list[s
     (computed once per comparison and passed to every table)."""
     ids = [c for c in facts if all(c in cs and cs[c].ok for cs in cells)]
     order = {c: i for i, c in enumerate(facts)}
-    return sorted(ids, key=lambda c: (facts[c]["phase"], facts[c]["impl"], facts[c]["unroll"],
-                                      facts[c]["shape"], facts[c]["precision"], order[c]))
+    lead, *rest = group_keys()
+    keys = (lead, *compared_columns(), *rest)
+    return sorted(ids, key=lambda c: (*(facts[c][k] for k in keys), order[c]))
 
 
 def main_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[str, dict],
@@ -259,12 +266,13 @@ def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[
 
     labels = [s.label for s in sets]
     common = set(common)
+    keys = (*group_keys(), "impl")
     groups: dict[tuple, list[str]] = {}
     for case, fact in facts.items():
-        groups.setdefault((*(fact[k] for k in GROUP_KEYS), fact["impl"]), []).append(case)
+        groups.setdefault(tuple(fact[k] for k in keys), []).append(case)
     rows = []
-    for (phase, shape, precision, impl), members in sorted(groups.items()):
-        row = {"phase": phase, "shape": shape, "precision": precision, "impl": impl}
+    for key, members in sorted(groups.items()):
+        row = dict(zip(keys, key, strict=True))
         for label, cs in zip(labels, cells, strict=True):
             timed = [cs[c].median_s for c in members if c in cs and cs[c].ok]
             row[label] = geomean(timed)
@@ -279,7 +287,7 @@ def summary_frame(sets: list[RunSet], cells: list[dict[str, Cell]], facts: dict[
     if frame.empty:
         return frame
     # Only the phase × shape × precision groups that every RunSet timed in some implementation.
-    everywhere = frame.groupby(list(GROUP_KEYS), sort=False)[[f"{x} cases" for x in labels]] \
+    everywhere = frame.groupby(list(group_keys()), sort=False)[[f"{x} cases" for x in labels]] \
         .transform("sum").gt(0).all(axis=1)
     return frame[everywhere].reset_index(drop=True)
 
@@ -301,8 +309,9 @@ def fastest_frame(summary, labels: list[str]):
     if summary.empty:
         return pd.DataFrame(rows)
     summary = summary.assign(model=summary["impl"].map(model_of))
-    for key, group in summary.groupby([*GROUP_KEYS, "model"], sort=False):
-        row = dict(zip((*GROUP_KEYS, "model"), key, strict=True))
+    keys = (*group_keys(), "model")
+    for key, group in summary.groupby(list(keys), sort=False):
+        row = dict(zip(keys, key, strict=True))
         for label in labels:
             ranked = group[group[label].notna()].sort_values(label)
             if ranked.empty:

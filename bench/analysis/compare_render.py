@@ -82,7 +82,7 @@ def summary_display(summary, labels: list[str]):
 
     rows = []
     for r in summary.to_dict("records"):
-        row = {k: r[k] for k in (*cf.GROUP_KEYS, "impl")}
+        row = {k: r[k] for k in (*cf.group_keys(), "impl")}
         for label in labels:
             n = int(r[f"{label} cases"])
             row[f"{label} (ms)"] = f"{fmt_ms(r[label])} ({n})" if n else "–"

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import math
 
+from bench.cases import compared_columns, group_columns
+
 ROW_INCH = 0.17
 MAX_ANNOTATED_ROWS = 160
 CAP = math.log2(8.0)  # colours saturate at 8× either way
 # Colour-bar ticks by the largest ratio shown: (up to this ratio, these ticks).
 TICKS = ((1.3, (0.8, 0.9, 1.0, 1.1, 1.25)), (2.5, (0.5, 2 / 3, 1.0, 1.5, 2.0)),
          (8.0, (1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)))
+BAND = ("phase", "impl")  # the labelled bands; a row is labelled by the other id parts
 
 
 def _row_labels(frame) -> list[str]:
-    """unroll · shape · precision of each row, without the parts that are the same in all."""
-    columns = [c for c in ("unroll", "device", "shape", "precision")
-               if c in frame and frame[c].nunique() > 1] or ["unroll"]
+    """unroll · device · shape · precision of each row (the id parts but the band's), without
+    the parts that are the same in all."""
+    parts = [c for c in (*compared_columns(), *group_columns()) if c not in BAND]
+    columns = [c for c in parts if c in frame and frame[c].nunique() > 1] or parts[:1]
     return [" · ".join(str(v) for v in values)
             for values in zip(*(frame[c] for c in columns), strict=True)]
 
@@ -76,7 +80,7 @@ def ratio_heatmap(frame, labels: list[str], *, title: str) -> bytes:
 
 def _group_bands(ax, frame, m: int) -> None:
     """A line between phase · implementation groups and the group's name at its left."""
-    keys = [f"{p} · {i}" for p, i in zip(frame["phase"], frame["impl"], strict=True)]
+    keys = [" · ".join(values) for values in zip(*(frame[c] for c in BAND), strict=True)]
     start, middles, names = 0, [], []
     for index in range(1, len(keys) + 1):
         if index == len(keys) or keys[index] != keys[start]:

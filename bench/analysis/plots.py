@@ -8,6 +8,7 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 
+from bench.cases import compared_columns, param_types
 from bench.rows import MEDIAN_S
 from bench.tta_rows import TTARow
 
@@ -16,7 +17,6 @@ PHASE_COLORS = {"forward": "#4C72B0", "backward": "#DD8452", "train_step": "#C44
 # One colour per series (a run, a machine) where a figure draws several.
 RUN_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 SWEEP_PARAMS = ("seq_len", "hidden_size", "batch")
-SHAPE_PARAMS = ("batch", "seq_len", "input_size", "hidden_size", "num_layers", "bidirectional")
 _SWEEP_SHORT = {"batch": "b", "seq_len": "t", "input_size": "i", "hidden_size": "h",
                 "num_layers": "l"}
 _SWEEP_LABEL = {"seq_len": "sequence length T (steps)", "hidden_size": "hidden size H (units)",
@@ -187,15 +187,16 @@ def _ratio_axis(ax, values, axis: str) -> None:
 
 
 def find_sweeps(frame) -> list[dict]:
-    """Sweeps in the ok rows: one varied shape field (≥ 3 values), the rest fixed.
+    """Sweeps in the ok rows: one varied shape field (≥ 3 values), every other case parameter
+    but the compared ones (impl, unroll) fixed, so full and ragged cases never share a sweep.
 
     Returns dicts with param, device, phase, base (the fixed fields) and rows (a DataFrame).
     """
     ok = frame[frame["status"] == "ok"]
+    compared = compared_columns()
     sweeps = []
     for param in SWEEP_PARAMS:
-        fixed = [p for p in SHAPE_PARAMS if p != param]
-        keys = ["device", "dtype", "xla", "phase", *fixed]
+        keys = [k for k in param_types() if k != param and k not in compared]
         for key, sub in ok.groupby(keys, sort=False, dropna=False):
             if sub[param].nunique() >= 3:
                 base = dict(zip(keys, key, strict=True))

@@ -21,7 +21,7 @@ from bench.analysis.html import REPORT_HTML
 from bench.analysis.stability import findings_text, run_advice
 from bench.analysis.summary import run_machine_drift
 from bench.analysis.tta_summary import format_summary, summarize
-from bench.cases import id_parts
+from bench.cases import group_columns, id_parts
 from bench.errors import UserError
 from bench.results import Run, read_run, resolve_results_path
 from bench.rows import (
@@ -75,8 +75,8 @@ def case_table(run: Run):
     frame[ROUNDS] = [r.stats.rounds if r.stats.rounds is not None else len(r.stats.samples_s)
                      for r in rows]
     parts = [id_parts(r.case) for r in rows]
-    frame["shape"] = [p["shape"] for p in parts]  # with its marks: -bi, -ragged
-    frame["precision"] = [p["dtype"] for p in parts]  # -xla
+    for column in group_columns():  # id parts with their marks: shape-bi-ragged, precision-xla
+        frame[column] = [p[column] for p in parts]
     for col in (MEDIAN_S, MEDIAN_LO_S, MEDIAN_HI_S, IQR_S, GFLOPS, PCT_PEAK, "memory_peak_bytes"):
         frame[col] = frame[col].astype(float)
     return frame
@@ -86,12 +86,12 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def step_time_groups(frame) -> list[tuple[tuple, object]]:
-    """(phase, device, shape, precision) groups, in order of first appearance."""
+def step_time_groups(frame, *, leading: bool = True) -> list[tuple[tuple, object]]:
+    """The groups by `group_columns(leading=...)` (phase, device, shape, precision), in order
+    of first appearance."""
     if frame.empty:
         return []
-    keys = ["phase", "device", "shape", "precision"]
-    return list(frame.groupby(keys, sort=False, dropna=False))
+    return list(frame.groupby(list(group_columns(leading=leading)), sort=False, dropna=False))
 
 
 def step_time_frame(group, percentiles: bool = False):
@@ -190,20 +190,22 @@ def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
 
     figures = []
     sweeps = plots.find_sweeps(frame)
-    groups = [(k, g) for k, g in frame.groupby(["device", "shape", "precision"], sort=False)
+    # One figure per group but its phase (the panels of a figure): device, shape, precision.
+    groups = [(k, g) for k, g in step_time_groups(frame, leading=False)
               if (g["status"] == "ok").any()]
     # Scaling runs: bars only for the shape the sweeps share (the base), curves for the rest.
     in_sweeps = {}
     for sweep in sweeps:
         for shape in set(sweep["rows"]["shape"]):
             in_sweeps[shape] = in_sweeps.get(shape, 0) + 1
-    groups.sort(key=lambda kg: (-in_sweeps.get(kg[0][1], 0), -len(kg[1])))
-    top = in_sweeps.get(groups[0][0][1], 0) if groups else 0
-    shown = [kg for kg in groups if in_sweeps.get(kg[0][1], 0) == top][:MAX_BAR_GROUPS]
+    shape_at = group_columns(leading=False).index("shape")
+    groups.sort(key=lambda kg: (-in_sweeps.get(kg[0][shape_at], 0), -len(kg[1])))
+    top = in_sweeps.get(groups[0][0][shape_at], 0) if groups else 0
+    shown = [kg for kg in groups if in_sweeps.get(kg[0][shape_at], 0) == top][:MAX_BAR_GROUPS]
     table = roofline_report.peaks(run)
-    for (device, shape, precision), group in shown:
-        slug = "" if len(groups) == 1 else f"-{device}-{shape}-{precision}"
-        where = f"{device}, {shape}, {precision}"
+    for key, group in shown:
+        slug = "" if len(groups) == 1 else "-" + "-".join(key)
+        where = ", ".join(key)
         figures.append((f"step_time{slug}.png",
                         f"Median step time by implementation and unroll ({where}); "
                         "whiskers span the IQR",
@@ -215,7 +217,8 @@ def report_figures(run: Run, frame) -> list[tuple[str, str, bytes]]:
             figures.append((f"static_vs_dynamic{slug}.png",
                             f"Static / dynamic time ratio ({where})", png))
         if group[PCT_PEAK].notna().any():
-            peak = roofline_report.peak_for(table, device, str(group["dtype"].iloc[0]))
+            peak = roofline_report.peak_for(table, str(group["device"].iloc[0]),
+                                            str(group["dtype"].iloc[0]))
             peak_text = f"{fmt_num(peak)} GFLOP/s matmul" if peak else "calibrated matmul"
             figures.append((f"{PCT_PEAK}{slug}.png",
                             f"Achieved fraction of the machine peak ({where})",
@@ -313,12 +316,11 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
                 "of the table; `speed-up vs slowest`: times faster than the slowest. Skipped and "
                 "error rows are listed in the table and below.\n",
                 KERNEL_NOTE, memory_note(frame)]
-        for (phase, device, shape, precision), _ in groups:
-            group = frame[(frame["phase"] == phase) & (frame["device"] == device)
-                          & (frame["shape"] == shape) & (frame["precision"] == precision)]
+        every = dict(step_time_groups(frame))  # a group's skip and error rows too
+        for key, _ in groups:
+            group = every[key]
             latency = bool((group["batch"] == 1).all())  # p50/p90/p99 per call
-            out += [f"### {phase} · {device} · {shape} · {precision}\n",
-                    Table(step_time_frame(group, percentiles=latency))]
+            out += [f"### {' · '.join(key)}\n", Table(step_time_frame(group, percentiles=latency))]
     elif not frame.empty:
         out += ["## Step time\n", "No case ran successfully; see the lists below.\n"]
     for status, heading in (("skipped", "Skipped cases"), ("error", "Errors")):

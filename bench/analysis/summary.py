@@ -93,7 +93,8 @@ def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = W
 
 
 def summary_table(rows: Sequence[CaseRow], highlight: bool = False, verbose: bool = False) -> str:
-    """Text table of a run, grouped by device/shape/phase; the fastest impl marked with `*`.
+    """Text table of a run, grouped by the case's group labels (phase, device, shape,
+    precision: bench.cases.group_columns); the fastest impl marked with `*`.
 
     Stability warnings follow as one count line, the worst cases (all with `verbose`) and
     each piece of advice once.
@@ -105,8 +106,8 @@ def summary_table(rows: Sequence[CaseRow], highlight: bool = False, verbose: boo
     head = (f"  {'impl/unroll':<26} {'median':>10} {'±95%':>7} {'min':>10} {'rounds':>6} "
             f"{'GFLOP/s':>8} {'%peak':>6} {'compile':>8}  note")
     lines = []
-    for (device, shape, dtype, phase), members in groups.items():
-        lines += ["", f"{phase} · {device} · {shape} · {dtype}"]
+    for labels, members in groups.items():
+        lines += ["", " · ".join(labels)]
         lines += _group_lines(members, head, highlight)
     lines += warning_lines(typed, verbose=verbose)
     counts = {s: sum(r.status == s for r in typed) for s in ("ok", "skipped", "error")}
