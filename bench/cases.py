@@ -23,10 +23,7 @@ from bench.registry import (
 PHASES = ("forward", "backward", "train_step")
 # Fewer timed rounds than this make a median too loose for `check` (the stability verdict).
 MIN_ROUNDS = 10
-# Untimed warm-up time before the timed rounds. After the build, smoke's millisecond calls ran
-# slower for a quarter of a second whatever their count (2-core VM: with 2 warm-up calls the
-# first tenth of the rounds took 1.20-1.26x the median, the ramp lasting about 0.25 s; after
-# 200 calls it was flat). docs/design.md, "Warm-up".
+# Untimed warm-up before the timed rounds: a ramp of ~0.25 s follows the build (docs/design.md).
 WARMUP_S = 0.25
 RAGGED_SEED = 20261124
 
@@ -252,8 +249,7 @@ SCALING_IMPLS = (("basic_lstm", "dynamic"), ("lstm_block", "dynamic"),
 
 @dataclass(frozen=True)
 class RoundsPolicy:
-    """How many rounds a case gets: fixed `rounds`, or a time budget clamped to [min, max];
-    before them, at least `warmup` untimed calls (the first call included) and `warmup_s`."""
+    """Rounds: fixed, or a time budget clamped to [min, max]; before them, warm-up calls."""
 
     min_rounds: int = MIN_ROUNDS
     max_rounds: int = 1000
