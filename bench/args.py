@@ -95,6 +95,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A finite number in (0, 1]: a share, or an accuracy to reach."""
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def threshold(text: str) -> float:
     """`10%` or `0.10` → 0.10: the slowdown (or change) that counts."""
     match = re.fullmatch(r"\s*([+-]?[0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
@@ -115,6 +123,15 @@ def alpha(text: str) -> float:
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError("alpha must be between 0 and 1, e.g. 0.05")
     return value
+
+
+def check_setting(flag: str, value, parse) -> None:
+    """Hold a setting given in code to its flag's rule: `parse` (an argparse type above) must
+    accept it, else a one-line UserError `FLAG: why` (what the command line would have said)."""
+    try:
+        parse(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"{flag}: {exc}") from None
 
 
 # ---------------------------------------------------------------- shared flags

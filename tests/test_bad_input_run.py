@@ -175,7 +175,7 @@ ROWS = [
      ["tta", "--budget", "1e3steps", "--impl", "nope", "--out", "OUT"], _nothing,
      r"unknown implementation 'nope'", ()),
     ("tta: --seeds 0", ["tta", "--seeds", "0", "--out", "OUT"], _nothing,
-     r"--seeds 0: must be at least 1", ()),
+     r"argument --seeds: must be at least 1, got 0 \(see rnnbench tta --help\)$", ()),
     ("tta: missing MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/missing.npz",
                                  "--out", "OUT"], _nothing, r"missing.npz: no such file", ()),
     ("tta: corrupt MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/corrupt.npz",
@@ -185,6 +185,30 @@ ROWS = [
      _nothing, r"cudnn_lstm needs a GPU", ()),
     ("verify: unknown implementation", ["verify", "--impl", "lstmx"], _nothing,
      r"unknown implementation 'lstmx'", ()),
+    # issue 16: numbers are checked by the parser (`argument --FLAG:`), before any work
+    *((f"tta: {flag} {value}", ["tta", "--impl", "basic_rnn", flag, value, "--out", "OUT"],
+       _nothing, rf"argument {flag}: {message} \(see rnnbench tta --help\)$", ())
+      for flag, value, message in [
+          ("--target", "1.5", r"must be in \(0, 1\], got 1.5"),
+          ("--target", "-0.5", r"must be in \(0, 1\], got -0.5"),
+          ("--target", "nan", "'nan' is not a finite number"),
+          ("--seeds", "two", "'two' is not an integer"),
+          ("--seeds", "-1", "must be at least 1, got -1"),
+          ("--lr", "0", "must be positive, got 0"),
+          ("--lr", "inf", "'inf' is not a finite number"),
+          ("--batch", "0", "must be at least 1, got 0"),
+          ("--batch", "12.5", "'12.5' is not an integer"),
+          ("--hidden", "-4", "must be at least 1, got -4"),
+          ("--layers", "0", "must be at least 1, got 0"),
+          ("--eval-every", "0", "must be at least 1, got 0"),
+          ("--clip", "-1", "must be positive, got -1"),
+      ]),
+    *((f"verify: --tolerance {value}", ["verify", "--impl", "basic_rnn", "--tolerance", value],
+       _nothing, rf"argument --tolerance: {message} \(see rnnbench verify --help\)$", ())
+      for value, message in [("-0.1", "must be positive, got -0.1"),
+                             ("0", "must be positive, got 0"),
+                             ("nan", "'nan' is not a finite number"),
+                             ("1e-3x", "'1e-3x' is not a number")]),
 ]
 
 
