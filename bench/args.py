@@ -155,5 +155,5 @@ def add_alpha(parser, default: float, help: str) -> None:
 
 
 def add_out(parser, help: str, *, metavar: str = "DIR", required: bool = False) -> None:
-    """`--out DIR`: where the command writes (never over an existing result)."""
+    """`--out DIR`: where the command writes (its help says what)."""
     parser.add_argument("--out", metavar=metavar, default=None, required=required, help=help)

@@ -69,12 +69,14 @@ def test_name_lists_take_repeats_spaces_and_commas_alike():
     assert _names("--impl", "x", default=["all"]) == ["x"]  # given names replace the default
 
 
-@pytest.mark.parametrize("command", ["run", "ab", "verify", "tta"])
+@pytest.mark.parametrize("command", ["run", "ab", "verify", "tta", "history series",
+                                     "history changes", "publish --out site"])
 def test_every_command_takes_one_impl_grammar(command):
     parser = cli.build_parser()
-    comma = parser.parse_args([command, "--impl", "keras_lstm,basic_lstm"]).impl
-    repeat = parser.parse_args([command, "--impl", "keras_lstm", "--impl", "basic_lstm"]).impl
-    spaced = parser.parse_args([command, "--impl", "keras_lstm", "basic_lstm"]).impl
+    command = command.split()
+    comma = parser.parse_args([*command, "--impl", "keras_lstm,basic_lstm"]).impl
+    repeat = parser.parse_args([*command, "--impl", "keras_lstm", "--impl", "basic_lstm"]).impl
+    spaced = parser.parse_args([*command, "--impl", "keras_lstm", "basic_lstm"]).impl
     assert comma == repeat == spaced == ["keras_lstm", "basic_lstm"]
 
 

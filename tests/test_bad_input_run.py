@@ -101,6 +101,11 @@ def _a_deeply_nested_run(tmp: Path) -> None:
     file.write_text(text)
 
 
+def _a_history_store(tmp: Path) -> None:
+    _a_run(tmp)
+    assert cli.main(["history", "add", str(tmp / "runA"), "--store", str(tmp / "h.sqlite")]) == 0
+
+
 # (id, argv, set-up, message regex, marks). OUT is tmp_path/out; TMP is tmp_path.
 ROWS = [
     # issue 9: inputs that used to lose data or mislead
@@ -209,6 +214,19 @@ ROWS = [
                              ("0", "must be positive, got 0"),
                              ("nan", "'nan' is not a finite number"),
                              ("1e-3x", "'1e-3x' is not a number")]),
+    # issue 16: the history filters take the one --impl grammar, and its unknown-name error
+    ("history series: an unknown implementation in a comma list",
+     ["history", "series", "--store", "TMP/h.sqlite", "--impl", "basic_lstm,nope"],
+     _a_history_store, r"^rnnbench history: error: unknown implementation 'nope'; valid: ", ()),
+    ("history changes: an unknown implementation, repeated flag",
+     ["history", "changes", "--store", "TMP/h.sqlite", "--impl", "basic_lstm", "--impl",
+      "lstmx"], _a_history_store, r"unknown implementation 'lstmx'; valid: ", ()),
+    ("history changes: --impl without a name",
+     ["history", "changes", "--store", "TMP/h.sqlite", "--impl"], _a_history_store,
+     r"^rnnbench history changes: error: argument --impl: expected at least one argument", ()),
+    ("publish: an unknown implementation", ["publish", "--store", "TMP/h.sqlite", "--out", "OUT",
+                                            "--impl", "nope"], _a_history_store,
+     r"^rnnbench publish: error: unknown implementation 'nope'; valid: ", ()),
 ]
 
 
@@ -232,7 +250,7 @@ def test_bad_input(argv, setup, message, cpu_only, tmp_path, monkeypatch, capsys
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"rnnbench {argv[0]}: error: ")
+    assert re.match(rf"rnnbench {argv[0]}( {re.escape(argv[1])})?: error: ", lines[0]), lines[0]
     assert re.search(message, lines[0]), lines[0]
     assert snapshot(tmp_path) == before
 
