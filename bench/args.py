@@ -126,8 +126,7 @@ def alpha(text: str) -> float:
 
 
 def check_setting(flag: str, value, parse) -> None:
-    """Hold a setting given in code to its flag's rule: `parse` (an argparse type above) must
-    accept it, else a one-line UserError `FLAG: why` (what the command line would have said)."""
+    """Hold a setting given in code to its flag's argparse type: UserError `FLAG: why` if not."""
     try:
         parse(str(value))
     except argparse.ArgumentTypeError as exc:

@@ -49,9 +49,8 @@ def filters_of(args: argparse.Namespace) -> Filters:
 
 
 def selected_points(store, args: argparse.Namespace):
-    """The points the shared filters keep; a one-line UserError for an --impl name that is
-    neither in the registry nor in the store (an implementation since removed from the
-    registry still has its history)."""
+    """The points the shared filters keep; UserError for an --impl name known nowhere."""
+    # Known: in the registry, or in the store (a removed implementation keeps its history).
     unknown = [name for name in args.impl or () if name not in REGISTRY]
     if unknown:
         stored = {row[0] for row in store.execute(
