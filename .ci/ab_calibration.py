@@ -29,6 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.verdict import (
+    DEFAULT_ALPHA,
+    DEFAULT_THRESHOLD,
+    IMPROVEMENT,
+    JUDGED,
+    REGRESSION,
+    UNRELIABLE,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".ci"))
 AB_FLAGS = ["--preset", "smoke", "--threads", "1"]
@@ -75,13 +84,13 @@ def verdicts(doc, rule=None, threshold: float | None = None, alpha: float | None
     gens = list(doc.pass_generation) or [0] * doc.passes_done
     return ab_sequential.sequential_frame(
         doc.stats_input(), gens, rule, geomean=False,
-        threshold=threshold if threshold is not None else (s.threshold or 0.10),
-        alpha=alpha if alpha is not None else (s.alpha or 0.05))
+        threshold=threshold if threshold is not None else (s.threshold or DEFAULT_THRESHOLD),
+        alpha=alpha if alpha is not None else (s.alpha or DEFAULT_ALPHA))
 
 
 def flagged(frame) -> list[str]:
     """Cases with a regression or improvement verdict."""
-    return list(frame.loc[frame["verdict"].isin(["regression", "improvement"]), "case"])
+    return list(frame.loc[frame["verdict"].isin([REGRESSION, IMPROVEMENT]), "case"])
 
 
 def summarise_run(kind: str, i: int, res: dict, impl: str) -> tuple[dict, list[dict]]:
@@ -91,18 +100,18 @@ def summarise_run(kind: str, i: int, res: dict, impl: str) -> tuple[dict, list[d
     frame = verdicts(res["doc"])
     setup = res["doc"].extra.get("setup") or []
     walls = [w.get("wall") for w in setup if isinstance(w.get("wall"), int | float)]
-    judged = frame[frame["verdict"].isin(["regression", "improvement", "same", "unreliable"])]
+    judged = frame[frame["verdict"].isin(JUDGED)]
     target = judged["case"].str.startswith(impl + "/")
-    regress = frame["verdict"] == "regression"
+    regress = frame["verdict"] == REGRESSION
     row = {"kind": kind, "run": i, "exit": res["exit"], "wall_s": round(res["wall_s"], 1),
            "load_start": res["load_start"], "load_end": res["load_end"],
            "judged": len(judged), "flagged": len(flagged(frame)),
            "regressions": int(regress.sum()),
-           "target_flagged": int((judged["verdict"] == "regression")[target].sum()),
+           "target_flagged": int((judged["verdict"] == REGRESSION)[target].sum()),
            "target_cases": int(target.sum()),
-           "other_flagged": int(judged["verdict"].isin(["regression", "improvement"])[
+           "other_flagged": int(judged["verdict"].isin([REGRESSION, IMPROVEMENT])[
                ~target].sum()),
-           "unreliable": int((judged["verdict"] == "unreliable").sum()),
+           "unreliable": int((judged["verdict"] == UNRELIABLE).sum()),
            "median_mde": float(pd.to_numeric(judged["mde"]).median()),
            "median_pairs": float(pd.to_numeric(judged["pairs"]).median()),
            "passes": res["doc"].passes_done,
@@ -130,18 +139,17 @@ def sweep(docs: dict[str, list], impl: str) -> list[dict]:
             for kind, runs in docs.items():
                 for doc in runs:
                     frame = verdicts(doc, StopRule(pairs, target_mde=target))
-                    judged = frame[frame["verdict"].isin(
-                        ["regression", "improvement", "same", "unreliable"])]
+                    judged = frame[frame["verdict"].isin(JUDGED)]
                     mdes.append(float(pd.to_numeric(judged["mde"]).median()))
                     used.append(float(pd.to_numeric(judged["pairs"]).mean()))
                     short += int(judged["stop"].str.startswith(STOP_ENDED).sum()) \
                         if doc.passes_done < pairs else 0
-                    hits = judged["verdict"].isin(["regression", "improvement"])
+                    hits = judged["verdict"].isin([REGRESSION, IMPROVEMENT])
                     if kind == "aa":
                         aa_any += bool(hits.any())
                     else:
                         target_cases = judged["case"].str.startswith(impl + "/")
-                        det_hit += int((judged["verdict"] == "regression")[target_cases].sum())
+                        det_hit += int((judged["verdict"] == REGRESSION)[target_cases].sum())
                         det_n += int(target_cases.sum())
                         det_other += int(hits[~target_cases].sum())
             rows.append({"max_pairs": pairs, "target_mde": target,

@@ -12,14 +12,15 @@ from pathlib import Path
 
 from bench.ab_results import read_ab
 from bench.errors import UserError
+from bench.verdict import BROKEN, REGRESSION
 
 
 def regressed_impls(run_dir: Path) -> str:
     """Comma-separated implementations with a `regression` verdict; '' if any case is broken."""
     verdicts = [c.verdict for c in read_ab(run_dir).cases if c.verdict is not None]
-    if any(v.verdict == "broken" for v in verdicts):
+    if any(v.verdict == BROKEN for v in verdicts):
         return ""
-    impls = [v.case.split("/", 1)[0] for v in verdicts if v.verdict == "regression"]
+    impls = [v.case.split("/", 1)[0] for v in verdicts if v.verdict == REGRESSION]
     return ",".join(dict.fromkeys(impls))
 
 

@@ -14,12 +14,11 @@ from typing import Any
 from bench import rows
 from bench.errors import UserError
 from bench.rows import Where
+from bench.verdict import AB_ORDER, IMPROVEMENT, REGRESSION
 
 SIDES = ("A", "B")
 # Status of a case on one side: as the worker reported it, or not reported at all.
 SIDE_STATUSES = ("ok", "skipped", "error", "missing")
-# Verdicts, in the order a reader must look at them ("-" on the geometric-mean row).
-VERDICTS = ("broken", "regression", "unreliable", "improvement", "same", "error", "skipped")
 TEST_METHODS = ("holm", "bonferroni", "bonferroni-looks")  # -looks: cases and looks (v3)
 # Environment-fingerprint fields that are software versions (what `Side.versions` returns).
 VERSION_FIELDS = ("python", "tensorflow", "keras", "tf_keras", "numpy", "cuda", "cudnn",
@@ -206,7 +205,7 @@ class Verdict:
         if low is not None and high is not None and low > high:
             raise where.fail(f"{name}.ci_low", f"is above ci_high ({low:g} > {high:g})")
         return cls(case=raw["case"],
-                   verdict=one_of(raw.get("verdict"), (*VERDICTS, "-"), where,
+                   verdict=one_of(raw.get("verdict"), (*AB_ORDER, "-"), where,
                                    f"{name}.verdict"),
                    **{k: rows.time_s(raw.get(k), where, f"{name}.{k}")
                       for k in ("a_median", "b_median")},
@@ -229,7 +228,7 @@ class Verdict:
     @property
     def significant(self) -> bool:
         """True for a regression or an improvement (a change the test called significant)."""
-        return self.verdict in ("regression", "improvement")
+        return self.verdict in (REGRESSION, IMPROVEMENT)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,14 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A finite number in (0, 1]: a share, or an accuracy to reach."""
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def threshold(text: str) -> float:
     """`10%` or `0.10` → 0.10: the slowdown (or change) that counts."""
     match = re.fullmatch(r"\s*([+-]?[0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
@@ -123,6 +131,14 @@ def alpha(text: str) -> float:
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError("alpha must be between 0 and 1, e.g. 0.05")
     return value
+
+
+def check_setting(flag: str, value, parse) -> None:
+    """Hold a setting given in code to its flag's argparse type: UserError `FLAG: why` if not."""
+    try:
+        parse(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"{flag}: {exc}") from None
 
 
 # ---------------------------------------------------------------- shared flags
@@ -146,5 +162,5 @@ def add_alpha(parser, default: float, help: str) -> None:
 
 
 def add_out(parser, help: str, *, metavar: str = "DIR", required: bool = False) -> None:
-    """`--out DIR`: where the command writes (never over an existing result)."""
+    """`--out DIR`: where the command writes (its help says what)."""
     parser.add_argument("--out", metavar=metavar, default=None, required=required, help=help)

@@ -15,6 +15,7 @@ from bench.measure.ab import command as ab
 from bench.measure.ab import coordinator as coord
 from bench.measure.ab.sides import CaseFailed
 from bench.measure.run.command import selected_cases
+from bench.verdict import AB_ORDER
 
 CASES = selected_cases("smoke", impl=["basic_rnn", "basic_lstm", "keras_gru"])
 
@@ -245,7 +246,7 @@ def test_command_writes_the_run_folder_and_passes_on_same_code(tmp_path, capsys)
     assert len(first["a"]["blocks"]) == 8
     assert len(first["b"]["blocks"][0]) == 3
     assert first["a"]["code_version"] == "v-A"
-    assert first["verdict"]["verdict"] in ab_stats.VERDICTS
+    assert first["verdict"]["verdict"] in AB_ORDER
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[0] == "compared (A → B):"  # what differs between the sides comes first
     assert "  env:X: None → 1" in printed[1:4]

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bench"
 # version) and the units listed for it; nothing else of bench.
 LOW = ("bench.errors", "bench.args", "bench.storage", "bench.registry", "bench.cases",
        "bench.rows", "bench.tta_rows", "bench.identity", "bench.roofline", "bench.intervals",
-       "bench.ab_rows", "bench.ab_results", "bench.results")
+       "bench.verdict", "bench.ab_rows", "bench.ab_results", "bench.results")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.errors": (),
     "bench.args": LOW[:1],
@@ -32,9 +32,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bench.identity": LOW[:7],
     "bench.roofline": LOW[:8],
     "bench.intervals": (),
-    "bench.ab_rows": LOW[:10],
-    "bench.ab_results": LOW[:11],
-    "bench.results": LOW[:12],
+    "bench.verdict": (),
+    "bench.ab_rows": LOW[:11],
+    "bench.ab_results": LOW[:12],
+    "bench.results": LOW[:13],
     "bench.analysis": LOW,
     "bench.impls": LOW,
     "bench.measure": (*LOW, "bench.analysis", "bench.impls"),

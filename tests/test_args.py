@@ -6,6 +6,7 @@ import pytest
 
 from bench import args as shared
 from bench import cli
+from bench.errors import UserError
 from bench.measure import options
 from bench.registry import REGISTRY
 
@@ -31,10 +32,27 @@ def test_alpha_rejects(text):
                                              (shared.positive_int, "1.5"),
                                              (shared.non_negative_int, "-1"),
                                              (shared.positive_float, "0"),
-                                             (shared.positive_float, "inf")])
+                                             (shared.positive_float, "inf"),
+                                             (shared.fraction, "0"),
+                                             (shared.fraction, "1.01"),
+                                             (shared.fraction, "nan")])
 def test_numbers_reject(parse, text):
     with pytest.raises(argparse.ArgumentTypeError):
         parse(text)
+
+
+def test_a_fraction_may_be_one():
+    assert shared.fraction("1") == 1.0
+    assert shared.fraction("0.9") == 0.9
+
+
+def test_settings_given_in_code_meet_their_flags_rule():
+    shared.check_setting("--batch", 128, shared.positive_int)
+    shared.check_setting("--lr", 1e-3, shared.positive_float)
+    with pytest.raises(UserError, match=r"^--batch: must be at least 1, got 0$"):
+        shared.check_setting("--batch", 0, shared.positive_int)
+    with pytest.raises(UserError, match=r"^--hidden: 'True' is not an integer$"):
+        shared.check_setting("--hidden", True, shared.positive_int)
 
 
 def _names(*argv, default=None):
@@ -51,12 +69,14 @@ def test_name_lists_take_repeats_spaces_and_commas_alike():
     assert _names("--impl", "x", default=["all"]) == ["x"]  # given names replace the default
 
 
-@pytest.mark.parametrize("command", ["run", "ab", "verify", "tta"])
+@pytest.mark.parametrize("command", ["run", "ab", "verify", "tta", "history series",
+                                     "history changes", "publish --out site"])
 def test_every_command_takes_one_impl_grammar(command):
     parser = cli.build_parser()
-    comma = parser.parse_args([command, "--impl", "keras_lstm,basic_lstm"]).impl
-    repeat = parser.parse_args([command, "--impl", "keras_lstm", "--impl", "basic_lstm"]).impl
-    spaced = parser.parse_args([command, "--impl", "keras_lstm", "basic_lstm"]).impl
+    command = command.split()
+    comma = parser.parse_args([*command, "--impl", "keras_lstm,basic_lstm"]).impl
+    repeat = parser.parse_args([*command, "--impl", "keras_lstm", "--impl", "basic_lstm"]).impl
+    spaced = parser.parse_args([*command, "--impl", "keras_lstm", "basic_lstm"]).impl
     assert comma == repeat == spaced == ["keras_lstm", "basic_lstm"]
 
 

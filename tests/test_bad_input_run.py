@@ -101,6 +101,11 @@ def _a_deeply_nested_run(tmp: Path) -> None:
     file.write_text(text)
 
 
+def _a_history_store(tmp: Path) -> None:
+    _a_run(tmp)
+    assert cli.main(["history", "add", str(tmp / "runA"), "--store", str(tmp / "h.sqlite")]) == 0
+
+
 # (id, argv, set-up, message regex, marks). OUT is tmp_path/out; TMP is tmp_path.
 ROWS = [
     # issue 9: inputs that used to lose data or mislead
@@ -177,7 +182,7 @@ ROWS = [
      ["tta", "--budget", "1e3steps", "--impl", "nope", "--out", "OUT"], _nothing,
      r"unknown implementation 'nope'", ()),
     ("tta: --seeds 0", ["tta", "--seeds", "0", "--out", "OUT"], _nothing,
-     r"--seeds 0: must be at least 1", ()),
+     r"argument --seeds: must be at least 1, got 0 \(see rnnbench tta --help\)$", ()),
     ("tta: missing MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/missing.npz",
                                  "--out", "OUT"], _nothing, r"missing.npz: no such file", ()),
     ("tta: corrupt MNIST file", ["tta", "--impl", "basic_rnn", "--data", "TMP/corrupt.npz",
@@ -187,6 +192,43 @@ ROWS = [
      _nothing, r"cudnn_lstm needs a GPU", ()),
     ("verify: unknown implementation", ["verify", "--impl", "lstmx"], _nothing,
      r"unknown implementation 'lstmx'", ()),
+    # issue 16: numbers are checked by the parser (`argument --FLAG:`), before any work
+    *((f"tta: {flag} {value}", ["tta", "--impl", "basic_rnn", flag, value, "--out", "OUT"],
+       _nothing, rf"argument {flag}: {message} \(see rnnbench tta --help\)$", ())
+      for flag, value, message in [
+          ("--target", "1.5", r"must be in \(0, 1\], got 1.5"),
+          ("--target", "-0.5", r"must be in \(0, 1\], got -0.5"),
+          ("--target", "nan", "'nan' is not a finite number"),
+          ("--seeds", "two", "'two' is not an integer"),
+          ("--seeds", "-1", "must be at least 1, got -1"),
+          ("--lr", "0", "must be positive, got 0"),
+          ("--lr", "inf", "'inf' is not a finite number"),
+          ("--batch", "0", "must be at least 1, got 0"),
+          ("--batch", "12.5", "'12.5' is not an integer"),
+          ("--hidden", "-4", "must be at least 1, got -4"),
+          ("--layers", "0", "must be at least 1, got 0"),
+          ("--eval-every", "0", "must be at least 1, got 0"),
+          ("--clip", "-1", "must be positive, got -1"),
+      ]),
+    *((f"verify: --tolerance {value}", ["verify", "--impl", "basic_rnn", "--tolerance", value],
+       _nothing, rf"argument --tolerance: {message} \(see rnnbench verify --help\)$", ())
+      for value, message in [("-0.1", "must be positive, got -0.1"),
+                             ("0", "must be positive, got 0"),
+                             ("nan", "'nan' is not a finite number"),
+                             ("1e-3x", "'1e-3x' is not a number")]),
+    # issue 16: the history filters take the one --impl grammar, and its unknown-name error
+    ("history series: an unknown implementation in a comma list",
+     ["history", "series", "--store", "TMP/h.sqlite", "--impl", "basic_lstm,nope"],
+     _a_history_store, r"^rnnbench history: error: unknown implementation 'nope'; valid: ", ()),
+    ("history changes: an unknown implementation, repeated flag",
+     ["history", "changes", "--store", "TMP/h.sqlite", "--impl", "basic_lstm", "--impl",
+      "lstmx"], _a_history_store, r"unknown implementation 'lstmx'; valid: ", ()),
+    ("history changes: --impl without a name",
+     ["history", "changes", "--store", "TMP/h.sqlite", "--impl"], _a_history_store,
+     r"^rnnbench history changes: error: argument --impl: expected at least one argument", ()),
+    ("publish: an unknown implementation", ["publish", "--store", "TMP/h.sqlite", "--out", "OUT",
+                                            "--impl", "nope"], _a_history_store,
+     r"^rnnbench publish: error: unknown implementation 'nope'; valid: ", ()),
 ]
 
 
@@ -210,7 +252,7 @@ def test_bad_input(argv, setup, message, cpu_only, tmp_path, monkeypatch, capsys
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"rnnbench {argv[0]}: error: ")
+    assert re.match(rf"rnnbench {argv[0]}( {re.escape(argv[1])})?: error: ", lines[0]), lines[0]
     assert re.search(message, lines[0]), lines[0]
     assert snapshot(tmp_path) == before
 

@@ -222,6 +222,9 @@ def test_frame_lists_every_case_and_geomean():
     assert verdicts(frame) == {"slow": "regression", "breaks": "broken", "same": "same",
                                "skip": "skipped", "gone": "baseline only",
                                "new": "current only"}
+    # The table lists what needs attention first (bench.verdict.CHECK_ORDER), the geomean last.
+    assert [short(c) for c in frame["case"][:-1]] == ["slow", "breaks", "same", "skip", "gone",
+                                                      "new"]
     assert list(frame.columns[:7]) == ["case", "baseline", "current", "ratio", "ci_low",
                                        "ci_high", "ci_level"]
     gm = frame.iloc[-1]

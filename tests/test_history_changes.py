@@ -13,7 +13,7 @@ from bench import cli
 from bench.history.changes import IMPROVEMENT, REGRESSION, benjamini_hochberg, find_changes
 from bench.history.series import CHAINED, NEW_REFERENCE, order, segmented
 from bench.history.store import open_store
-from tests.history_data import write_history
+from tests.history_data import smoke_cases, write_history, write_run
 
 SD = 0.025  # the calibration's median sd(log) of a case's A/B ratio
 
@@ -161,7 +161,10 @@ def test_changes_exit_code_follows_the_latest_window(tmp_path, capsys):
     assert "no change of 5% or more" in out
     code, _, err = _cli(capsys, "history", "changes", "--store", store, "--impl", "nope")
     assert code == 2
-    assert "no points match" in err
+    assert "unknown implementation 'nope'" in err
+    code, _, err = _cli(capsys, "history", "changes", "--store", store, "--impl", "cudnn_gru")
+    assert code == 2
+    assert "no points match" in err  # a registered implementation with no points here
     code, _, err = _cli(capsys, "history", "changes", "--store", store, "--out",
                         tmp_path / "no" / "changes.csv")
     assert code == 2
@@ -212,7 +215,7 @@ def test_series_and_normalized_series(tmp_path, capsys):
     from bench.history.series import Filters, normalized, points_frame
 
     with open_store(str(store)) as s:
-        frame = points_frame(s, Filters(impl="basic_rnn"))
+        frame = points_frame(s, Filters(impl=("basic_rnn",)))
     norm = normalized(frame)
     assert sorted(norm["value"]) == pytest.approx(sorted(frame["value"] * 50.0))
     assert set(norm["metric"]) == {"median_s*peak"}
@@ -232,3 +235,38 @@ def test_goal_script_runs_on_the_committed_calibration(tmp_path):
     assert len(goals) == 5
     assert goals["trials"].eq(2).all()
     assert "20 A/A runs × 45 judged cases" in (tmp_path / "goals.md").read_text()
+
+
+def _impls_shown(out: str) -> set[str]:
+    """The implementations of the case rows of a `history series` table."""
+    return {ln.split("|")[1].strip().split("/")[0] for ln in out.splitlines()
+            if ln.startswith("| ") and "/" in ln.split("|")[1]}
+
+
+def test_several_implementations_filter_together(tmp_path, capsys):
+    import sqlite3
+
+    store = tmp_path / "h.sqlite"
+    cases = smoke_cases(("basic_rnn", "keras_lstm", "gru"))
+    for i in range(3):
+        write_run(tmp_path / "runs" / f"r{i}", f"r{i}", commit=f"{i:07x}c", cases=cases,
+                  created=f"2026-11-01T0{i}:00:00Z", seed=i)
+    _cli(capsys, "history", "add", tmp_path / "runs", "--store", store)
+    shown = {}
+    for argv in (["--impl", "basic_rnn,gru"], ["--impl", "basic_rnn", "--impl", "gru"],
+                 ["--impl", "gru", "basic_rnn"]):
+        code, out, err = _cli(capsys, "history", "series", "--store", store, *argv)
+        assert code == 0, err
+        shown[" ".join(argv)] = out
+    assert len(set(shown.values())) == 1  # one grammar: commas, repeats and spaces alike
+    assert _impls_shown(next(iter(shown.values()))) == {"basic_rnn", "gru"}
+    code, out, _ = _cli(capsys, "history", "series", "--store", store)
+    assert _impls_shown(out) == {"basic_rnn", "keras_lstm", "gru"}
+    # An implementation since removed from the registry keeps its history.
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE points SET impl = 'old_rnn' WHERE impl = 'gru'")
+    db.close()
+    code, out, err = _cli(capsys, "history", "series", "--store", store, "--impl",
+                          "old_rnn,keras_lstm")
+    assert code == 0, err
+    assert _impls_shown(out) == {"gru", "keras_lstm"}  # gru's case ids, old_rnn's points

@@ -67,14 +67,16 @@ def test_budget_settings_round_trip():
 # Settings ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"target": 0.0}, r"--target 0: must be in \(0, 1\]"),
-    ({"target": 1.5}, r"--target 1.5: must be in \(0, 1\]"),
+    ({"target": 0.0}, r"--target: must be in \(0, 1\], got 0.0"),
+    ({"target": 1.5}, r"--target: must be in \(0, 1\], got 1.5"),
     ({"target": -0.2}, r"must be in \(0, 1\]"),
-    ({"lr": 0.0}, "--lr 0: must be a positive"),
-    ({"lr": math.nan}, "--lr nan: must be a positive"),
-    ({"clip": -1.0}, "--clip -1: must be a positive"),
-    ({"batch": 0}, "--batch 0: must be at least 1"),
-    ({"hidden_size": 0}, "--hidden 0"),
+    ({"lr": 0.0}, "--lr: must be positive, got 0.0"),
+    ({"lr": math.nan}, "--lr: 'nan' is not a finite number"),
+    ({"clip": -1.0}, "--clip: must be positive, got -1.0"),
+    ({"batch": 0}, "--batch: must be at least 1, got 0"),
+    ({"hidden_size": 0}, "--hidden: must be at least 1"),
+    ({"num_layers": 1.5}, "--layers: '1.5' is not an integer"),
+    ({"eval_every": -3}, "--eval-every: must be at least 1, got -3"),
     ({"optimizer": "sgd"}, "unknown optimizer 'sgd'"),
     ({"impl": "lstm9000"}, "unknown implementation 'lstm9000'"),
     ({"unroll": "dynamic"}, "lstm_block_fused does not support unroll='dynamic'"),
@@ -296,14 +298,14 @@ def test_cli_end_to_end(run_cli, tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--target", "0"], r"--target 0: must be in \(0, 1\]"),
-    (["--target", "1.01"], r"--target 1.01: must be in \(0, 1\]"),
+    (["--target", "0"], r"argument --target: must be in \(0, 1\], got 0"),
+    (["--target", "1.01"], r"argument --target: must be in \(0, 1\], got 1.01"),
     (["--budget", "90"], "expected a number with a unit"),
     (["--impl", "cudnn_lstm"], "cudnn_lstm needs a GPU"),
     (["--impl", "nope"], "unknown implementation 'nope'"),
     (["--unroll", "sideways"], "unknown unroll mode 'sideways'"),
     (["--impl", "lstm_block_fused", "--unroll", "static"], "lstm_block_fused supports unroll"),
-    (["--seeds", "0"], "--seeds 0: must be at least 1"),
+    (["--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
     (["--impl", "basic_rnn", "--data", "MISSING"], "missing.npz: no such file"),
     (["--impl", "basic_rnn", "--data", "CORRUPT"], r"corrupt.npz: not a readable \.npz"),
     (["--impl", "basic_rnn", "--batch", "4001"], "--batch 4001: larger than the 4000"),

@@ -6,6 +6,7 @@ import math
 
 from bench.analysis.ab_stats import GEOMEAN_LABEL, summary_counts
 from bench.analysis.fmt import fmt_fixed, fmt_time
+from bench.verdict import BROKEN, IMPROVEMENT, REGRESSION, SAME, UNRELIABLE
 
 # Environment-fingerprint fields compared between the sides (what may have changed).
 ENV_FIELDS = ("python", "tensorflow", "keras", "tf_keras", "numpy", "cuda", "cudnn", "cpu_model",
@@ -97,7 +98,7 @@ def _stop_reason(stop) -> str:
 
 
 # Verdicts the terminal lists in full, in this order; the rest are summarised.
-LISTED = ("regression", "improvement", "broken")
+LISTED = (REGRESSION, IMPROVEMENT, BROKEN)
 WORST = 3
 
 
@@ -316,8 +317,8 @@ def ratio_figure(frame, threshold: float, alpha: float = 0.05) -> bytes:
     labels = [short.get(c, c) for c in names]
     fig = figure(8.0, max(2.5, 0.22 * len(rows) + 1.2))
     ax = fig.add_subplot()
-    colors = {"regression": "#C44E52", "improvement": "#55A868", "same": "#4C72B0",
-              "unreliable": "#999999", "-": "#000000"}
+    colors = {REGRESSION: "#C44E52", IMPROVEMENT: "#55A868", SAME: "#4C72B0",
+              UNRELIABLE: "#999999", "-": "#000000"}
     y = list(range(len(rows)))
     for yi, row in zip(y, rows.to_dict("records"), strict=True):
         lo, hi = row["ci_low"], row["ci_high"]

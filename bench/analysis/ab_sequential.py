@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench.analysis import ab_stats
-from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION, SAME
+from bench.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION, SAME
 
 DEFAULT_TARGET_MDE = 0.07  # a case stops as `same` once it could detect a 7 % slowdown
 DEFAULT_LOOK_EVERY = 20    # passes between two looks

@@ -37,13 +37,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bench.ab_rows import VERDICTS
-from bench.analysis.verdict import (
+from bench.verdict import (
+    AB_ORDER,
+    BROKEN,
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
+    ERROR,
+    FAILING,
     IMPROVEMENT,
     REGRESSION,
     SAME,
+    SKIPPED,
     UNRELIABLE,
     decide,
 )
@@ -55,7 +59,6 @@ MAX_PAIRS_ADVICE = 1000
 MIN_POOLED_PROCESS_DF = 4
 GEOMEAN_LABEL = "geometric mean"
 
-FAILING = ("broken", "regression")
 COLUMNS = ("case", "a_median", "b_median", "ratio", "ci_low", "ci_high", "ci_level", "p",
            "p_adj", "mde", "pairs", "pairs_needed", "verdict", "note")
 
@@ -179,8 +182,7 @@ def paired_test(d: Sequence[float], *, alpha: float = DEFAULT_ALPHA, m: int = 1,
     out = {"pairs": k, "ratio": math.nan, "ci_low": math.nan, "ci_high": math.nan,
            "ci_level": 1.0 - 2.0 * level, "p_slower": 1.0, "p_faster": 1.0, "sd": math.nan,
            "mde": math.inf, "df": math.nan, "slower": False, "faster": False,
-           "by_generation": False,
-           "generations": int(np.unique(g).size)}
+           "by_generation": False, "generations": int(np.unique(g).size)}
     if k == 0:
         return out
     mean = float(d.mean())
@@ -289,7 +291,7 @@ def verdict_frame(cases: Mapping[str, Mapping], *, threshold: float = DEFAULT_TH
         p = res["p_slower"] if slower else res["p_faster"]
         row = _row(cid, a_median=a_med, b_median=b_med, ratio=res["ratio"], pairs=res["pairs"])
         if not known:  # nothing rests on a spread that was not measured
-            row.update(verdict="unreliable", note=UNMEASURED_PROCESS_SPREAD)
+            row.update(verdict=UNRELIABLE, note=UNMEASURED_PROCESS_SPREAD)
             rows.append(row)
             continue
         needed = pairs_needed(res["sd"], threshold=threshold, alpha=alpha, m=m, power=power,
@@ -321,7 +323,7 @@ def judged_ids(cases: Mapping[str, Mapping]) -> list[str]:
 
 def sort_attention_first(rows: list[dict]) -> None:
     """Sort verdict rows in place: by verdict (regressions first), then largest ratio first."""
-    rank = {v: i for i, v in enumerate(VERDICTS)}
+    rank = {v: i for i, v in enumerate(AB_ORDER)}
     rows.sort(key=lambda r: (rank.get(r["verdict"], len(rank)),
                              -(r["ratio"] if r["ratio"] is not None and math.isfinite(r["ratio"])
                                else -math.inf)))
@@ -346,27 +348,27 @@ def _verdict(res: dict, threshold: float, needed: int | None) -> tuple[str, str]
     if verdict == SAME:
         return verdict, ""
     if res["by_generation"]:
-        return "unreliable", (f"could only detect {res['mde']:.0%} (> {threshold:.0%}): with "
+        return UNRELIABLE, (f"could only detect {res['mde']:.0%} (> {threshold:.0%}): with "
                               f"{res['generations']} worker generations and this few cases the "
                               "process spread is judged from the generation means alone; use "
                               "more --generations")
     more = f"needs about {needed} pairs" if needed is not None else "spread unknown"
     if needed is not None and needed >= MAX_PAIRS_ADVICE:
         more = f"needs over {MAX_PAIRS_ADVICE} pairs or more worker generations"
-    return "unreliable", f"could only detect {res['mde']:.0%} (> {threshold:.0%}); {more}"
+    return UNRELIABLE, f"could only detect {res['mde']:.0%} (> {threshold:.0%}); {more}"
 
 
 def _unjudged_row(cid: str, c: Mapping, a_med: float, b_med: float) -> dict:
     a, b = c.get("a_status"), c.get("b_status")
     a_why, b_why = c.get("a_reason") or "", c.get("b_reason") or ""
     if b == "error" and a != "error":
-        verdict, note = "broken", f"B: {b_why}"
+        verdict, note = BROKEN, f"B: {b_why}"
     elif a == "error" and b != "error":
-        verdict, note = "unreliable", f"not judged: A errored ({a_why})"
+        verdict, note = UNRELIABLE, f"not judged: A errored ({a_why})"
     elif a == "error":
-        verdict, note = "error", f"both sides: {b_why or a_why}"
+        verdict, note = ERROR, f"both sides: {b_why or a_why}"
     else:
-        verdict, note = "skipped", b_why or a_why
+        verdict, note = SKIPPED, b_why or a_why
     return _row(cid, a_median=a_med, b_median=b_med, verdict=verdict, note=note)
 
 
@@ -390,7 +392,7 @@ def _geomean_row(cases: Mapping[str, Mapping], judged: Sequence[str], alpha: flo
 def summary_counts(frame) -> dict[str, int]:
     """How many cases got each verdict (the geometric-mean row excluded)."""
     cases = frame[frame["case"] != GEOMEAN_LABEL]
-    return {v: int((cases["verdict"] == v).sum()) for v in VERDICTS}
+    return {v: int((cases["verdict"] == v).sum()) for v in AB_ORDER}
 
 
 def failed(frame) -> bool:

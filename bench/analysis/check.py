@@ -27,16 +27,10 @@ from pathlib import Path
 from bench import args as shared
 from bench.ab_results import is_ab_folder
 from bench.analysis.stats import GEOMEAN, MIN_RUNS
-from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 from bench.errors import UserError
 from bench.identity import HARDWARE_FIELDS, describe_mismatches, identity_mismatches
 from bench.results import RESULTS_JSON, Run, peak_gflops, read_run
-
-FAILING = ("regression", "broken")
-JUDGED = ("regression", "improvement", "same", "unreliable")
-# Table order: what needs attention first.
-VERDICT_ORDER = ("regression", "broken", "unreliable", "improvement", "same", "no baseline",
-                 "skipped", "error", "baseline only", "current only")
+from bench.verdict import CHECK_ORDER, DEFAULT_ALPHA, DEFAULT_THRESHOLD, FAILING, JUDGED
 
 
 def add_arguments(parser) -> None:
@@ -223,7 +217,7 @@ def check_frame(baseline: Sequence[Run], current: Sequence[Run], *,
               for b, c in sides]
     rows = judge_cases(cases, sides, scales, threshold=threshold, alpha=alpha)
     frame = pd.DataFrame(rows)
-    frame["_order"] = frame["verdict"].map({v: i for i, v in enumerate(VERDICT_ORDER)})
+    frame["_order"] = frame["verdict"].map({v: i for i, v in enumerate(CHECK_ORDER)})
     frame = frame.sort_values("_order", kind="stable").drop(columns="_order")
     judged = frame.loc[frame["verdict"].isin(JUDGED), "ratio"].dropna()
     return pd.concat([frame, pd.DataFrame([summary_row(judged)])], ignore_index=True)
@@ -287,7 +281,7 @@ def render_check(frame, baseline: list[Run], current: list[Run], *, threshold: f
                                   "ci_low": "interval", "p": "p (Bonferroni)",
                                   "runs": "runs (b/c)"})
     counts = frame.iloc[:-1]["verdict"].value_counts()
-    summary = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts)
+    summary = ", ".join(f"{counts[v]} {v}" for v in CHECK_ORDER if v in counts)
     failed = failing_cases(frame)
     changed = software_changes([r.doc for r in baseline], [r.doc for r in current])
     head = [f"rnnbench check: current {_ids(current)} vs baseline {_ids(baseline)}\n",

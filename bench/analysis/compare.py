@@ -11,6 +11,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+from bench import args as shared
 from bench.analysis import compare_frames as cf
 from bench.analysis.stats import GEOMEAN
 from bench.errors import UserError
@@ -28,9 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("runs", metavar="RUN", nargs="+",
                         help="one column each: a run folder (or results.json), or a folder of "
                              "run folders of one machine; the first is the reference")
-    parser.add_argument("--out", metavar="DIR",
-                        help="also write compare.md, report.html, compare.csv and "
-                             "figures/ratios.png here")
+    shared.add_out(parser, "also write compare.md, report.html, compare.csv and "
+                           "figures/ratios.png here")
     parser.add_argument("--cross-machine", action="store_true",
                         help="allow runs whose CPU, GPU or thread settings differ (absolute "
                              "times of different machines); software versions may always "

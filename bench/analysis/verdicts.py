@@ -15,8 +15,18 @@ from bench.analysis.stats import (
     welch_bounds,
     welch_p,
 )
-from bench.analysis.verdict import IMPROVEMENT, REGRESSION, SAME, decide
 from bench.rows import CaseRow
+from bench.verdict import (
+    BASELINE_ONLY,
+    BROKEN,
+    CURRENT_ONLY,
+    IMPROVEMENT,
+    NO_BASELINE,
+    REGRESSION,
+    SAME,
+    UNRELIABLE,
+    decide,
+)
 
 Side = Sequence[CaseRow | None]  # the case's row in each run of one side (None: not in it)
 
@@ -55,17 +65,17 @@ def _unjudged(case: str, base: Side, cur: Side) -> dict | None:
     present_b = [r for r in base if r is not None]
     present_c = [r for r in cur if r is not None]
     if not present_b or not present_c:
-        row["verdict"] = "current only" if not present_b else "baseline only"
+        row["verdict"] = CURRENT_ONLY if not present_b else BASELINE_ONLY
         row["note"] = _status_note((present_c or present_b)[0])
         return row
     errors = [r for r in present_c if r.status == "error"]
     if errors and all(r.ok for r in present_b):
-        row["verdict"], row["note"] = "broken", errors[0].reason or ""
+        row["verdict"], row["note"] = BROKEN, errors[0].reason or ""
     elif not any(r.ok for r in present_c):
         row["verdict"], row["note"] = present_c[0].status, present_c[0].reason or ""
     elif not any(r.ok for r in present_b):
         bad = next(r for r in present_b if not r.ok)
-        row["verdict"], row["note"] = "no baseline", f"baseline {_status_note(bad)}"
+        row["verdict"], row["note"] = NO_BASELINE, f"baseline {_status_note(bad)}"
     else:
         return None
     return row
@@ -85,7 +95,7 @@ def judge_cases(cases: Sequence[str], sides: Sequence[tuple[Side, Side]],
             row = _empty(case)
             b, c = run_medians(base, b_scale), run_medians(cur, c_scale)
             row.update(n_baseline=len(b), n_current=len(c), baseline=geomean(b),
-                       current=geomean(c), verdict="unreliable")
+                       current=geomean(c), verdict=UNRELIABLE)
             row["ratio"] = row["current"] / row["baseline"] if b and c else math.nan
             row["_logs"] = ([math.log(v) for v in b], [math.log(v) for v in c])
             row["_code"] = _code_note(base, cur)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.history.series import implementation_series, robust_sd_log, segmented
+from bench.verdict import IMPROVEMENT, REGRESSION  # the kinds of change: a verdict's words
 
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.001
@@ -30,7 +31,6 @@ PENALTY = 3.0
 MIN_LEVEL = 5
 MIN_POINTS = 2 * MIN_LEVEL
 CREEP_GAP = 6  # a level this short between two moves in the same direction is part of a creep
-REGRESSION, IMPROVEMENT = "regression", "improvement"
 COLUMNS = ("series", "case_id", "metric", "machine", "machine_label", "impl", "phase",
            "segment", "index", "points", "commit_before", "commit_after", "run_before",
            "run_after", "position_after", "level_before", "level_after", "effect", "ci_low",

@@ -9,11 +9,13 @@ import argparse
 import re
 import sys
 
+from bench import args as shared
 from bench.errors import UserError
 from bench.history import changes as cp
 from bench.history.points import METRICS
 from bench.history.series import Filters, noise, normalized, points_frame, segmented
 from bench.history.store import DEFAULT_STORE, STORE_ENV, open_store, store_url
+from bench.registry import REGISTRY, get_spec
 
 DEFAULT_WINDOW = 10  # a change needs MIN_LEVEL points after it to be found
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d([T ][0-9:]+Z?)?")
@@ -30,7 +32,7 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """The series filters shared by `history series`, `history changes` and publish."""
     parser.add_argument("--case", metavar="TEXT", help="keep case ids containing TEXT")
-    parser.add_argument("--impl", help="keep one implementation")
+    shared.add_names(parser, "--impl", metavar="IMPL", help="keep these implementations")
     parser.add_argument("--phase", help="keep one phase (forward, backward, train_step, tta)")
     parser.add_argument("--metric", choices=METRICS, help="keep one metric")
     parser.add_argument("--machine", metavar="ID|LABEL", help="keep one machine")
@@ -42,15 +44,26 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
 
 def filters_of(args: argparse.Namespace) -> Filters:
     """The Filters the shared options ask for."""
-    return Filters(case=args.case, impl=args.impl, phase=args.phase, metric=args.metric,
-                   machine=args.machine, include_partial=args.include_partial)
+    return Filters(case=args.case, impl=tuple(args.impl or ()), phase=args.phase,
+                   metric=args.metric, machine=args.machine, include_partial=args.include_partial)
+
+
+def selected_points(store, args: argparse.Namespace):
+    """The points the shared filters keep; UserError for an --impl name known nowhere."""
+    # Known: in the registry, or in the store (a removed implementation keeps its history).
+    unknown = [name for name in args.impl or () if name not in REGISTRY]
+    if unknown:
+        stored = {row[0] for row in store.execute(
+            f"SELECT DISTINCT impl FROM points WHERE impl IN ({', '.join('?' * len(unknown))})",
+            unknown)}
+        for name in unknown:
+            if name not in stored:
+                get_spec(name)  # raises: unknown implementation, with the valid names
+    return points_frame(store, filters_of(args))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register `history add | series | changes`."""
-    from bench.args import alpha as parse_alpha
-    from bench.args import threshold as parse_threshold
-
     sub = parser.add_subparsers(dest="history_command", metavar="SUBCOMMAND")
     add = sub.add_parser("add", help="add run, tta and ab folders (or folders of them)",
                          description="Add run, tta and ab folders to the history store. "
@@ -74,15 +87,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "unusable input.")
     add_store_option(found)
     add_filter_options(found)
-    found.add_argument("--threshold", type=parse_threshold, default=cp.DEFAULT_THRESHOLD,
-                       help="minimum effect of a change (default: 5%%)")
-    found.add_argument("--alpha", type=parse_alpha, default=cp.DEFAULT_ALPHA,
-                       help=f"false discovery rate over all series (default: {cp.DEFAULT_ALPHA})")
+    add_change_options(found)
     found.add_argument("--since", metavar="N|DATE|COMMIT", default=str(DEFAULT_WINDOW),
                        help="the latest window for the exit code: the last N points of each "
                             "series, points from a date (2026-11-24), or from a commit on "
                             f"(default: the last {DEFAULT_WINDOW} points)")
-    found.add_argument("--out", metavar="CSV", help="also write the changes table as CSV")
+    shared.add_out(found, "also write the changes table as CSV", metavar="CSV")
+
+
+def add_change_options(parser: argparse.ArgumentParser) -> None:
+    """--threshold and --alpha of change finding, shared by `history changes` and publish."""
+    shared.add_threshold(parser, cp.DEFAULT_THRESHOLD,
+                         f"minimum effect of a change (default: {cp.DEFAULT_THRESHOLD * 100:g}%%)")
+    shared.add_alpha(parser, cp.DEFAULT_ALPHA,
+                     f"false discovery rate over all series (default: {cp.DEFAULT_ALPHA})")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -93,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
     with open_store(store_url(args.store)) as store:
         if args.history_command == "add":
             return _add(store, args)
-        frame = points_frame(store, filters_of(args))
+        frame = selected_points(store, args)
         if args.normalize:
             frame = normalized(frame)
         if frame.empty:

@@ -14,10 +14,16 @@ import tempfile
 from pathlib import Path
 
 from bench.analysis import html
+from bench.args import add_out
 from bench.errors import UserError
 from bench.history import changes as cp
-from bench.history.command import add_filter_options, add_store_option, filters_of
-from bench.history.series import implementation_series, normalized, points_frame, segmented
+from bench.history.command import (
+    add_change_options,
+    add_filter_options,
+    add_store_option,
+    selected_points,
+)
+from bench.history.series import implementation_series, normalized, segmented
 from bench.history.site_data import (
     CASES_DIR,
     case_page,
@@ -35,18 +41,11 @@ INDEX, MACHINES = "index.html", "machines.html"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `publish` flags."""
-    from bench.args import alpha as parse_alpha
-    from bench.args import threshold as parse_threshold
-
     add_store_option(parser)
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="site folder: new, empty, or a site published before (replaced "
-                             "as a whole)")
+    add_out(parser, "site folder: new, empty, or a site published before (replaced as a whole)",
+            required=True)
     add_filter_options(parser)
-    parser.add_argument("--threshold", type=parse_threshold, default=cp.DEFAULT_THRESHOLD,
-                        help="minimum effect of a change (default: 5%%)")
-    parser.add_argument("--alpha", type=parse_alpha, default=cp.DEFAULT_ALPHA,
-                        help=f"false discovery rate over all series (default: {cp.DEFAULT_ALPHA})")
+    add_change_options(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -54,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out)
     with open_store(store_url(args.store)) as store:
-        points = points_frame(store, filters_of(args))
+        points = selected_points(store, args)
         if args.normalize:
             points = normalized(points)
         if points.empty:

@@ -21,10 +21,11 @@ CHAINED, NEW_REFERENCE = "chained", "new reference"
 
 @dataclass(frozen=True)
 class Filters:
-    """Which points a query keeps (substrings of the case id; exact metric and machine)."""
+    """Which points a query keeps (a substring of the case id; any of the implementations;
+    exact phase, metric and machine)."""
 
     case: str | None = None
-    impl: str | None = None
+    impl: tuple[str, ...] = ()  # empty: every implementation
     phase: str | None = None
     metric: str | None = None
     machine: str | None = None
@@ -34,11 +35,13 @@ class Filters:
 def points_frame(store: Store, filters: Filters = Filters()):
     """The points that match `filters`, with the machine label, in series and commit order."""
     where, params = ["1 = 1"], []
-    for column, value in (("p.metric", filters.metric), ("p.impl", filters.impl),
-                          ("p.phase", filters.phase)):
+    for column, value in (("p.metric", filters.metric), ("p.phase", filters.phase)):
         if value:
             where.append(f"{column} = ?")
             params.append(value)
+    if filters.impl:
+        where.append(f"p.impl IN ({', '.join('?' * len(filters.impl))})")
+        params += list(filters.impl)
     if filters.machine:
         where.append("(p.machine = ? OR m.label = ?)")
         params += [filters.machine, filters.machine]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench.args import add_names
+from bench.args import add_names, positive_float
 from bench.errors import one_line
 from bench.impls.equivalence import TOLERANCES, VERIFY_SHAPES, compare_with_reference
 from bench.registry import DEVICES, DTYPES, LENGTHS, REGISTRY, get_spec
@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
                              "(default: fp32)")
     parser.add_argument("--lengths", default="full", choices=LENGTHS,
                         help="full-length batches, or ragged right-padded ones (default: full)")
-    parser.add_argument("--tolerance", type=float, default=None,
+    parser.add_argument("--tolerance", type=positive_float, default=None, metavar="DIFF",
                         help="max difference allowed (default per dtype: "
                              + ", ".join(f"{k} {v:.2g}" for k, v in TOLERANCES.items())
                              + "; relative to max(1, max|ref|) for bf16/fp16)")

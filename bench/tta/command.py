@@ -22,6 +22,7 @@ from bench.tta.settings import (
     AUTO,
     DEFAULT_BUDGET,
     DEFAULT_TARGET,
+    NUMBERS,
     OPTIMIZERS,
     Budget,
     TTASettings,
@@ -44,14 +45,14 @@ def add_arguments(parser) -> None:
                      help="static, dynamic, fused or auto (fused where the impl is fused, "
                           "else dynamic); each impl runs every listed mode it supports "
                           "(default: auto)")
-    parser.add_argument("--target", type=float, default=DEFAULT_TARGET,
+    parser.add_argument("--target", type=NUMBERS["--target"][1], default=DEFAULT_TARGET,
                         help="held-out accuracy to reach, in (0, 1] (default: 0.90; on full "
                              "MNIST with a GPU try 0.98 for row, 0.90 for pixel)")
     parser.add_argument("--budget", default=None,
                         help="give up after this much training: seconds `90s`, minutes `2m`, "
                              "epochs `5ep` or steps `200steps` (default: "
                              + ", ".join(f"{k} {v}" for k, v in DEFAULT_BUDGET.items()) + ")")
-    parser.add_argument("--seeds", type=int, default=1,
+    parser.add_argument("--seeds", type=shared.positive_int, default=1,
                         help="seeds 0..N-1 per impl; the table shows median and min–max "
                              "(default: 1)")
     parser.add_argument("--data", default=None, metavar="PATH",
@@ -63,15 +64,20 @@ def add_arguments(parser) -> None:
                              "it is not cached")
     parser.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
                         help="(default: adam)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
-    parser.add_argument("--batch", type=int, default=128, help="batch size (default: 128)")
-    parser.add_argument("--clip", type=float, default=None, metavar="NORM",
+    parser.add_argument("--lr", type=NUMBERS["--lr"][1], default=1e-3,
+                        help="learning rate (default: 1e-3)")
+    parser.add_argument("--batch", type=NUMBERS["--batch"][1], default=128,
+                        help="batch size (default: 128)")
+    parser.add_argument("--clip", type=NUMBERS["--clip"][1], default=None, metavar="NORM",
                         help="clip gradients by global norm (default: no clipping)")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units (default: 128)")
-    parser.add_argument("--layers", type=int, default=1, help="stacked layers (default: 1)")
+    parser.add_argument("--hidden", type=NUMBERS["--hidden"][1], default=128,
+                        help="hidden units (default: 128)")
+    parser.add_argument("--layers", type=NUMBERS["--layers"][1], default=1,
+                        help="stacked layers (default: 1)")
     parser.add_argument("--bidirectional", action="store_true", help="bidirectional layers")
     parser.add_argument("--device", default="cpu", choices=DEVICES, help="(default: cpu)")
-    parser.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
+    parser.add_argument("--eval-every", type=NUMBERS["--eval-every"][1], default=None,
+                        metavar="STEPS",
                         help="held-out evaluation interval (default: half an epoch)")
     shared.add_threads(parser, "TensorFlow intra-op threads (default: TensorFlow's, all cores)")
     shared.add_out(parser, "new run folder (default: reports/<run id>)")
@@ -148,8 +154,6 @@ def main(args) -> int:
     from bench.measure.env import apply_threads, collect_env
 
     budget = parse_budget(args.budget or DEFAULT_BUDGET[args.task])
-    if args.seeds < 1:
-        raise UserError(f"--seeds {args.seeds}: must be at least 1")
     if args.out is not None:
         storage.make_run_dir(args.out, "", dry_run=True)  # fail before TensorFlow loads
     if args.device == "gpu":

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
+from bench import args as shared
 from bench.errors import UserError
 from bench.registry import get_spec
 from bench.tta import mnist as mnist_data
@@ -17,6 +18,14 @@ DEFAULT_TARGET = 0.90
 # (GPU): --target 0.98 for row, 0.90 for pixel (see --help).
 DEFAULT_BUDGET = {"row": "90s", "pixel": "120s", "permuted": "120s"}
 AUTO = "auto"  # unroll: fused where the impl is fused, else dynamic
+# The numeric settings, flag -> (field, argparse type), declared once: `rnnbench tta` parses its
+# flags with these types, and `TTASettings.validate` holds settings built in code to them.
+NUMBERS = {"--target": ("target", shared.fraction), "--lr": ("lr", shared.positive_float),
+           "--clip": ("clip", shared.positive_float),
+           "--hidden": ("hidden_size", shared.positive_int),
+           "--layers": ("num_layers", shared.positive_int),
+           "--batch": ("batch", shared.positive_int),
+           "--eval-every": ("eval_every", shared.positive_int)}
 
 # A signed decimal or scientific number, then a unit (the sign is read so "-5s" can be refused
 # for what it is, not as a malformed budget).
@@ -97,18 +106,12 @@ class TTASettings:
         mnist_data.check_task(self.task)
         check_unroll(get_spec(self.impl), self.unroll)
         check_device(self.device)
-        if not 0.0 < self.target <= 1.0:
-            raise UserError(f"--target {self.target:g}: must be in (0, 1] (held-out accuracy)")
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {self.optimizer!r}; valid: "
                             f"{', '.join(OPTIMIZERS)}")
-        for name, value in (("--lr", self.lr), ("--clip", self.clip)):
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise UserError(f"{name} {value:g}: must be a positive number")
-        for name, value in (("--hidden", self.hidden_size), ("--layers", self.num_layers),
-                            ("--batch", self.batch), ("--eval-every", self.eval_every)):
-            if value is not None and value < 1:
-                raise UserError(f"{name} {value}: must be at least 1")
+        for flag, (name, parse) in NUMBERS.items():
+            if getattr(self, name) is not None:
+                shared.check_setting(flag, getattr(self, name), parse)
         return self
 
     def record(self) -> dict:
@@ -120,7 +123,7 @@ class TTASettings:
         return out
 
 
-# The pytest-benchmark preset (bench/suites/test_tta.py): small model, high learning rate, a
+# The pytest-benchmark preset (bench/measure/suites/test_tta.py): small model, high learning rate, a
 # target a few seconds away on 2 cores. Impl and unroll are filled in per test.
 TINY_PRESET = TTASettings(task="row", hidden_size=32, lr=1e-2, target=0.80,
                           budget=Budget("epochs", 10.0))

@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `ab` flags."""
     from bench import args as shared
     from bench.analysis.ab_sequential import DEFAULT_TARGET_MDE
-    from bench.analysis.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
     from bench.measure.options import add_selection_options
+    from bench.verdict import DEFAULT_ALPHA, DEFAULT_THRESHOLD
 
     for side in ("a", "b"):
         s = side.upper()
