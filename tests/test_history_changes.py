@@ -270,3 +270,26 @@ def test_several_implementations_filter_together(tmp_path, capsys):
                           "old_rnn,keras_lstm")
     assert code == 0, err
     assert _impls_shown(out) == {"gru", "keras_lstm"}  # gru's case ids, old_rnn's points
+
+
+def test_phases_metrics_and_machines_take_the_same_list_grammar(tmp_path, capsys):
+    from bench.history.series import Filters, points_frame
+
+    store = tmp_path / "h.sqlite"
+    write_history(tmp_path / "runs", 3)
+    _cli(capsys, "history", "add", tmp_path / "runs", "--store", store)
+    with open_store(str(store)) as s:
+        everything = points_frame(s, Filters())
+        label = everything["machine_label"].iloc[0]
+        both = points_frame(s, Filters(phase=("forward", "backward")))
+        by_label = points_frame(s, Filters(machine=(label, "no-such-machine")))
+        by_id = points_frame(s, Filters(machine=(everything["machine"].iloc[0],)))
+    assert set(both["phase"]) == {"forward", "backward"} < set(everything["phase"])
+    assert len(by_label) == len(by_id) == (everything["machine_label"] == label).sum()
+    outs = set()
+    for argv in (["--phase", "forward,backward"], ["--phase", "forward", "--phase", "backward"],
+                 ["--phase", "backward", "forward", "--metric", "median_s"]):
+        code, out, err = _cli(capsys, "history", "series", "--store", store, *argv)
+        assert code == 0, err
+        outs.add(out)
+    assert len(outs) == 1

@@ -10,12 +10,15 @@ import re
 import sys
 
 from bench import args as shared
+from bench.cases import PHASES
 from bench.errors import UserError
 from bench.history import changes as cp
 from bench.history.points import METRICS
 from bench.history.series import Filters, noise, normalized, points_frame, segmented
 from bench.history.store import DEFAULT_STORE, STORE_ENV, open_store, store_url
 from bench.registry import REGISTRY, get_spec
+
+POINT_PHASES = (*PHASES, "tta")  # a tta point's phase
 
 DEFAULT_WINDOW = 10  # a change needs MIN_LEVEL points after it to be found
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d([T ][0-9:]+Z?)?")
@@ -33,9 +36,11 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """The series filters shared by `history series`, `history changes` and publish."""
     parser.add_argument("--case", metavar="TEXT", help="keep case ids containing TEXT")
     shared.add_names(parser, "--impl", metavar="IMPL", help="keep these implementations")
-    parser.add_argument("--phase", help="keep one phase (forward, backward, train_step, tta)")
-    parser.add_argument("--metric", choices=METRICS, help="keep one metric")
-    parser.add_argument("--machine", metavar="ID|LABEL", help="keep one machine")
+    shared.add_names(parser, "--phase", metavar="PHASE",
+                     help=f"keep these phases ({', '.join(POINT_PHASES)})")
+    shared.add_names(parser, "--metric", metavar="METRIC",
+                     help=f"keep these metrics ({', '.join(METRICS)})")
+    shared.add_names(parser, "--machine", metavar="ID|LABEL", help="keep these machines")
     parser.add_argument("--include-partial", action="store_true",
                         help="use points of partial (interrupted) runs too")
     parser.add_argument("--normalize", action="store_true",
@@ -43,9 +48,15 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def filters_of(args: argparse.Namespace) -> Filters:
-    """The Filters the shared options ask for."""
-    return Filters(case=args.case, impl=tuple(args.impl or ()), phase=args.phase,
-                   metric=args.metric, machine=args.machine, include_partial=args.include_partial)
+    """The Filters the shared options ask for; UserError for an unknown phase or metric."""
+    for flag, names, known in (("phase", args.phase, POINT_PHASES),
+                               ("metric", args.metric, METRICS)):
+        unknown = [name for name in names or () if name not in known]
+        if unknown:
+            raise UserError(f"unknown {flag} {unknown[0]!r}; valid: {', '.join(known)}")
+    return Filters(case=args.case, impl=tuple(args.impl or ()), phase=tuple(args.phase or ()),
+                   metric=tuple(args.metric or ()), machine=tuple(args.machine or ()),
+                   include_partial=args.include_partial)
 
 
 def selected_points(store, args: argparse.Namespace):

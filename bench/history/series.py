@@ -21,30 +21,27 @@ CHAINED, NEW_REFERENCE = "chained", "new reference"
 
 @dataclass(frozen=True)
 class Filters:
-    """Which points a query keeps (a substring of the case id; any of the implementations;
-    exact phase, metric and machine)."""
+    """Which points a query keeps (a substring of the case id; any of the implementations,
+    phases, metrics and machines named; an empty tuple keeps all)."""
 
     case: str | None = None
-    impl: tuple[str, ...] = ()  # empty: every implementation
-    phase: str | None = None
-    metric: str | None = None
-    machine: str | None = None
+    impl: tuple[str, ...] = ()
+    phase: tuple[str, ...] = ()
+    metric: tuple[str, ...] = ()
+    machine: tuple[str, ...] = ()  # machine ids or labels
     include_partial: bool = False
 
 
 def points_frame(store: Store, filters: Filters = Filters()):
     """The points that match `filters`, with the machine label, in series and commit order."""
     where, params = ["1 = 1"], []
-    for column, value in (("p.metric", filters.metric), ("p.phase", filters.phase)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if filters.impl:
-        where.append(f"p.impl IN ({', '.join('?' * len(filters.impl))})")
-        params += list(filters.impl)
-    if filters.machine:
-        where.append("(p.machine = ? OR m.label = ?)")
-        params += [filters.machine, filters.machine]
+    for columns, names in ((("p.metric",), filters.metric), (("p.phase",), filters.phase),
+                           (("p.impl",), filters.impl), (("p.machine", "m.label"),
+                                                         filters.machine)):
+        if names:
+            marks = ", ".join("?" * len(names))
+            where.append("(" + " OR ".join(f"{column} IN ({marks})" for column in columns) + ")")
+            params += list(names) * len(columns)
     if filters.case:
         where.append("p.case_id LIKE ?")
         params.append(f"%{filters.case}%")
