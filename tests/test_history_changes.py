@@ -293,3 +293,5 @@ def test_phases_metrics_and_machines_take_the_same_list_grammar(tmp_path, capsys
         assert code == 0, err
         outs.add(out)
     assert len(outs) == 1
+    with pytest.raises(TypeError, match="tuple of names"):
+        Filters(impl="gru")  # would match 'g', 'r' and 'u'

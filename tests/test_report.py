@@ -98,6 +98,9 @@ def test_full_and_ragged_cases_never_share_a_sweep(tmp_path):
     assert len(sweeps) == 6  # three swept fields, each once per kind of lengths
     assert all(s["rows"]["lengths"].nunique() == 1 for s in sweeps)
     assert sorted(s["base"]["lengths"] for s in sweeps) == ["full"] * 3 + ["ragged"] * 3
+    titles = [plots._base_label(s) for s in sweeps]
+    assert len(set(titles)) == 6  # each panel says which it is
+    assert sum(title.endswith(", lengths ragged") for title in titles) == 3
 
 
 def test_tta_rows_with_missing_keys_do_not_break_the_report(tmp_path):

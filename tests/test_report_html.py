@@ -11,7 +11,7 @@ from bench.cli import main
 
 # Four real cases: two implementations × two unroll modes, forward only.
 TINY = ["--impl", "basic_rnn,gru", "--phase", "forward", "--rounds", "12", "--warmup", "1",
-        "--device", "cpu"]
+        "--warmup-time", "0", "--device", "cpu"]
 MEDIAN = "median (ms) ±95 %"
 
 

@@ -18,7 +18,7 @@ from bench.results import RESULTS_CSV, RESULTS_JSON, load_run
 
 # basic_rnn/dynamic runs everywhere; cudnn_lstm is GPU-only: 2 phases each = 4 cases.
 TINY = ["--impl", "basic_rnn,cudnn_lstm", "--unroll", "dynamic", "--unroll", "fused",
-        "--phase", "forward,train_step", "--rounds", "12", "--warmup", "1"]
+        "--phase", "forward,train_step", "--rounds", "12", "--warmup", "1", "--warmup-time", "0"]
 
 
 def _umask() -> int:
@@ -158,14 +158,15 @@ def test_pytest_arguments_drive_the_step_time_suite():
     parser = argparse.ArgumentParser()
     runner.add_arguments(parser)
     args = parser.parse_args(["--impl", "gru,keras_gru", "-k", "static", "--max-time", "2",
-                              "--", "--benchmark-json=x.json"])
+                              "--warmup-time", "0.5", "--", "--benchmark-json=x.json"])
     argv = runner.pytest_arguments(args)
     assert argv[0] == str(runner.STEP_TIME_SUITE)
     assert runner.STEP_TIME_SUITE.is_file()
     assert argv[-1] == "--benchmark-json=x.json"
     tail = argv[argv.index("--preset"):]
     assert tail == ["--preset", "smoke", "--impl", "gru", "--impl", "keras_gru",
-                    "--match", "static", "--max-time", "2.0", "--benchmark-json=x.json"]
+                    "--match", "static", "--max-time", "2.0", "--warmup-time", "0.5",
+                    "--benchmark-json=x.json"]
 
 
 def test_busy_machine_warning():

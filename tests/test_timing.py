@@ -131,6 +131,13 @@ def test_warm_up_runs_until_both_the_count_and_the_time_are_reached():
         timing.warm_up(clock.work, seconds=-1.0, timer=clock)
 
 
+def test_warm_up_with_a_still_timer_is_an_error_not_a_hang():
+    calls = []
+    with pytest.raises(ValueError, match="the timer did not advance"):
+        timing.warm_up(lambda: calls.append(1), calls=3, seconds=0.1, timer=lambda: 5.0)
+    assert len(calls) == 3 + timing.STILL_CLOCK_CALLS
+
+
 def test_plan_rounds_warms_up_then_plans_from_one_more_call():
     from bench.measure.case_run import CaseRun
 
@@ -145,6 +152,45 @@ def test_plan_rounds_warms_up_then_plans_from_one_more_call():
     run.step = type("Step", (), {"call": staticmethod(clock.work)})()
     run.plan_rounds(timing.RoundsPolicy(warmup=1, warmup_s=0.1, budget_s=1.0))
     assert clock.calls == 5  # 0.12 s of 0.03 s calls, then the planning call
+
+
+class FakeBenchmark:
+    """pytest-benchmark's fixture as `timed_rounds` uses it; `extra_call` as under
+    --benchmark-cprofile, which calls the target once more after the rounds."""
+
+    def __init__(self, *, disabled=False, extra_call=False):
+        self.disabled, self.extra_call, self.asked = disabled, extra_call, None
+
+    def pedantic(self, target, *, rounds, iterations):
+        self.asked = (rounds, iterations)
+        for _ in range(1 if self.disabled else rounds + self.extra_call):
+            target()
+
+
+@pytest.mark.parametrize("extra_call", [False, True])
+def test_the_suite_keeps_exactly_the_planned_rounds(extra_call):
+    from bench.measure.case_run import CaseRun
+    from bench.measure.suites.conftest import timed_rounds
+
+    clock = FakeClock([0.1] + [0.01] * 40)  # one slow warm-up call, then fast ones
+    run = CaseRun(preset("smoke")[0], timer=clock)
+    run.step = type("Step", (), {"call": staticmethod(clock.work)})()
+    bench = FakeBenchmark(extra_call=extra_call)
+    policy = timing.RoundsPolicy(warmup=2, warmup_s=0.0, budget_s=0.3, min_rounds=10)
+    samples = timed_rounds(run, bench, policy)
+    assert bench.asked == (30, 1)  # planned from the fast call after the warm-up
+    assert samples == pytest.approx([0.01] * 30)
+
+
+def test_a_disabled_benchmark_calls_once_and_keeps_nothing():
+    from bench.measure.case_run import CaseRun
+    from bench.measure.suites.conftest import timed_rounds
+
+    clock = FakeClock([0.01] * 5)
+    run = CaseRun(preset("smoke")[0], timer=clock)
+    run.step = type("Step", (), {"call": staticmethod(clock.work)})()
+    assert timed_rounds(run, FakeBenchmark(disabled=True), timing.RoundsPolicy()) == []
+    assert clock.calls == 1
 
 
 def test_policy_overrides():

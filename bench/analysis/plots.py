@@ -8,7 +8,7 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 
-from bench.cases import compared_columns, param_types
+from bench.cases import DIMENSIONS, compared_columns, param_types
 from bench.rows import MEDIAN_S
 from bench.tta_rows import TTARow
 
@@ -216,7 +216,10 @@ def plain_log_ticks(axis) -> None:
 
 def _base_label(sweep: dict) -> str:
     base = sweep["base"]
-    return " ".join(f"{_SWEEP_SHORT[p]}{base[p]}" for p in _SWEEP_SHORT if p in base)
+    shape = [f"{_SWEEP_SHORT[p]}{base[p]}" for p in _SWEEP_SHORT if p in base]
+    marks = [f"{d.name} {base[d.name]}" for d in DIMENSIONS  # e.g. "lengths ragged"
+             if d.default is not None and not d.leads and base.get(d.name, d.default) != d.default]
+    return " ".join(shape) + "".join(f", {m}" for m in marks)
 
 
 def scaling_curves(sweeps: list[dict], *, title: str):

@@ -18,8 +18,8 @@ from bench.analysis.document import (  # markdown_table: also imported from here
 )
 from bench.analysis.fmt import fmt_bytes, fmt_ci, fmt_ms, fmt_num
 from bench.analysis.html import REPORT_HTML
-from bench.analysis.stability import findings_text, run_advice
-from bench.analysis.summary import run_machine_drift
+from bench.analysis.stability import findings_text
+from bench.analysis.summary import stability_notes
 from bench.analysis.tta_summary import format_summary, summarize
 from bench.cases import group_columns, id_parts
 from bench.errors import UserError
@@ -126,19 +126,13 @@ def step_time_frame(group, percentiles: bool = False):
 
 
 def warnings_frame(run: Run):
-    """Case and its stability findings (the advice is listed once, by `warning_advice`)."""
+    """Case and its stability findings (the advice is listed once, by `stability_notes`)."""
     import pandas as pd
 
     rows = [{"case": row.id, "warnings": findings_text(row.stats.warnings)}
             for row in run.cases if row.stats.warnings]
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
-
-def warning_advice(run: Run) -> tuple[str | None, list[str]]:
-    """The run-level drift finding (None without one) and each other advice, once."""
-    machine = run_machine_drift(run.cases)
-    advice = run_advice((w for row in run.cases for w in row.stats.warnings), machine)
-    return (machine.text if machine is not None else None), advice
 
 
 def status_frame(frame, status: str):
@@ -338,9 +332,9 @@ def report_parts(run: Run, frame, figures: list[tuple[str, str, bytes]]) -> list
                 "wrote; runs before results schema 3 used a coefficient-of-variation rule "
                 "(`.ci/stability_eval.py` judges their stored rounds again).\n",
                 Table(warned)]
-        machine, advice = warning_advice(run)
+        machine, advice = stability_notes(run.cases)
         if machine is not None:
-            out += [f"**{machine}**\n"]
+            out += [f"**{machine.text}**\n"]
         out += ["What to do:\n", *(f"- {tip}" for tip in advice), ""]
     if run.tta:
         table = tta_table(run)

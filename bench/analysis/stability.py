@@ -180,12 +180,19 @@ def machine_drift(cases: Iterable[tuple[Sequence[str], Sequence[float]]]) -> Mac
     if drifting < max(MACHINE_DRIFT_MIN, MACHINE_DRIFT_SHARE * len(pairs)):
         return None
     changes = [abs(c) for _, rounds in pairs if (c := third_change(rounds)) is not None]
+    if not changes:  # warnings stored without their rounds: no size to state
+        return None
     return MachineDrift(drifting, len(pairs), statistics.median(changes))
 
 
-def run_advice(warnings: Iterable[str], machine: MachineDrift | None) -> list[str]:
-    """Each advice of a run's warnings once; the per-case drift advice is left to `machine`."""
-    return [tip for tip in distinct_advice(warnings) if machine is None or tip != ADVICE_DRIFT]
+def run_notes(cases: Iterable[tuple[Sequence[str], Sequence[float]]]
+              ) -> tuple[MachineDrift | None, list[str]]:
+    """A run's stability notes from each timed case's (warnings, rounds): the run-level drift
+    finding (or None) and each advice once, the per-case drift advice left to that finding."""
+    pairs = list(cases)
+    machine = machine_drift(pairs)
+    kept = (w for warns, _ in pairs for w in warns if machine is None or kind_of(w) != "drift")
+    return machine, distinct_advice(kept)
 
 
 def bimodal_split(samples: Sequence[float]) -> tuple[int, float] | None:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from bench.analysis.fmt import fmt_fixed, fmt_time
-from bench.analysis.stability import KIND_NAMES, findings_text, kind_of, machine_drift, run_advice
+from bench.analysis.stability import KIND_NAMES, MachineDrift, findings_text, kind_of, run_notes
 from bench.intervals import relative_halfwidth
 from bench.rows import CaseRow
 
@@ -61,9 +61,9 @@ def _severity(row: CaseRow) -> tuple:
     return (-len(row.stats.warnings), -(half if half is not None else float("inf")), row.id)
 
 
-def run_machine_drift(rows: Sequence[CaseRow]):
-    """The run-level drift finding (bench.analysis.stability.machine_drift) of the ok rows."""
-    return machine_drift((r.stats.warnings, r.stats.samples_s or ()) for r in rows if r.ok)
+def stability_notes(rows: Sequence[CaseRow]) -> tuple[MachineDrift | None, list[str]]:
+    """The run-level drift finding and each advice once (stability.run_notes) of the ok rows."""
+    return run_notes((r.stats.warnings, r.stats.samples_s or ()) for r in rows if r.ok)
 
 
 def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = WORST) -> list[str]:
@@ -82,10 +82,9 @@ def warning_lines(rows: Sequence[CaseRow], verbose: bool = False, worst: int = W
                  + ("all:" if verbose or len(warned) <= worst else f"worst {len(shown)}:")]
     for row in shown:
         lines.append(f"  {row.id}: {findings_text(row.stats.warnings)}")
-    machine = run_machine_drift(timed)
+    machine, advice = stability_notes(timed)
     if machine is not None:
         lines.append(f"  {machine.text}")
-    advice = run_advice((w for r in warned for w in r.stats.warnings), machine)
     lines += [f"  advice: {tip}" for tip in advice]
     if not verbose and len(warned) > len(shown):
         lines.append("  full list: report.md (Measurement warnings), or rerun with -v")

@@ -10,15 +10,12 @@ import re
 import sys
 
 from bench import args as shared
-from bench.cases import PHASES
 from bench.errors import UserError
 from bench.history import changes as cp
-from bench.history.points import METRICS
+from bench.history.points import METRICS, POINT_PHASES
 from bench.history.series import Filters, noise, normalized, points_frame, segmented
 from bench.history.store import DEFAULT_STORE, STORE_ENV, open_store, store_url
 from bench.registry import REGISTRY, get_spec
-
-POINT_PHASES = (*PHASES, "tta")  # a tta point's phase
 
 DEFAULT_WINDOW = 10  # a change needs MIN_LEVEL points after it to be found
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d([T ][0-9:]+Z?)?")

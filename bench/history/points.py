@@ -15,6 +15,7 @@ import math
 from dataclasses import astuple, dataclass
 
 from bench import identity
+from bench.cases import PHASES
 from bench.history import schema
 from bench.results import PARTIAL, Run, peak_gflops
 from bench.rows import MEDIAN_S
@@ -22,6 +23,8 @@ from bench.tta_rows import TIME_TO_TARGET_S
 
 MEDIAN, TTA, RATIO = MEDIAN_S, TIME_TO_TARGET_S, "ab_ratio"  # the row keys they come from
 METRICS = (MEDIAN, TTA, RATIO)
+TTA_PHASE = "tta"  # the phase of a time-to-accuracy point
+POINT_PHASES = (*PHASES, TTA_PHASE)
 RELATIVE = (RATIO,)
 COMPLETE, PARTIAL_STATUS = "complete", PARTIAL
 
@@ -157,7 +160,7 @@ def run_points(run: Run, source: Source) -> list[Point]:
         seconds = row.stats.time_to_target_s
         if row.status != "ok" or not row.stats.reached or seconds is None:
             continue
-        out.append(source.point(row.id, TTA, row.settings.get("impl"), "tta", seconds,
+        out.append(source.point(row.id, TTA, row.settings.get("impl"), TTA_PHASE, seconds,
                                 (None, None), 1))
     return out
 

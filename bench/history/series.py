@@ -31,6 +31,11 @@ class Filters:
     machine: tuple[str, ...] = ()  # machine ids or labels
     include_partial: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("impl", "phase", "metric", "machine"):
+            if isinstance(getattr(self, name), str):  # a str would match its letters
+                raise TypeError(f"Filters.{name} takes a tuple of names, not a str")
+
 
 def points_frame(store: Store, filters: Filters = Filters()):
     """The points that match `filters`, with the machine label, in series and commit order."""

@@ -72,7 +72,8 @@ def build_options() -> tuple[Option, ...]:
                "time budget per case for the timed rounds (smoke: 0.5 s)",
                {"type": shared.positive_float, "metavar": "SEC"}),
         Option("warmup", ("--warmup",), "--warmup",
-               "discarded warm-up rounds after the first call (default: 2)",
+               "untimed calls after the first, the round-planning call included, so at least 1 "
+               "(default: the preset's, 2 for most)",
                {"type": shared.non_negative_int, "metavar": "N"}),
         Option("warmup_time", ("--warmup-time",), "--warmup-time",
                f"warm up for at least SEC seconds too (default: {cases_mod.WARMUP_S:g}; 0: the "

@@ -22,6 +22,7 @@ from bench.cases import PRESETS, RoundsPolicy
 from bench.intervals import median_interval
 
 Timer = Callable[[], float]
+STILL_CLOCK_CALLS = 1000  # warm-up calls past the count after which a still timer is an error
 
 # Fewer rounds than this make a median too loose for `check` (the stability verdict says so).
 MIN_RELIABLE_ROUNDS = stability.MIN_ROUNDS
@@ -47,6 +48,8 @@ def warm_up(fn: Callable[[], Any], *, calls: int = 0, seconds: float = 0.0,
     while done < calls or (seconds > 0 and timer() - start < seconds):
         fn()
         done += 1
+        if done >= calls + STILL_CLOCK_CALLS and timer() == start:
+            raise ValueError(f"the timer did not advance over {done} warm-up calls")
     return done
 
 

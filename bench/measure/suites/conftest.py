@@ -78,9 +78,10 @@ def timed_rounds(run: CaseRun, benchmark, policy: timing.RoundsPolicy) -> list[f
     if getattr(benchmark, "disabled", False):
         benchmark.pedantic(run.step.call, rounds=1, iterations=1)
         return []
+    rounds = run.plan_rounds(policy)
     timed = timing.Recorder(run.step.call, run.timer)
-    benchmark.pedantic(timed, rounds=run.plan_rounds(policy), iterations=1)
-    return timed.samples
+    benchmark.pedantic(timed, rounds=rounds, iterations=1)
+    return timed.samples[:rounds]  # --benchmark-cprofile calls it once more, profiled
 
 
 @pytest.fixture
