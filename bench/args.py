@@ -135,6 +135,8 @@ def alpha(text: str) -> float:
 
 def check_setting(flag: str, value, parse) -> None:
     """Hold a setting given in code to its flag's argparse type: UserError `FLAG: why` if not."""
+    if isinstance(value, (str, bool)):  # "1e-3" or True would pass the text check below
+        raise UserError(f"{flag}: {value!r} is not a number")
     try:
         parse(str(value))
     except argparse.ArgumentTypeError as exc:

@@ -51,8 +51,10 @@ def test_settings_given_in_code_meet_their_flags_rule():
     shared.check_setting("--lr", 1e-3, shared.positive_float)
     with pytest.raises(UserError, match=r"^--batch: must be at least 1, got 0$"):
         shared.check_setting("--batch", 0, shared.positive_int)
-    with pytest.raises(UserError, match=r"^--hidden: 'True' is not an integer$"):
+    with pytest.raises(UserError, match=r"^--hidden: True is not a number$"):
         shared.check_setting("--hidden", True, shared.positive_int)
+    with pytest.raises(UserError, match=r"^--lr: '1e-3' is not a number$"):
+        shared.check_setting("--lr", "1e-3", shared.positive_float)  # text, not a number
 
 
 def _names(*argv, default=None):

@@ -270,6 +270,9 @@ def test_several_implementations_filter_together(tmp_path, capsys):
                           "old_rnn,keras_lstm")
     assert code == 0, err
     assert _impls_shown(out) == {"gru", "keras_lstm"}  # gru's case ids, old_rnn's points
+    code, _, err = _cli(capsys, "history", "series", "--store", store, "--impl", "nope")
+    assert code == 2
+    assert err.strip().endswith(", keras_lstm_rdrop, old_rnn")  # the registry, then the store
 
 
 def test_phases_metrics_and_machines_take_the_same_list_grammar(tmp_path, capsys):

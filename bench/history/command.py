@@ -13,9 +13,9 @@ from bench import args as shared
 from bench.errors import UserError
 from bench.history import changes as cp
 from bench.history.points import METRICS, POINT_PHASES
-from bench.history.series import Filters, noise, normalized, points_frame, segmented
+from bench.history.series import Filters, noise, normalized, points_frame, segmented, stored_impls
 from bench.history.store import DEFAULT_STORE, STORE_ENV, open_store, store_url
-from bench.registry import REGISTRY, get_spec
+from bench.registry import REGISTRY
 
 DEFAULT_WINDOW = 10  # a change needs MIN_LEVEL points after it to be found
 _ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d([T ][0-9:]+Z?)?")
@@ -61,12 +61,11 @@ def selected_points(store, args: argparse.Namespace):
     # Known: in the registry, or in the store (a removed implementation keeps its history).
     unknown = [name for name in args.impl or () if name not in REGISTRY]
     if unknown:
-        stored = {row[0] for row in store.execute(
-            f"SELECT DISTINCT impl FROM points WHERE impl IN ({', '.join('?' * len(unknown))})",
-            unknown)}
-        for name in unknown:
-            if name not in stored:
-                get_spec(name)  # raises: unknown implementation, with the valid names
+        stored = stored_impls(store)
+        missing = [name for name in unknown if name not in stored]
+        if missing:
+            valid = [*REGISTRY, *sorted(stored - set(REGISTRY))]
+            raise UserError(f"unknown implementation {missing[0]!r}; valid: {', '.join(valid)}")
     return points_frame(store, filters_of(args))
 
 

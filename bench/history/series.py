@@ -37,6 +37,12 @@ class Filters:
                 raise TypeError(f"Filters.{name} takes a tuple of names, not a str")
 
 
+def stored_impls(store: Store) -> set[str]:
+    """Every implementation the store holds points of (removed ones included)."""
+    return {row[0] for row in store.execute(
+        "SELECT DISTINCT impl FROM points WHERE impl IS NOT NULL")}
+
+
 def points_frame(store: Store, filters: Filters = Filters()):
     """The points that match `filters`, with the machine label, in series and commit order."""
     where, params = ["1 = 1"], []

@@ -45,7 +45,7 @@ def add_arguments(parser) -> None:
                      help="static, dynamic, fused or auto (fused where the impl is fused, "
                           "else dynamic); each impl runs every listed mode it supports "
                           "(default: auto)")
-    parser.add_argument("--target", type=NUMBERS["--target"][1], default=DEFAULT_TARGET,
+    parser.add_argument("--target", type=NUMBERS["--target"].parse, default=DEFAULT_TARGET,
                         help="held-out accuracy to reach, in (0, 1] (default: 0.90; on full "
                              "MNIST with a GPU try 0.98 for row, 0.90 for pixel)")
     parser.add_argument("--budget", default=None,
@@ -64,19 +64,19 @@ def add_arguments(parser) -> None:
                              "it is not cached")
     parser.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
                         help="(default: adam)")
-    parser.add_argument("--lr", type=NUMBERS["--lr"][1], default=1e-3,
+    parser.add_argument("--lr", type=NUMBERS["--lr"].parse, default=1e-3,
                         help="learning rate (default: 1e-3)")
-    parser.add_argument("--batch", type=NUMBERS["--batch"][1], default=128,
+    parser.add_argument("--batch", type=NUMBERS["--batch"].parse, default=128,
                         help="batch size (default: 128)")
-    parser.add_argument("--clip", type=NUMBERS["--clip"][1], default=None, metavar="NORM",
+    parser.add_argument("--clip", type=NUMBERS["--clip"].parse, default=None, metavar="NORM",
                         help="clip gradients by global norm (default: no clipping)")
-    parser.add_argument("--hidden", type=NUMBERS["--hidden"][1], default=128,
+    parser.add_argument("--hidden", type=NUMBERS["--hidden"].parse, default=128,
                         help="hidden units (default: 128)")
-    parser.add_argument("--layers", type=NUMBERS["--layers"][1], default=1,
+    parser.add_argument("--layers", type=NUMBERS["--layers"].parse, default=1,
                         help="stacked layers (default: 1)")
     parser.add_argument("--bidirectional", action="store_true", help="bidirectional layers")
     parser.add_argument("--device", default="cpu", choices=DEVICES, help="(default: cpu)")
-    parser.add_argument("--eval-every", type=NUMBERS["--eval-every"][1], default=None,
+    parser.add_argument("--eval-every", type=NUMBERS["--eval-every"].parse, default=None,
                         metavar="STEPS",
                         help="held-out evaluation interval (default: half an epoch)")
     shared.add_threads(parser, "TensorFlow intra-op threads (default: TensorFlow's, all cores)")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 from bench import args as shared
 from bench.errors import UserError
@@ -18,14 +20,24 @@ DEFAULT_TARGET = 0.90
 # (GPU): --target 0.98 for row, 0.90 for pixel (see --help).
 DEFAULT_BUDGET = {"row": "90s", "pixel": "120s", "permuted": "120s"}
 AUTO = "auto"  # unroll: fused where the impl is fused, else dynamic
-# The numeric settings, flag -> (field, argparse type), declared once: `rnnbench tta` parses its
-# flags with these types, and `TTASettings.validate` holds settings built in code to them.
-NUMBERS = {"--target": ("target", shared.fraction), "--lr": ("lr", shared.positive_float),
-           "--clip": ("clip", shared.positive_float),
-           "--hidden": ("hidden_size", shared.positive_int),
-           "--layers": ("num_layers", shared.positive_int),
-           "--batch": ("batch", shared.positive_int),
-           "--eval-every": ("eval_every", shared.positive_int)}
+
+
+class Number(NamedTuple):
+    """A numeric setting: its TTASettings field and the argparse type that checks it."""
+
+    field: str
+    parse: Callable[[str], float]
+
+
+# The numeric settings by flag, declared once: `rnnbench tta` parses its flags with these
+# types, and `TTASettings.validate` holds settings built in code to them.
+NUMBERS = {"--target": Number("target", shared.fraction),
+           "--lr": Number("lr", shared.positive_float),
+           "--clip": Number("clip", shared.positive_float),
+           "--hidden": Number("hidden_size", shared.positive_int),
+           "--layers": Number("num_layers", shared.positive_int),
+           "--batch": Number("batch", shared.positive_int),
+           "--eval-every": Number("eval_every", shared.positive_int)}
 
 # A signed decimal or scientific number, then a unit (the sign is read so "-5s" can be refused
 # for what it is, not as a malformed budget).
@@ -109,9 +121,9 @@ class TTASettings:
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {self.optimizer!r}; valid: "
                             f"{', '.join(OPTIMIZERS)}")
-        for flag, (name, parse) in NUMBERS.items():
-            if getattr(self, name) is not None:
-                shared.check_setting(flag, getattr(self, name), parse)
+        for flag, number in NUMBERS.items():
+            if getattr(self, number.field) is not None:
+                shared.check_setting(flag, getattr(self, number.field), number.parse)
         return self
 
     def record(self) -> dict:
