@@ -134,7 +134,6 @@ def warnings_frame(run: Run):
     return pd.DataFrame(rows, columns=["case", "warnings"])
 
 
-
 def status_frame(frame, status: str):
     """Case id and reason of every case with `status` (skipped or error)."""
     sub = frame[frame["status"] == status]

@@ -133,9 +133,8 @@ def warnings(samples: Sequence[float], *, resolution: float = 1e-9,
 def third_change(samples: Sequence[float]) -> float | None:
     """Last third's median over the first third's, minus 1 (None below 3 rounds)."""
     third = len(samples) // 3
-    if third == 0 or not statistics.median(samples[:third]) > 0:
-        return None
-    return statistics.median(samples[-third:]) / statistics.median(samples[:third]) - 1.0
+    first = statistics.median(samples[:third]) if third else 0.0
+    return statistics.median(samples[-third:]) / first - 1.0 if first > 0 else None
 
 
 def drift_share(samples: Sequence[float]) -> float | None:
